@@ -1,0 +1,1 @@
+"""Patient statements: aging, plain-language reasons, dunning, rendering and delivery."""
