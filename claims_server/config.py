@@ -105,7 +105,9 @@ def load_settings(
 
 def _validate(s: Settings) -> None:
     if s.CLAIMS_ENV not in ENVIRONMENTS:
-        raise ConfigError("CLAIMS_ENV", f"unknown value {s.CLAIMS_ENV!r}; use one of {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(
+            "CLAIMS_ENV", f"unknown value {s.CLAIMS_ENV!r}; use one of {', '.join(ENVIRONMENTS)}"
+        )
     if s.LOG_LEVEL.upper() not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"unknown value {s.LOG_LEVEL!r}; use one of {', '.join(LOG_LEVELS)}")
     if s.LOG_FORMAT not in ("json", "text"):
@@ -113,7 +115,9 @@ def _validate(s: Settings) -> None:
     if s.DATABASE_URL and not s.DATABASE_URL.startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// URLs are supported")
     if s.CELERY_BROKER_URL and not s.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
-        raise ConfigError("CELERY_BROKER_URL", "use a redis:// or amqp:// URL, or leave it empty for in-process tasks")
+        raise ConfigError(
+            "CELERY_BROKER_URL", "use a redis:// or amqp:// URL, or leave it empty for in-process tasks"
+        )
     if s.REDIS_URL and not s.REDIS_URL.startswith(("redis://", "rediss://")):
         raise ConfigError("REDIS_URL", "use a redis:// URL, or leave it empty")
     if s.CLAIMS_ENV == "production" and not s.DATABASE_URL:

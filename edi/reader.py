@@ -9,7 +9,6 @@ else is read in chunks, so memory stays flat however large the file is.
 from __future__ import annotations
 
 import codecs
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,45 +115,33 @@ class Segment:
 
 def delimiters_from_isa(isa: str, *, file: str | None = None) -> Delimiters:
     """Read the separators from the first 106 characters of an interchange."""
-    if len(isa) < ISA_LENGTH or not isa.startswith("ISA"):
-        raise X12SyntaxError(
-            "input does not start with a complete ISA segment (106 characters)",
-            code="ISA_MISSING",
-            file=file,
-            segment_ordinal=1,
-            offset=0,
-        )
-    element = isa[3]
+
+    def fail(message: str, code: str) -> X12SyntaxError:
+        return X12SyntaxError(message, code=code, file=file, segment_ordinal=1, offset=0)
+
+    if not isa.startswith("ISA"):
+        raise fail("input does not start with an ISA segment: not an X12 interchange", "ISA_MISSING")
+    element = isa[3] if len(isa) > 3 else ""
+    if not element or element.isalnum() or element.isspace():
+        raise fail("ISA element separator (4th character) is a letter, digit or blank", "ISA_DELIMITERS")
+    # ISA has 16 fixed-width elements, so the 16th separator sits at offset 103.
+    position = -1
+    for _ in range(16):
+        position = isa.find(element, position + 1, ISA_LENGTH)
+        if position < 0:
+            break
+    if len(isa) < ISA_LENGTH or position != 103:
+        raise fail("ISA must be 106 characters of 16 fixed-width elements (ISA06/ISA08 15 wide)", "ISA_WIDTH")
     repetition = isa[82]
     component = isa[104]
     segment = isa[105]
-    if element.isalnum() or component.isalnum() or segment.isalnum() or element == " ":
-        raise X12SyntaxError(
-            "ISA delimiters are not valid separators (letters, digits or spaces)",
-            code="ISA_DELIMITERS",
-            file=file,
-            segment_ordinal=1,
-            offset=0,
-        )
+    if component.isalnum() or segment.isalnum() or component == " ":
+        raise fail("ISA component or segment separator is a letter or digit", "ISA_DELIMITERS")
     if len({element, component, segment}) != 3:
-        raise X12SyntaxError(
-            "ISA element, component and segment separators must be distinct",
-            code="ISA_DELIMITERS",
-            file=file,
-            segment_ordinal=1,
-            offset=0,
-        )
+        raise fail("ISA element, component and segment separators must be distinct", "ISA_DELIMITERS")
     # 4010 carries "U" (the standards identifier) in ISA11: no repetition separator.
     if repetition.isalnum() or repetition == " " or repetition in (element, component, segment):
         repetition = ""
-    if isa.count(element, 0, ISA_LENGTH) != 16:
-        raise X12SyntaxError(
-            "ISA must hold exactly 16 elements of fixed width",
-            code="ISA_WIDTH",
-            file=file,
-            segment_ordinal=1,
-            offset=0,
-        )
     return Delimiters(element=element, component=component, repetition=repetition, segment=segment)
 
 
@@ -237,7 +224,8 @@ def _tokenize(chunks: Iterator[str], file: str | None) -> Iterator[Segment]:
         pos = 0
         while True:
             while pos < len(buffer) and (
-                buffer[pos] in _WHITESPACE_BETWEEN_SEGMENTS or (buffer[pos] == _BOM and ordinal == 0)
+                buffer[pos] in _WHITESPACE_BETWEEN_SEGMENTS
+                or (ordinal == 0 and (buffer[pos] == _BOM or buffer[pos] in " \t"))
             ):
                 pos += 1
             if pos < len(buffer) or not fill():
@@ -253,14 +241,6 @@ def _tokenize(chunks: Iterator[str], file: str | None) -> Iterator[Segment]:
             while len(buffer) < ISA_LENGTH and fill():
                 pass
             if buffer.startswith("ISA") or first:
-                if first and not buffer.startswith("ISA"):
-                    raise X12SyntaxError(
-                        "input does not start with an ISA segment: not an X12 interchange",
-                        code="ISA_MISSING",
-                        file=file,
-                        segment_ordinal=1,
-                        offset=consumed,
-                    )
                 delimiters = delimiters_from_isa(buffer[:ISA_LENGTH], file=file)
                 first = False
         assert delimiters is not None
@@ -288,9 +268,3 @@ def _tokenize(chunks: Iterator[str], file: str | None) -> Iterator[Segment]:
         yield Segment(raw.split(delimiters.element), ordinal, consumed, delimiters)
         buffer = buffer[end + 1 :]
         consumed += end + 1
-
-
-def iter_file_text(source: Source) -> io.StringIO:  # pragma: no cover - convenience
-    """Whole file as text (small files only: tests and tools)."""
-    chunks, _ = _open_chunks(source)
-    return io.StringIO("".join(chunks))

@@ -1,0 +1,169 @@
+"""The application factory.
+
+``create_app`` reads settings, connects to the database (failing fast with a one-line
+error that names the setting), and registers the API blueprints, the problem+json error
+handlers, request ids and JSON logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_smorest import Api
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from claims_server import __version__
+from claims_server.config import ConfigError, Settings, load_settings
+from claims_server.db import make_engine, make_session_factory
+from claims_server.errors import problem, register_error_handlers
+from claims_server.logs import configure_logging
+
+log = logging.getLogger("claims_server.request")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass
+class AppState:
+    """What the app holds beyond Flask's config: settings, engine, session factory."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def state(app: Flask | None = None) -> AppState:
+    from flask import current_app
+
+    return (app or current_app).extensions["claims_server"]
+
+
+def db_session() -> Session:
+    """The request's session, closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = state().session_factory()
+    return g.db_session
+
+
+def check_database(engine: Engine) -> None:
+    """Connect once so an unreachable or misspelled DATABASE_URL fails at start."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        safe_url = engine.url.render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError("DATABASE_URL", f"cannot connect to {safe_url}: {reason}") from None
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.SECRET_KEY:
+        return settings.SECRET_KEY
+    path = Path(settings.INSTANCE_PATH) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. ``config`` overrides environment settings (tests use it)."""
+    settings = load_settings(config)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    Path(settings.INSTANCE_PATH).mkdir(parents=True, exist_ok=True)
+
+    app = Flask("claims_server", instance_path=settings.INSTANCE_PATH)
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        MAX_CONTENT_LENGTH=settings.MAX_UPLOAD_BYTES,
+        JSON_SORT_KEYS=False,
+        API_TITLE="claims-server",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Open-source US medical billing server: claims, X12 5010 EDI, "
+                "remittances, work queues and patient statements.",
+                "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            }
+        },
+    )
+    for key, value in (config or {}).items():
+        if key.isupper() and key not in Settings.__dataclass_fields__:
+            app.config[key] = value
+
+    engine = make_engine(settings.database_url)
+    check_database(engine)
+    app.extensions["claims_server"] = AppState(settings, engine, make_session_factory(engine))
+
+    from claims_server.tasks.celery_app import configure_celery
+
+    configure_celery(settings)
+
+    api = Api(app)
+    register_error_handlers(app)
+    _register_request_hooks(app)
+
+    from claims_server.health import blp as health_blp
+
+    api.register_blueprint(health_blp)
+    app.extensions["claims_server_api"] = api
+    return app
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> Response | None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        # API bodies are JSON unless a view says otherwise (X12 uploads set accepts).
+        if request.method in JSON_BODY_METHODS and request.path.startswith("/api/"):
+            view = app.view_functions.get(request.endpoint or "")
+            accepted = getattr(view, "accepts", ("application/json",))
+            has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
+            if has_body and request.mimetype not in accepted:
+                return problem(
+                    415,
+                    f"this endpoint accepts {', '.join(accepted)}, not {request.mimetype or 'no content type'}",
+                )
+        return None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "route": request.url_rule.rule if request.url_rule else None,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            },
+        )
+        return response
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()

@@ -1,0 +1,179 @@
+"""The ``claims-server`` command line.
+
+Sub-commands import what they need when they run, so ``claims-server edi ...`` starts
+without Flask or the database. Configuration errors print one line naming the setting
+and exit 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from claims_server import __version__
+
+
+def _config_errors_are_one_line(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from claims_server.config import ConfigError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="claims-server")
+def main() -> None:
+    """claims-server: US medical billing — claims, X12 EDI, remittances, statements."""
+
+
+def _settings() -> Any:
+    from claims_server.config import load_settings
+
+    return load_settings()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@_config_errors_are_one_line
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP server (gunicorn when installed, else Flask's development server)."""
+    from claims_server import create_app
+    from claims_server.migrate import upgrade
+
+    settings = _settings()
+    if not settings.DATABASE_URL:
+        # Embedded default: the SQLite file is ours to keep at the newest schema.
+        upgrade(settings.database_url)
+    app = create_app()
+    gunicorn = shutil.which("gunicorn")
+    if gunicorn:
+        cmd = [gunicorn, "-w", str(workers), "-b", f"{host}:{port}", "claims_server.wsgi:app"]
+        raise SystemExit(subprocess.call(cmd))
+    click.echo("warning: gunicorn is not installed; using Flask's development server", err=True)
+    app.run(host=host, port=port)
+
+
+@main.command()
+@click.option("--concurrency", default=2, show_default=True, type=int)
+@click.option("--queues", default="celery", show_default=True)
+@_config_errors_are_one_line
+def worker(concurrency: int, queues: str) -> None:
+    """Run a Celery worker (needs CELERY_BROKER_URL)."""
+    settings = _settings()
+    if settings.tasks_eager:
+        click.echo(
+            "configuration error: CELERY_BROKER_URL: not set, so tasks run in-process; "
+            "set it (e.g. redis://127.0.0.1:6379/0) to run workers",
+            err=True,
+        )
+        sys.exit(2)
+    from claims_server.app import check_database
+    from claims_server.db import make_engine
+    from claims_server.logs import configure_logging
+    from claims_server.tasks.celery_app import configure_celery
+
+    check_database(make_engine(settings.database_url))
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    app = configure_celery(settings)
+    app.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--queues={queues}",
+            "--loglevel=INFO",
+            "--without-gossip",
+        ]
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema: upgrade, downgrade, current."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@_config_errors_are_one_line
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from claims_server.migrate import current, upgrade
+
+    url = _checked_database_url()
+    upgrade(url, revision)
+    click.echo(f"database at revision {current(url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+@_config_errors_are_one_line
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (default: one step; 'base' removes everything)."""
+    from claims_server.migrate import current, downgrade
+
+    url = _checked_database_url()
+    downgrade(url, revision)
+    click.echo(f"database at revision {current(url) or 'base'}")
+
+
+@db.command("current")
+@_config_errors_are_one_line
+def db_current() -> None:
+    """Print the schema revision the database is at."""
+    from claims_server.migrate import current
+
+    click.echo(current(_checked_database_url()) or "base (empty)")
+
+
+def _checked_database_url() -> str:
+    from pathlib import Path
+
+    from claims_server.app import check_database
+    from claims_server.db import make_engine
+
+    settings = _settings()
+    Path(settings.INSTANCE_PATH).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        check_database(engine)
+    finally:
+        engine.dispose()
+    return settings.database_url
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print a machine-readable summary")
+@_config_errors_are_one_line
+def demo(as_json: bool) -> None:
+    """Seed a synthetic practice (providers, payers, patients, coverages) and describe it."""
+    from claims_server.demo import run_demo
+
+    summary = run_demo(_checked_database_url())
+    if as_json:
+        click.echo(json.dumps(summary.to_json_dict(), indent=2))
+    else:
+        click.echo(summary.describe())
+
+
+def _register_edi() -> None:
+    from claims_server.cli_edi import edi_group
+
+    main.add_command(edi_group, "edi")
+
+
+_register_edi()

@@ -1,0 +1,1 @@
+"""Celery tasks. Each task takes ids, never objects or PHI."""

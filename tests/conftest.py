@@ -1,0 +1,156 @@
+"""Shared fixtures: the database under test, the app, a client, a real Celery worker.
+
+The database backend follows ``TEST_DATABASE`` (``sqlite``, the default, or ``postgres``);
+CI runs the suite once for each. PostgreSQL, Redis and worker tests skip with a reason
+off CI when the service is absent and fail in CI (``tests.services.unavailable``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import REDIS_URL, fresh_postgres_database, redis_available, unavailable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("CLAIMS_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"claims-server tests: database backend = {os.environ.get('TEST_DATABASE', 'sqlite')}"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only reference material (X12 corpus, code sets) beside the repository."""
+    if not SHARED_DIR.is_dir():
+        unavailable(f"shared material not found at {SHARED_DIR}")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for the whole session, on the backend under test."""
+    from claims_server.migrate import upgrade
+
+    backend = os.environ.get("TEST_DATABASE", "sqlite")
+    if backend == "postgres":
+        with fresh_postgres_database() as url:
+            upgrade(url)
+            yield url
+    elif backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'claims.sqlite3'}"
+        upgrade(url)
+        yield url
+    else:
+        raise pytest.UsageError(f"TEST_DATABASE must be sqlite or postgres, not {backend!r}")
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path):
+    from claims_server import create_app
+    from claims_server.app import state
+
+    app = create_app(
+        {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+    )
+    yield app
+    _empty_tables(state(app).engine)
+    state(app).engine.dispose()
+
+
+def _empty_tables(engine) -> None:
+    """Delete every row (children first) so each test starts from an empty schema."""
+    from sqlalchemy import text
+
+    from claims_server.db import Base
+
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    from claims_server.app import state
+
+    s = state(app).session_factory()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def redis_broker_url() -> str:
+    if not redis_available():
+        unavailable(f"Redis is not reachable at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    database_url: str, redis_broker_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A real ``claims-server worker`` process consuming from Redis on a private queue."""
+    import redis
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    client = redis.Redis.from_url(redis_broker_url)
+    client.ping()
+    instance = tmp_path_factory.mktemp("worker-instance")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": redis_broker_url,
+        "INSTANCE_PATH": str(instance),
+        "LOG_LEVEL": "WARNING",
+    }
+    log_path = instance / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claims_server", "worker", "--concurrency=1", f"--queues={queue}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    info = {
+        "queue": queue,
+        "broker_url": redis_broker_url,
+        "database_url": database_url,
+        "log": str(log_path),
+        "pid": str(proc.pid),
+    }
+    deadline = time.monotonic() + 60
+    try:
+        from celery import Celery
+
+        probe = Celery(broker=redis_broker_url, backend=redis_broker_url)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the worker exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+            replies = probe.control.ping(timeout=1.0)
+            if replies:
+                break
+        else:
+            pytest.fail("the worker did not answer a ping within 60 s")
+        yield info
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        client.delete(queue)
