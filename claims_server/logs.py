@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {
@@ -30,10 +31,13 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 payload[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            # The exception type and the frames' locations, not the exception text:
-            # messages of driver errors can quote bound parameters (PHI).
+            # The exception type and the frames' locations, not the exception text or
+            # source lines: messages of driver errors can quote bound parameters (PHI).
             payload["exception"] = record.exc_info[0].__name__
-            payload["traceback"] = self.formatException(record.exc_info)
+            payload["traceback"] = [
+                f"{frame.filename}:{frame.lineno} in {frame.name}"
+                for frame in traceback.extract_tb(record.exc_info[2])
+            ]
         return json.dumps(payload, default=str)
 
 

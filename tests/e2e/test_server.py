@@ -39,9 +39,9 @@ def running_server(database_url: str, tmp_path) -> Iterator[str]:
             if proc.poll() is not None:
                 pytest.fail(f"server exited: {proc.stdout.read().decode()[-2000:]}")
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
+                urllib.request.urlopen(base + "/healthz", timeout=5)
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out while gunicorn boots
                 time.sleep(0.2)
         else:
             pytest.fail("server did not start within 60 s")

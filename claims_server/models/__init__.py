@@ -1,0 +1,184 @@
+"""The data model. Importing this package registers every table on ``Base.metadata``.
+
+Modules by domain: ``practice`` (Practice, Provider), ``payers`` (Payer,
+ClearinghouseRoute), ``patients`` (Patient, Coverage, Encounter), ``claims`` (Claim,
+ClaimDiagnosis, ServiceLine), ``submissions`` (SubmissionBatch, BatchClaim,
+ControlNumberCounter, Interchange), ``edi_files`` (EdiFile, Ack999Result,
+ClaimStatusEvent), ``remittance`` (Remittance, ClaimPayment, LinePayment, Adjustment,
+ProviderAdjustment), ``ledger`` (Account, JournalEntry, Posting, PatientPayment),
+``workqueue`` (WorkItem, WorkItemComment, Appeal), ``statements`` (Statement,
+StatementLine), ``eligibility`` (EligibilityCheck), ``security`` (User, UserSession,
+ApiToken, AuditEvent), ``idempotency`` (IdempotencyRecord).
+"""
+
+from __future__ import annotations
+
+from claims_server.db import Base
+from claims_server.models.claims import (
+    Claim,
+    ClaimDiagnosis,
+    ClaimFrequency,
+    ClaimKind,
+    ClaimState,
+    ServiceLine,
+    UnitBasis,
+)
+from claims_server.models.common import phi_columns, utcnow
+from claims_server.models.edi_files import (
+    Ack999Result,
+    ClaimStatusEvent,
+    EdiFile,
+    EdiFileKind,
+    EdiFileStatus,
+    FileDirection,
+)
+from claims_server.models.eligibility import EligibilityCheck, EligibilityStatus
+from claims_server.models.idempotency import IdempotencyRecord
+from claims_server.models.ledger import (
+    RECEIVABLE_ACCOUNTS,
+    STANDARD_CHART,
+    Account,
+    AccountCode,
+    AccountType,
+    JournalEntry,
+    JournalEventType,
+    PatientPayment,
+    PaymentMethod,
+    Posting,
+    balance_select,
+    ensure_standard_accounts,
+)
+from claims_server.models.patients import (
+    Coverage,
+    CoverageOrder,
+    Encounter,
+    Patient,
+    RelationshipToSubscriber,
+    Sex,
+)
+from claims_server.models.payers import (
+    ClaimFilingIndicator,
+    ClearinghouseRoute,
+    Payer,
+    TransportKind,
+    UsageIndicator,
+)
+from claims_server.models.practice import Practice, Provider, ProviderEntityType
+from claims_server.models.remittance import (
+    Adjustment,
+    AdjustmentGroup,
+    ClaimPayment,
+    LinePayment,
+    ProviderAdjustment,
+    Remittance,
+    RemittanceState,
+)
+from claims_server.models.security import (
+    ApiToken,
+    AuditAction,
+    AuditEvent,
+    AuditOutcome,
+    Role,
+    User,
+    UserSession,
+)
+from claims_server.models.statements import DeliveryChannel, Statement, StatementLine, StatementState
+from claims_server.models.submissions import (
+    BatchClaim,
+    BatchState,
+    ControlNumberCounter,
+    ControlNumberKind,
+    Interchange,
+    SubmissionBatch,
+    TransactionKind,
+)
+from claims_server.models.workqueue import (
+    Appeal,
+    AppealStatus,
+    WorkItem,
+    WorkItemComment,
+    WorkItemStatus,
+    WorkQueue,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "RECEIVABLE_ACCOUNTS",
+    "STANDARD_CHART",
+    "Account",
+    "AccountCode",
+    "AccountType",
+    "Ack999Result",
+    "Adjustment",
+    "AdjustmentGroup",
+    "ApiToken",
+    "Appeal",
+    "AppealStatus",
+    "AuditAction",
+    "AuditEvent",
+    "AuditOutcome",
+    "Base",
+    "BatchClaim",
+    "BatchState",
+    "Claim",
+    "ClaimDiagnosis",
+    "ClaimFilingIndicator",
+    "ClaimFrequency",
+    "ClaimKind",
+    "ClaimPayment",
+    "ClaimState",
+    "ClaimStatusEvent",
+    "ClearinghouseRoute",
+    "ControlNumberCounter",
+    "ControlNumberKind",
+    "Coverage",
+    "CoverageOrder",
+    "DeliveryChannel",
+    "EdiFile",
+    "EdiFileKind",
+    "EdiFileStatus",
+    "EligibilityCheck",
+    "EligibilityStatus",
+    "Encounter",
+    "FileDirection",
+    "IdempotencyRecord",
+    "Interchange",
+    "JournalEntry",
+    "JournalEventType",
+    "LinePayment",
+    "Patient",
+    "PatientPayment",
+    "Payer",
+    "PaymentMethod",
+    "Posting",
+    "Practice",
+    "Provider",
+    "ProviderAdjustment",
+    "ProviderEntityType",
+    "RelationshipToSubscriber",
+    "Remittance",
+    "RemittanceState",
+    "Role",
+    "ServiceLine",
+    "Sex",
+    "Statement",
+    "StatementLine",
+    "StatementState",
+    "SubmissionBatch",
+    "TransactionKind",
+    "TransportKind",
+    "UnitBasis",
+    "UsageIndicator",
+    "User",
+    "UserSession",
+    "WorkItem",
+    "WorkItemComment",
+    "WorkItemStatus",
+    "WorkQueue",
+    "balance_select",
+    "ensure_standard_accounts",
+    "metadata",
+    "phi_columns",
+    "utcnow",
+]

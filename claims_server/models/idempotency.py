@@ -1,0 +1,31 @@
+"""Stored responses for ``Idempotency-Key`` requests, so a retried POST is answered, not redone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from claims_server.db import Base
+from claims_server.models.common import CreatedMixin, IdType, JsonType, UTCDateTime
+
+
+class IdempotencyRecord(CreatedMixin, Base):
+    """One (principal, key): the request's fingerprint and the response it got.
+
+    A retry with the same key and fingerprint gets the stored response; the same key
+    with a different fingerprint is a client error (422), never a second execution.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    principal: Mapped[str] = mapped_column(String(100))  # "user:<public_id>" or "token:<public_id>"
+    key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and body
+    response_status: Mapped[int | None] = mapped_column(SmallInteger)  # NULL while the request runs
+    response_body: Mapped[Any | None] = mapped_column(JsonType)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

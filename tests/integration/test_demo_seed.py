@@ -1,0 +1,173 @@
+"""The demo seed: idempotent, deterministic, and valid by the identifier rules claims need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from claims_server import migrate
+from claims_server.db import make_engine, make_session_factory, unit_of_work
+from claims_server.demo_seed import SeedSummary, seed_practice
+from claims_server.models import (
+    STANDARD_CHART,
+    Account,
+    ClaimFilingIndicator,
+    Coverage,
+    Patient,
+    Payer,
+    Practice,
+    Provider,
+    RelationshipToSubscriber,
+)
+from edi.identifiers import is_valid_ein, is_valid_npi, is_valid_zip
+from tests.services import fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def seed_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'seed.sqlite3'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    with fresh_postgres_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+def _seed(url: str) -> SeedSummary:
+    engine = make_engine(url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            return seed_practice(session)
+    finally:
+        engine.dispose()
+
+
+def test_seeding_twice_creates_nothing_the_second_time(seed_database_url: str) -> None:
+    first = _seed(seed_database_url)
+    second = _seed(seed_database_url)
+
+    assert first.counts == second.counts
+    assert first.counts == {
+        "practices": 1,
+        "providers": 4,
+        "payers": 4,
+        "clearinghouse_routes": 1,
+        "patients": 12,
+        "coverages": 17,
+    }
+    assert first.created == first.counts
+    assert not second.created_anything
+    assert first.provider_names == second.provider_names
+    assert first.payer_names == second.payer_names
+
+
+def test_every_seeded_identifier_is_valid(seed_database_url: str) -> None:
+    summary = _seed(seed_database_url)
+    engine = make_engine(seed_database_url)
+    try:
+        with Session(engine) as session:
+            practice = session.scalars(select(Practice)).one()
+            npis = [practice.npi, *session.scalars(select(Provider.npi))]
+            assert len(npis) == 5 and len(set(npis)) == 5
+            assert all(is_valid_npi(npi) for npi in npis)
+            assert summary.practice_npi == practice.npi
+            assert is_valid_ein(practice.tax_id)
+            # 2010AA N403: the billing provider's ZIP must be the full nine digits.
+            assert is_valid_zip(practice.zip_code, require_plus4=True)
+            assert practice.pay_to_zip_code is None or is_valid_zip(
+                practice.pay_to_zip_code, require_plus4=True
+            )
+            assert practice.submitter_id and practice.taxonomy_code
+            providers = session.scalars(select(Provider)).all()
+            assert sum(p.is_rendering for p in providers) == 3
+            assert sum(p.is_referring for p in providers) == 1
+            assert all(is_valid_zip(p.zip_code) for p in session.scalars(select(Patient)))
+    finally:
+        engine.dispose()
+
+
+def test_payers_coverages_and_dependents_are_consistent(seed_database_url: str) -> None:
+    _seed(seed_database_url)
+    engine = make_engine(seed_database_url)
+    try:
+        with Session(engine) as session:
+            payers = session.scalars(select(Payer)).all()
+            indicators = sorted(p.claim_filing_indicator for p in payers)
+            assert indicators == sorted(
+                [
+                    ClaimFilingIndicator.MEDICARE_PART_B,
+                    ClaimFilingIndicator.MEDICAID,
+                    ClaimFilingIndicator.COMMERCIAL,
+                    ClaimFilingIndicator.COMMERCIAL,
+                ]
+            )
+            assert all(p.route is not None and p.payer_id for p in payers)
+
+            coverages = session.scalars(select(Coverage)).all()
+            assert any(c.coverage_order == 2 for c in coverages)
+            dependents = [c for c in coverages if not c.is_self]
+            assert {c.relationship_code for c in dependents} == {
+                RelationshipToSubscriber.CHILD,
+                RelationshipToSubscriber.SPOUSE,
+            }
+            for dep in dependents:
+                subscriber = dep.subscriber_patient
+                assert subscriber is not None and subscriber.id != dep.patient_id
+                assert dep.subscriber_last_name == subscriber.last_name
+                assert dep.subscriber_birth_date == subscriber.birth_date
+                # The subscriber holds the same policy in their own name (SBR02 = 18).
+                own = [c for c in subscriber.coverages if c.is_self and c.payer_id == dep.payer_id]
+                assert len(own) == 1 and own[0].member_id == dep.member_id
+                if dep.relationship_code == RelationshipToSubscriber.CHILD:
+                    assert dep.patient.birth_date > subscriber.birth_date
+            for coverage in coverages:
+                if coverage.payer.claim_filing_indicator == ClaimFilingIndicator.MEDICARE_PART_B:
+                    assert len(coverage.member_id) == 11  # MBI-shaped
+            assert not any(c.is_self and c.subscriber_patient_id for c in coverages)
+
+            codes = set(session.scalars(select(Account.code)))
+            assert codes == {code.value for code, _, _ in STANDARD_CHART}
+    finally:
+        engine.dispose()
+
+
+def test_seed_is_deterministic_across_databases(tmp_path: Path) -> None:
+    def snapshot(name: str) -> list[tuple[str, str, str, str]]:
+        url = f"sqlite:///{tmp_path / name}"
+        migrate.upgrade(url)
+        _seed(url)
+        engine = make_engine(url)
+        try:
+            with Session(engine) as session:
+                return [
+                    (p.account_number, p.last_name, p.first_name, p.birth_date.isoformat())
+                    for p in session.scalars(select(Patient).order_by(Patient.account_number))
+                ]
+        finally:
+            engine.dispose()
+
+    first = snapshot("a.sqlite3")
+    assert first == snapshot("b.sqlite3")
+    assert len(first) == 12
+
+
+def test_summary_lines_name_the_practice_but_no_patient(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'summary.sqlite3'}"
+    migrate.upgrade(url)
+    summary = _seed(url)
+    text = "\n".join(summary.lines())
+    assert summary.practice_name in text and "patients: 12 (12 new)" in text
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            surnames = set(session.scalars(select(Patient.last_name)))
+    finally:
+        engine.dispose()
+    assert not any(name in text for name in surnames)
