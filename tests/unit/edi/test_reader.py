@@ -77,11 +77,10 @@ def test_second_interchange_with_other_delimiters():
     assert segs[3].delimiters.segment == "!"
 
 
-def test_offsets_and_ordinals():
+def test_ordinals_and_element_lists():
     segs = list(read_text(ISA + BODY))
-    assert segs[0].offset == 0
-    assert segs[1].offset == 106
     assert [s.ordinal for s in segs] == list(range(1, 8))
+    assert list(reader.read_element_lists((ISA + BODY).encode())) == [s.elements for s in segs]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,302 @@
+"""``claims-server edi``: validate, parse and acknowledge X12 files from the command line.
+
+This module is imported by ``claims_server.cli`` at start-up, so it imports only click
+and the standard library at module level; the ``edi`` package is imported inside each
+command. Nothing here touches Flask, SQLAlchemy or the database, so the command starts
+fast. Every failure is reported as a structured error (JSON with ``--json``), never a
+traceback.
+
+Exit codes: 0 valid / parsed, 1 invalid (or a parse that found errors), 2 not X12 at all
+(or the file cannot be read).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_NOT_X12 = 2
+
+
+def _emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _error(code: str, message: str, *, as_json: bool, file: str, exit_code: int) -> None:
+    """Print one structured error and exit (JSON on stdout with --json, one line on stderr otherwise)."""
+    if as_json:
+        _emit_json({"file": file, "valid": False, "error": {"code": code, "message": message}})
+    else:
+        click.echo(f"{file}: {code}: {message}", err=True)
+    sys.exit(exit_code)
+
+
+@click.group(name="edi")
+def edi_group() -> None:
+    """X12 5010 files: validate, parse to JSON, acknowledge (999 / TA1)."""
+
+
+def _location(f: Any) -> str:
+    parts = []
+    if f.transaction_set:
+        parts.append(f"ST {f.transaction_set}")
+    if f.segment:
+        parts.append(f.segment if f.segment_position is None else f"{f.segment}@{f.segment_position}")
+    if f.loop:
+        parts.append(f"loop {f.loop}")
+    if f.element:
+        parts.append(f.element)
+    if f.file_ordinal is not None:
+        parts.append(f"segment #{f.file_ordinal} in file")
+    return ", ".join(parts) or "file"
+
+
+@edi_group.command("validate")
+@click.argument("file", type=str)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--no-rules", is_flag=True, help="TR3 map checks only, without the 837 guide rules")
+def validate_command(file: str, as_json: bool, no_rules: bool) -> None:
+    """Validate FILE: exit 0 valid, 1 invalid, 2 not X12."""
+    try:
+        from edi.validate import validate
+
+        report = validate(file, rules=not no_rules)
+    except Exception as exc:  # a bug must still give a structured answer, not a traceback
+        _error(
+            "INTERNAL_ERROR",
+            f"validation failed unexpectedly ({type(exc).__name__})",
+            as_json=as_json,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    code = EXIT_VALID if report.valid else (EXIT_INVALID if report.readable else EXIT_NOT_X12)
+    if as_json:
+        _emit_json(report.to_json_dict())
+    else:
+        errors = sum(1 for f in report.findings if f.is_error)
+        warnings = sum(1 for f in report.findings if f.severity.value == "warning")
+        verdict = "valid" if report.valid else ("invalid" if report.readable else "not X12")
+        click.echo(
+            f"{file}: {verdict} ({len(report.transaction_sets)} transaction sets, {errors} errors, "
+            f"{warnings} warnings)"
+        )
+        for f in report.findings:
+            value = f" [{f.value}]" if f.value else ""
+            click.echo(f"  {f.severity.value:7} {f.code}  {_location(f)}: {f.message}{value}")
+    sys.exit(code)
+
+
+def _first_transaction(file: str) -> tuple[str, str, bool]:
+    """(ST01, GS08, has TA1) of the first transaction set, reading only up to it."""
+    from edi.reader import read_segments
+
+    has_ta1 = False
+    gs08 = ""
+    for seg in read_segments(file):
+        if seg.id == "TA1":
+            has_ta1 = True
+        elif seg.id == "GS":
+            gs08 = seg.get(8)
+        elif seg.id == "ST":
+            return seg.get(1), gs08 or seg.get(3), has_ta1
+    return "", gs08, has_ta1
+
+
+# Transaction type -> (module, candidate function names). The first name found is used,
+# so the parsers' modules keep their own naming; each result has ``to_json_dict()``.
+_PARSERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "835": ("edi.x835", ("parse_835_document", "parse_835")),
+    "837": ("edi.x837", ("parse_837_document", "parse_837")),
+    "999": ("edi.x999", ("parse_999_document", "parse_999")),
+    "277CA": ("edi.x277ca", ("parse_277ca_document", "parse_277ca")),
+    "TA1": ("edi.ta1", ("parse_ta1_document", "parse_ta1")),
+}
+
+
+def transaction_kind(st01: str, gs08: str, has_ta1: bool) -> str | None:
+    """Which parser serves a file: ST01 + GS08 (277 + X214 is the 277CA), or TA1 alone."""
+    if st01 in ("835", "837", "999"):
+        return st01
+    if st01 == "277" and "X214" in gs08:
+        return "277CA"
+    if not st01 and has_ta1:
+        return "TA1"
+    return None
+
+
+def _parser(kind: str) -> Callable[..., Any] | None:
+    import importlib
+
+    module_name, names = _PARSERS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for name in names:
+        func = getattr(module, name, None)
+        if callable(func):
+            return func
+    return None
+
+
+def _json_of(result: Any) -> object:
+    if hasattr(result, "to_json_dict"):
+        return result.to_json_dict()
+    if isinstance(result, list | tuple):
+        return {"transactions": [_json_of(item) for item in result]}
+    raise TypeError("parse result has no to_json_dict()")
+
+
+@edi_group.command("parse")
+@click.argument("file", type=str)
+@click.option(
+    "--json", "as_json", is_flag=True, default=True, help="print the parse result as JSON (default)"
+)
+def parse_command(file: str, as_json: bool) -> None:
+    """Parse FILE (835, 837, 999, 277CA, TA1) and print it as JSON."""
+    from edi.reader import X12SyntaxError
+
+    try:
+        st01, gs08, has_ta1 = _first_transaction(file)
+    except X12SyntaxError as exc:
+        _error(exc.code, exc.message, as_json=True, file=file, exit_code=EXIT_NOT_X12)
+        return
+    except OSError as exc:
+        _error(
+            "UNREADABLE_FILE",
+            f"the file cannot be read: {exc.strerror or type(exc).__name__}",
+            as_json=True,
+            file=file,
+            exit_code=EXIT_NOT_X12,
+        )
+        return
+    kind = transaction_kind(st01, gs08, has_ta1)
+    if kind is None:
+        _error(
+            "UNSUPPORTED_TRANSACTION",
+            f"no parser for ST01 {st01!r} / GS08 {gs08!r}",
+            as_json=True,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    parse = _parser(kind)
+    if parse is None:
+        _error(
+            "PARSER_UNAVAILABLE",
+            f"the {kind} parser is not installed in this build",
+            as_json=True,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    try:
+        result = parse(file)
+        data = _json_of(result)
+    except X12SyntaxError as exc:
+        _error(exc.code, exc.message, as_json=True, file=file, exit_code=EXIT_NOT_X12)
+        return
+    except Exception as exc:  # a parser bug must still give a structured answer
+        _error(
+            "PARSE_FAILED",
+            f"the {kind} parser failed ({type(exc).__name__})",
+            as_json=True,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    _emit_json(data)
+    sys.exit(EXIT_VALID)
+
+
+def build_acknowledgment(file: str, *, control_number: int = 1) -> tuple[Any, str]:
+    """Validate ``file`` and build our answer: a TA1 when an interchange envelope is bad
+    (e.g. ISA13 ≠ IEA02), else one 999 per functional group (edi.x999).
+
+    Sender and receiver are swapped from the inbound ISA/GS: we answer the submitter.
+    Raises ``LookupError`` when there is nothing to answer (no readable ISA).
+    """
+    from edi.validate import validate
+
+    report = validate(file)
+    if not report.readable or not report.interchanges:
+        raise LookupError("the file has no readable ISA segment to acknowledge")
+    first = report.interchanges[0].summary
+    bad = [i for i in report.interchanges if i.ta1_note != "000"]
+    if bad:
+        from edi import ta1
+
+        texts = [
+            ta1.generate_ta1(
+                acknowledged_isa=i.summary.isa_elements,
+                note_code=i.ta1_note,
+                control_number=control_number + offset,
+            )
+            for offset, i in enumerate(bad)
+        ]
+        return report, "".join(texts)
+    from edi import x999
+
+    group = first.groups[0] if first.groups else None
+    text = x999.generate_999(
+        x999.groups_from_report(report),
+        sender_qualifier=first.receiver_qualifier,
+        sender_id=first.receiver_id,
+        receiver_qualifier=first.sender_qualifier,
+        receiver_id=first.sender_id,
+        interchange_control_number=control_number,
+        group_control_number=control_number,
+        application_sender=group.gs03 if group else first.receiver_id,
+        application_receiver=group.gs02 if group else first.sender_id,
+        usage=first.usage if first.usage in ("P", "T") else "P",
+    )
+    return report, text
+
+
+@edi_group.command("ack")
+@click.argument("file", type=str)
+@click.option(
+    "--control-number",
+    type=int,
+    default=1,
+    show_default=True,
+    help="ISA13/GS06 control number for the acknowledgment we send",
+)
+def ack_command(file: str, control_number: int) -> None:
+    """Print our acknowledgment for FILE: a 999, or a TA1 when the interchange envelope is bad.
+
+    Exit 0 when FILE is valid, 1 when the acknowledgment rejects something, 2 when FILE
+    is not X12 (nothing can be acknowledged).
+    """
+    try:
+        report, text = build_acknowledgment(file, control_number=control_number)
+    except LookupError as exc:
+        _error("NOT_X12", str(exc), as_json=False, file=file, exit_code=EXIT_NOT_X12)
+        return
+    except ImportError as exc:
+        _error(
+            "ACK_UNAVAILABLE",
+            f"acknowledgment generation is not installed in this build ({exc.name})",
+            as_json=False,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    except Exception as exc:
+        _error(
+            "ACK_FAILED",
+            f"acknowledgment generation failed ({type(exc).__name__})",
+            as_json=False,
+            file=file,
+            exit_code=EXIT_INVALID,
+        )
+        return
+    click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(EXIT_VALID if report.valid else EXIT_INVALID)
