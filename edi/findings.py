@@ -38,9 +38,23 @@ class Finding:
         return self.severity is Severity.ERROR
 
     def to_dict(self) -> dict[str, object]:
+        """Every field, for reports that carry the 999 codes and file ordinals too."""
         data = asdict(self)
         data["severity"] = self.severity.value
         return data
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The public JSON shape of a finding (the ``edi`` CLI contract)."""
+        return {
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "segment": self.segment,
+            "segment_position": self.segment_position,
+            "loop": self.loop,
+            "element": self.element,
+            "value": self.value,
+        }
 
 
 def error(code: str, message: str, **where: object) -> Finding:

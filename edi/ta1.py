@@ -96,7 +96,7 @@ class InterchangeAck:
             "carrier_control_number": self.carrier_control_number,
             "sender": self.sender,
             "receiver": self.receiver,
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -113,21 +113,8 @@ class DocumentTA1:
             "transaction_set": "TA1",
             "readable": self.readable,
             "acknowledgments": [a.to_json_dict() for a in self.acks],
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "severity": f.severity.value,
-        "code": f.code,
-        "message": f.message,
-        "segment": f.segment,
-        "segment_position": f.segment_position,
-        "loop": f.loop,
-        "element": f.element,
-        "value": f.value,
-    }
 
 
 def _isa_date(text: str) -> date | None:

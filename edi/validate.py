@@ -1351,23 +1351,6 @@ class InterchangeReport:
         return "000"
 
 
-def finding_json(f: Finding) -> dict[str, object]:
-    return {
-        "severity": f.severity.value,
-        "code": f.code,
-        "message": f.message,
-        "segment": f.segment,
-        "segment_position": f.segment_position,
-        "loop": f.loop,
-        "element": f.element,
-        "value": f.value,
-        "file_ordinal": f.file_ordinal,
-        "transaction_set": f.transaction_set,
-        "ik3": f.ik3,
-        "ik4": f.ik4,
-    }
-
-
 @dataclass(slots=True)
 class ValidationReport:
     file: str | None
@@ -1394,7 +1377,7 @@ class ValidationReport:
                 for i in self.interchanges
             ],
             "transaction_sets": [t.to_json_dict() for t in self.transaction_sets],
-            "findings": [finding_json(f) for f in self.findings],
+            "findings": [f.to_dict() for f in self.findings],
         }
 
 

@@ -251,7 +251,7 @@ class ClaimAck277:
             "claims": [c.to_json_dict() for c in self.claims],
             "accepted_claims": sum(1 for c in self.claims if c.accepted),
             "rejected_claims": sum(1 for c in self.claims if c.rejected),
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -266,7 +266,7 @@ class Document277CA:
             "transaction_set": "277CA",
             "readable": self.readable,
             "transactions": [t.to_json_dict() for t in self.transactions],
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -310,19 +310,6 @@ def _entity_json(e: Entity) -> dict[str, Any]:
         "statuses": [_status_json(s) for s in e.statuses],
         "quantities": {k: str(v) for k, v in e.quantities.items()},
         "amounts": {k: _money(v) for k, v in e.amounts.items()},
-    }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "severity": f.severity.value,
-        "code": f.code,
-        "message": f.message,
-        "segment": f.segment,
-        "segment_position": f.segment_position,
-        "loop": f.loop,
-        "element": f.element,
-        "value": f.value,
     }
 
 

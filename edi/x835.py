@@ -566,7 +566,7 @@ class ClaimPayment:
             "outpatient": _adjudication_json(self.outpatient),
             "lines": [line.to_json_dict() for line in self.lines],
             "balanced": self.balanced,
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -679,7 +679,7 @@ class Remittance835:
                 for a in self.provider_adjustments
             ],
             "balanced": self.balanced,
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -704,7 +704,7 @@ class Remittance835Document:
             "readable": self.readable,
             "balanced": self.balanced,
             "transactions": [t.to_json_dict() for t in self.transactions],
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
 
 
@@ -738,19 +738,6 @@ def _adjudication_json(a: Adjudication | None) -> dict[str, Any] | None:
         "amounts": {k: format_cents(v) for k, v in a.amounts.items()},
         "quantities": {k: str(v) for k, v in a.quantities.items()},
         "remarks": list(a.remarks),
-    }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "severity": f.severity.value,
-        "code": f.code,
-        "message": f.message,
-        "segment": f.segment,
-        "segment_position": f.segment_position,
-        "loop": f.loop,
-        "element": f.element,
-        "value": f.value,
     }
 
 

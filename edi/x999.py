@@ -338,21 +338,8 @@ class Document999:
             "transaction_set": "999",
             "readable": self.readable,
             "acknowledgments": [a.to_json_dict() for a in self.acks],
-            "findings": [_finding_json(f) for f in self.findings],
+            "findings": [f.to_json_dict() for f in self.findings],
         }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "severity": f.severity.value,
-        "code": f.code,
-        "message": f.message,
-        "segment": f.segment,
-        "segment_position": f.segment_position,
-        "loop": f.loop,
-        "element": f.element,
-        "value": f.value,
-    }
 
 
 # --------------------------------------------------------------------------- parsing
