@@ -123,15 +123,67 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from claims_server.health import blp as health_blp
 
     api.register_blueprint(health_blp)
+    _register_api_v1(api)
     app.extensions["claims_server_api"] = api
+
+    from claims_server.security import init_app as init_security
+
+    # Key ring, policy enforcement (deny by default), auth and patient-link blueprints.
+    init_security(app)
     return app
+
+
+def _register_api_v1(api: Api) -> None:
+    """The ``/api/v1`` resource blueprints (practice, payers, patients, claims)."""
+    from claims_server.claims.views import blp as claims_blp
+    from claims_server.patients.views import blp as patients_blp
+    from claims_server.payers.views import blp as payers_blp
+    from claims_server.practice.views import blp as practice_blp
+
+    for blueprint in (practice_blp, payers_blp, patients_blp, claims_blp):
+        api.register_blueprint(blueprint)
+
+    from claims_server.edi_inbound.views import blp as edi_inbound_blp
+
+    # submission-pipeline: X12 files posted by integrations, answered with our 999/TA1.
+    api.register_blueprint(edi_inbound_blp)
+
+    # remit-work: work queue, corrections/appeals/next-payer claims, reports.
+    from claims_server.corrections.views import blp as corrections_blp
+    from claims_server.reports.views import blp as reports_blp
+    from claims_server.workqueue.views import blp as workqueue_blp
+
+    for blueprint in (workqueue_blp, corrections_blp, reports_blp):
+        api.register_blueprint(blueprint)
+
+    # remit-posting: 835 upload, posting and remittance reads.
+    from claims_server.remittance.views import blp as remittances_blp
+
+    api.register_blueprint(remittances_blp)
+
+    # eligibility: 270/271 checks, benefits summaries, patient estimates.
+    from claims_server.eligibility.views import blp as eligibility_blp
+
+    api.register_blueprint(eligibility_blp)
+    # --- end eligibility
+
+
+def assign_request_id() -> str:
+    """The request's id: the caller's ``X-Request-ID`` when it is safe to log, else a new one.
+
+    Idempotent within a request, so whichever hook runs first (policy enforcement does)
+    fixes the id that the audit rows, the logs and the response header all carry.
+    """
+    if "request_id" not in g:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    return g.request_id
 
 
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> Response | None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        assign_request_id()
         g.started = time.perf_counter()
         # API bodies are JSON unless a view says otherwise (X12 uploads set accepts).
         if request.method in JSON_BODY_METHODS and request.path.startswith("/api/"):

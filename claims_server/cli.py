@@ -158,12 +158,23 @@ def _checked_database_url() -> str:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print a machine-readable summary")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="where the day's EDI files go (default: INSTANCE_PATH/demo)",
+)
 @_config_errors_are_one_line
-def demo(as_json: bool) -> None:
-    """Seed a synthetic practice (providers, payers, patients, coverages) and describe it."""
+def demo(as_json: bool, out_dir: str | None) -> None:
+    """Seed a synthetic practice, then run a billing day: claims, scrub, 837s, 999s, 277CAs, 835s."""
+    from pathlib import Path
+
     from claims_server.demo import run_demo
 
-    summary = run_demo(_checked_database_url())
+    url = _checked_database_url()
+    target = Path(out_dir) if out_dir else Path(_settings().INSTANCE_PATH) / "demo"
+    summary = run_demo(url, target.resolve())
     if as_json:
         click.echo(json.dumps(summary.to_json_dict(), indent=2))
     else:
@@ -177,3 +188,51 @@ def _register_edi() -> None:
 
 
 _register_edi()
+
+
+def _register_security() -> None:
+    from claims_server.security.cli import audit_group, keys_group, tokens_group, users_group
+
+    for group in (keys_group, audit_group, users_group, tokens_group):
+        main.add_command(group)
+
+
+_register_security()
+
+
+def _register_claims() -> None:
+    from claims_server.claims.cli import claims_group
+
+    main.add_command(claims_group, "claims")
+
+
+_register_claims()
+
+
+def _register_submission() -> None:
+    from claims_server.clearinghouse.cli import clearinghouse_group
+    from claims_server.simulator.cli import simulator_group
+
+    main.add_command(clearinghouse_group, "clearinghouse")
+    main.add_command(simulator_group, "simulator")
+
+
+_register_submission()
+
+
+def _register_remittance() -> None:
+    from claims_server.remittance.cli import remittance_group
+
+    main.add_command(remittance_group, "remittance")
+
+
+_register_remittance()
+
+
+def _register_workqueue() -> None:
+    from claims_server.workqueue.cli import workqueue_group
+
+    main.add_command(workqueue_group, "workqueue")
+
+
+_register_workqueue()

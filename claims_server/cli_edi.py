@@ -117,12 +117,14 @@ _PARSERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "999": ("edi.x999", ("parse_999_document", "parse_999")),
     "277CA": ("edi.x277ca", ("parse_277ca_document", "parse_277ca")),
     "TA1": ("edi.ta1", ("parse_ta1_document", "parse_ta1")),
+    "270": ("edi.x270", ("parse_270",)),
+    "271": ("edi.x271", ("parse_271",)),
 }
 
 
 def transaction_kind(st01: str, gs08: str, has_ta1: bool) -> str | None:
     """Which parser serves a file: ST01 + GS08 (277 + X214 is the 277CA), or TA1 alone."""
-    if st01 in ("835", "837", "999"):
+    if st01 in ("835", "837", "999", "270", "271"):
         return st01
     if st01 == "277" and "X214" in gs08:
         return "277CA"
@@ -160,7 +162,7 @@ def _json_of(result: Any) -> object:
     "--json", "as_json", is_flag=True, default=True, help="print the parse result as JSON (default)"
 )
 def parse_command(file: str, as_json: bool) -> None:
-    """Parse FILE (835, 837, 999, 277CA, TA1) and print it as JSON."""
+    """Parse FILE (835, 837, 999, 277CA, TA1, 270, 271) and print it as JSON."""
     from edi.reader import X12SyntaxError
 
     try:
@@ -217,47 +219,16 @@ def parse_command(file: str, as_json: bool) -> None:
 
 
 def build_acknowledgment(file: str, *, control_number: int = 1) -> tuple[Any, str]:
-    """Validate ``file`` and build our answer: a TA1 when an interchange envelope is bad
-    (e.g. ISA13 ≠ IEA02), else one 999 per functional group (edi.x999).
+    """Validate ``file`` and build our answer with :func:`edi.ack.acknowledge`: a TA1 when
+    an interchange envelope is bad (e.g. ISA13 ≠ IEA02), else a 999 per functional group.
 
-    Sender and receiver are swapped from the inbound ISA/GS: we answer the submitter.
     Raises ``LookupError`` when there is nothing to answer (no readable ISA).
     """
+    from edi.ack import acknowledge
     from edi.validate import validate
 
     report = validate(file)
-    if not report.readable or not report.interchanges:
-        raise LookupError("the file has no readable ISA segment to acknowledge")
-    first = report.interchanges[0].summary
-    bad = [i for i in report.interchanges if i.ta1_note != "000"]
-    if bad:
-        from edi import ta1
-
-        texts = [
-            ta1.generate_ta1(
-                acknowledged_isa=i.summary.isa_elements,
-                note_code=i.ta1_note,
-                control_number=control_number + offset,
-            )
-            for offset, i in enumerate(bad)
-        ]
-        return report, "".join(texts)
-    from edi import x999
-
-    group = first.groups[0] if first.groups else None
-    text = x999.generate_999(
-        x999.groups_from_report(report),
-        sender_qualifier=first.receiver_qualifier,
-        sender_id=first.receiver_id,
-        receiver_qualifier=first.sender_qualifier,
-        receiver_id=first.sender_id,
-        interchange_control_number=control_number,
-        group_control_number=control_number,
-        application_sender=group.gs03 if group else first.receiver_id,
-        application_receiver=group.gs02 if group else first.sender_id,
-        usage=first.usage if first.usage in ("P", "T") else "P",
-    )
-    return report, text
+    return report, acknowledge(report, control_number=control_number).text
 
 
 @edi_group.command("ack")

@@ -47,12 +47,32 @@ class Settings:
     BROKER_VISIBILITY_TIMEOUT: int = 3600
     EDI_OUTBOX: str = ""  # empty: INSTANCE_PATH/edi/outbox
     EDI_INBOX: str = ""  # empty: INSTANCE_PATH/edi/inbox
+    # --- security (claims_server.security; see docs/security.md) ---
+    MASTER_KEY: str = ""  # base64 of 32 bytes; wraps the data keys. Required in production (or the file)
+    MASTER_KEY_FILE: str = ""  # a file holding MASTER_KEY; empty + no MASTER_KEY: INSTANCE_PATH/master.key
+    FIELD_ENCRYPTION: str = "on"  # "off" only for the canary test's control run; refused in production
+    AUDIT_CHECKPOINT_DIR: str = ""  # empty: INSTANCE_PATH/audit-checkpoints (keep it off the DB host)
+    AUDIT_CHECKPOINT_SECONDS: int = 60  # a signed checkpoint at least this often while events arrive
+    AUDIT_CHECKPOINT_EVENTS: int = 1000  # ... or after this many events, whichever comes first
+    SESSION_IDLE_MINUTES: int = 15
+    SESSION_ABSOLUTE_HOURS: int = 12
+    LOGIN_MAX_FAILURES: int = 5  # consecutive failures before the account locks
+    LOCKOUT_MINUTES: int = 15
+    PATIENT_LINK_HOURS: int = 72  # how long a patient statement link stays valid
+    PATIENT_SESSION_MINUTES: int = 15  # the patient's session after the birth-date check
+    RATE_LIMIT_LOGIN: str = "10 per minute"
+    RATE_LIMIT_PATIENT_LINK: str = "10 per minute"
+    RATE_LIMIT_UPLOAD: str = "30 per minute"
 
     @property
     def database_url(self) -> str:
         if self.DATABASE_URL:
             return self.DATABASE_URL
         return f"sqlite:///{Path(self.INSTANCE_PATH) / 'claims.sqlite3'}"
+
+    @property
+    def audit_checkpoint_dir(self) -> str:
+        return self.AUDIT_CHECKPOINT_DIR or str(Path(self.INSTANCE_PATH) / "audit-checkpoints")
 
     @property
     def tasks_eager(self) -> bool:
@@ -122,3 +142,36 @@ def _validate(s: Settings) -> None:
         raise ConfigError("REDIS_URL", "use a redis:// URL, or leave it empty")
     if s.CLAIMS_ENV == "production" and not s.DATABASE_URL:
         raise ConfigError("DATABASE_URL", "must be set when CLAIMS_ENV=production")
+    _validate_security(s)
+
+
+def _validate_security(s: Settings) -> None:
+    """Security settings: well-formed, and nothing weak when CLAIMS_ENV=production."""
+    import base64
+    import binascii
+
+    from limits import parse_many
+
+    if s.FIELD_ENCRYPTION not in ("on", "off"):
+        raise ConfigError("FIELD_ENCRYPTION", f"unknown value {s.FIELD_ENCRYPTION!r}; use on or off")
+    if s.MASTER_KEY:
+        try:
+            raw = base64.b64decode(s.MASTER_KEY, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError("MASTER_KEY", "is not valid base64") from None
+        if len(raw) != 32:
+            raise ConfigError("MASTER_KEY", f"must decode to 32 bytes (AES-256), not {len(raw)}")
+        if s.MASTER_KEY_FILE:
+            raise ConfigError("MASTER_KEY_FILE", "set MASTER_KEY or MASTER_KEY_FILE, not both")
+    for name in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_PATIENT_LINK", "RATE_LIMIT_UPLOAD"):
+        try:
+            parse_many(getattr(s, name))
+        except ValueError:
+            raise ConfigError(name, "use a rate like '10 per minute'") from None
+    if s.CLAIMS_ENV == "production":
+        if not (s.MASTER_KEY or s.MASTER_KEY_FILE):
+            raise ConfigError(
+                "MASTER_KEY", "MASTER_KEY or MASTER_KEY_FILE must be set when CLAIMS_ENV=production"
+            )
+        if s.FIELD_ENCRYPTION != "on":
+            raise ConfigError("FIELD_ENCRYPTION", "must be on when CLAIMS_ENV=production")

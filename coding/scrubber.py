@@ -116,6 +116,25 @@ class CodeSets:
         return cls(icd10cm.default(), hcpcs.default(), cpt.licensed())
 
 
+@dataclass(frozen=True, slots=True)
+class EligibilityFacts:
+    """The last 270/271 check for the claim's coverage, as the eligibility rules need it.
+
+    Built by ``eligibility.scrub_facts`` (the scrubber does not import ``eligibility``:
+    that package builds on this one). ``member_id`` is what the payer answered with: PHI,
+    compared but never put into a message.
+    """
+
+    status: str  # active / inactive / not_found / rejected / error
+    payer_id: str  # the payer asked (2100A NM109)
+    checked_on: date | None = None
+    coverage_start: date | None = None
+    coverage_end: date | None = None
+    member_id: str = ""
+    other_payer_primary: bool = False
+    other_payers: tuple[str, ...] = ()  # names of the other payers the 271 named
+
+
 def _age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
@@ -123,8 +142,17 @@ def _age_on(birth: date, day: date) -> int:
 class ScrubContext:
     """The claim and everything rules share, computed once per scrub."""
 
-    def __init__(self, claim: Claim, code_sets: CodeSets, rules: PayerRules, today: date) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        code_sets: CodeSets,
+        rules: PayerRules,
+        today: date,
+        *,
+        eligibility: EligibilityFacts | None = None,
+    ) -> None:
         self.claim = claim
+        self.eligibility = eligibility
         self.code_sets = code_sets
         self.rules = rules
         self.today = today
@@ -1004,6 +1032,90 @@ def check_add_on_codes(ctx: ScrubContext) -> Iterator[Issue]:
 # -- the runner ---------------------------------------------------------------------------
 
 
+# -- eligibility (the last 270/271 check; silent without one) ---------------------------------
+
+
+def _same_payer(ctx: ScrubContext, facts: EligibilityFacts) -> bool:
+    payer_id = getattr(getattr(ctx.claim, "payer", None), "payer_id", None)
+    return not facts.payer_id or payer_id == facts.payer_id
+
+
+@rule("ELIGIBILITY_NOT_ACTIVE", ERROR)
+def check_eligibility_active(ctx: ScrubContext) -> Iterator[Issue]:
+    """Coverage active on every date of service, according to the last eligibility check."""
+    facts = ctx.eligibility
+    if facts is None or not _same_payer(ctx, facts):
+        return
+    if facts.status == "not_found":
+        yield Issue(
+            "subscriber.member_id",
+            "The payer did not find this member in the last eligibility check (271 AAA).",
+            "Verify the member id, name and birth date against the insurance card, then check eligibility again.",
+        )
+        return
+    if facts.status not in ("active", "inactive"):
+        return
+    for index, day in enumerate(ctx.line_dates):
+        if day is None:
+            continue
+        before = facts.coverage_start is not None and day < facts.coverage_start
+        after = facts.coverage_end is not None and day > facts.coverage_end
+        if facts.status == "inactive" or before or after:
+            when = (
+                f"coverage ended {facts.coverage_end.isoformat()}"
+                if after and facts.coverage_end
+                else f"coverage starts {facts.coverage_start.isoformat()}"
+                if before and facts.coverage_start
+                else "the payer reports the coverage inactive"
+            )
+            yield Issue(
+                f"lines[{index}].service_date",
+                f"Coverage is not active on the date of service {day.isoformat()}: {when} (last eligibility "
+                "check).",
+                "Bill the payer that covered the patient on that date, or the patient; check eligibility again "
+                "if the coverage was renewed.",
+                day.isoformat(),
+            )
+
+
+@rule("ELIGIBILITY_OTHER_PAYER_PRIMARY", ERROR)
+def check_eligibility_primary(ctx: ScrubContext) -> Iterator[Issue]:
+    """The last eligibility check names another payer as primary, but this claim bills this payer first."""
+    facts = ctx.eligibility
+    if facts is None or not facts.other_payer_primary or not _same_payer(ctx, facts):
+        return
+    responsibility = getattr(getattr(ctx.claim, "subscriber", None), "responsibility", "P")
+    if responsibility != "P":
+        return
+    names = ", ".join(facts.other_payers) or "another payer"
+    yield Issue(
+        "subscriber.responsibility",
+        f"The payer's 271 says {names} is primary, but this claim is sent to it as primary (SBR01 P).",
+        "Bill the primary payer first and send this payer a secondary claim with the primary's adjudication "
+        "(2320/2430), or update the coverage order after confirming with the patient.",
+        responsibility,
+    )
+
+
+@rule("ELIGIBILITY_MEMBER_ID", ERROR)
+def check_eligibility_member_id(ctx: ScrubContext) -> Iterator[Issue]:
+    """The member id on the claim matches the one the payer answered with in the last 271."""
+    facts = ctx.eligibility
+    if facts is None or not facts.member_id or not _same_payer(ctx, facts):
+        return
+    member_id = getattr(getattr(ctx.claim, "subscriber", None), "member_id", "")
+    if not isinstance(member_id, str):
+        return
+    if member_id.strip().upper() != facts.member_id.strip().upper():
+        # Both ids are PHI: the message says that they differ, not what they are.
+        yield Issue(
+            "subscriber.member_id",
+            "The subscriber member id differs from the one the payer returned in the last eligibility check "
+            "(271 2100C NM109).",
+            "Update the coverage's member id to the payer's (see the eligibility result) and rebuild the claim.",
+        )
+
+
 RULE_IDS: frozenset[str] = frozenset(r.rule_id for r in RULES)
 
 
@@ -1028,13 +1140,22 @@ class Scrubber:
         return self.payer_rules.get(payer_id, self.default_rules) if payer_id else self.default_rules
 
     def scrub(
-        self, claim: Claim, *, today: date | None = None, rules: PayerRules | None = None
+        self,
+        claim: Claim,
+        *,
+        today: date | None = None,
+        rules: PayerRules | None = None,
+        eligibility: EligibilityFacts | None = None,
     ) -> list[ScrubFinding]:
-        """Every finding for the claim, errors first. Never raises on bad claim data."""
+        """Every finding for the claim, errors first. Never raises on bad claim data.
+
+        ``eligibility`` (the last 270/271 check of the claim's coverage) turns on the
+        eligibility rules; without it they stay silent.
+        """
         payer = rules or self.rules_for(claim)
         findings: list[ScrubFinding] = []
         try:
-            ctx = ScrubContext(claim, self.code_sets, payer, today or date.today())
+            ctx = ScrubContext(claim, self.code_sets, payer, today or date.today(), eligibility=eligibility)
         except Exception as exc:  # a claim too broken to even read: one finding, not a traceback
             return [_internal_error("CLAIM_UNREADABLE", exc)]
         disabled = payer.disabled_rules
@@ -1077,9 +1198,15 @@ def _internal_error(rule_id: str, exc: Exception) -> ScrubFinding:
 _default_scrubber: Scrubber | None = None
 
 
-def scrub(claim: Claim, *, today: date | None = None, rules: PayerRules | None = None) -> list[ScrubFinding]:
+def scrub(
+    claim: Claim,
+    *,
+    today: date | None = None,
+    rules: PayerRules | None = None,
+    eligibility: EligibilityFacts | None = None,
+) -> list[ScrubFinding]:
     """Scrub with the shipped code sets (loaded on first use) and the given or default payer rules."""
     global _default_scrubber
     if _default_scrubber is None:
         _default_scrubber = Scrubber()
-    return _default_scrubber.scrub(claim, today=today, rules=rules)
+    return _default_scrubber.scrub(claim, today=today, rules=rules, eligibility=eligibility)

@@ -501,5 +501,10 @@ def find_map_name(icvn: str, vriic: str, fic: str) -> str | None:
 
 
 def map_for(icvn: str, vriic: str, fic: str) -> CompiledMap | None:
+    """pyx12's map for a functional group, else one of our own guides (:mod:`edi.guides`)."""
     name = find_map_name(icvn, vriic, fic)
-    return load_map(name) if name else None
+    if name:
+        return load_map(name)
+    from edi.guides import guide_for  # imported late: the guides import this module
+
+    return guide_for(vriic, fic)

@@ -19,6 +19,11 @@ import pytest
 
 from tests.services import REDIS_URL, fresh_postgres_database, redis_available, unavailable
 
+# One master key for the whole test run: the session-wide test database keeps its wrapped
+# data keys between tests, and code paths without an app (CLI, scripts) must unwrap them too.
+# Synthetic, test-only value.
+os.environ.setdefault("MASTER_KEY", "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("CLAIMS_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
@@ -67,12 +72,18 @@ def app(database_url: str, tmp_path: Path):
 
 
 def _empty_tables(engine) -> None:
-    """Delete every row (children first) so each test starts from an empty schema."""
+    """Delete every row (children first) so each test starts from an empty schema.
+
+    The audit and ledger tables refuse DELETE; ``ledger_maintenance`` lifts that for
+    this one transaction (see claims_server.security.immutability for why the
+    application role cannot do the same in production).
+    """
     from sqlalchemy import text
 
     from claims_server.db import Base
+    from claims_server.security.immutability import ledger_maintenance
 
-    with engine.begin() as conn:
+    with engine.begin() as conn, ledger_maintenance(conn):
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
 
@@ -90,6 +101,97 @@ def session(app):
     yield s
     s.rollback()
     s.close()
+
+
+@pytest.fixture
+def frozen_clock(app):
+    """Freeze the security clock of ``app`` (sessions, lockouts, links, audit times); move it with
+    ``frozen_clock.advance(minutes=16)``. No sleeping in tests."""
+    from datetime import UTC, datetime
+
+    from claims_server.security.clock import FrozenClock
+
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    app.extensions["claims_security"].clock = clock
+    return clock
+
+
+@pytest.fixture
+def api_client(app):
+    """Factory: ``api_client("biller")`` is a test client signed in as a fresh user of that role.
+
+    ``api_client("integration", scopes=["claims:write"])`` is authenticated by a fresh
+    integration API token (default scopes: all, ``["*"]``); ``api_client("patient",
+    patient_id=<patients.id>)`` by a patient-link session for that patient. Each client
+    has ``.principal_info``: a dict with ``user_id``/``token_id``/``patient_id``, the
+    ``public_id`` of the user or token, the ``role`` and the raw ``token``.
+    """
+    from datetime import timedelta
+
+    from claims_server.app import state
+    from claims_server.models import PatientAccessLink, Role
+    from claims_server.security import clock as security_clock
+    from claims_server.security.authn import (
+        PATIENT_PREFIX,
+        create_api_token,
+        create_user,
+        new_token,
+        open_session,
+        token_hash,
+    )
+    from claims_server.security.principal import acting_as, system_principal
+
+    def make(role: str = "biller", *, scopes: list[str] | None = None, patient_id: int | None = None):
+        settings = state(app).settings
+        info: dict[str, object] = {"role": role}
+        with app.app_context(), acting_as(system_principal("test:api_client")):
+            now = security_clock.now()
+            with state(app).session_factory() as session:
+                if role == "integration":
+                    token, row = create_api_token(
+                        session,
+                        name=f"it-{uuid.uuid4().hex[:8]}",
+                        scopes=scopes if scopes is not None else ["*"],
+                    )
+                    info.update(
+                        token_id=row.id, public_id=row.public_id, integration_name=row.integration_name
+                    )
+                elif role == "patient":
+                    if patient_id is None:
+                        raise ValueError('api_client("patient") needs patient_id=')
+                    token = new_token(PATIENT_PREFIX)
+                    link = PatientAccessLink(
+                        patient_id=patient_id,
+                        token_hash=token_hash(new_token("csl_")),
+                        expires_at=now + timedelta(hours=settings.PATIENT_LINK_HOURS),
+                        used_at=now,
+                        failed_attempts=0,
+                        session_token_hash=token_hash(token),
+                        session_expires_at=now + timedelta(hours=1),
+                        session_last_seen_at=now,
+                        created_at=now,
+                    )
+                    session.add(link)
+                    session.flush()
+                    info.update(patient_id=patient_id, public_id=link.public_id)
+                else:
+                    user = create_user(
+                        session,
+                        username=f"{role}-{uuid.uuid4().hex[:8]}",
+                        display_name=f"Test {role}",
+                        role=Role(role),
+                        password=None,
+                    )
+                    token = open_session(session, user, settings, now)
+                    info.update(user_id=user.id, public_id=user.public_id, username=user.username)
+                session.commit()
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        info["token"] = token
+        client.principal_info = info
+        return client
+
+    return make
 
 
 @pytest.fixture(scope="session")

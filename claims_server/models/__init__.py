@@ -8,7 +8,7 @@ ClaimStatusEvent), ``remittance`` (Remittance, ClaimPayment, LinePayment, Adjust
 ProviderAdjustment), ``ledger`` (Account, JournalEntry, Posting, PatientPayment),
 ``workqueue`` (WorkItem, WorkItemComment, Appeal), ``statements`` (Statement,
 StatementLine), ``eligibility`` (EligibilityCheck), ``security`` (User, UserSession,
-ApiToken, AuditEvent), ``idempotency`` (IdempotencyRecord).
+ApiToken, AuditEvent, EncryptionKey, PatientAccessLink), ``idempotency`` (IdempotencyRecord).
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ from claims_server.models.security import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
+    EncryptionKey,
+    KeyPurpose,
+    PatientAccessLink,
     Role,
     User,
     UserSession,
@@ -141,13 +144,16 @@ __all__ = [
     "EligibilityCheck",
     "EligibilityStatus",
     "Encounter",
+    "EncryptionKey",
     "FileDirection",
     "IdempotencyRecord",
     "Interchange",
     "JournalEntry",
     "JournalEventType",
+    "KeyPurpose",
     "LinePayment",
     "Patient",
+    "PatientAccessLink",
     "PatientPayment",
     "Payer",
     "PaymentMethod",

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from claims_server.db import Base
 from claims_server.models.common import (
+    PHI_INFO,
+    PHI_LENGTH,
     EnumText,
     IdType,
     JsonType,
@@ -38,6 +40,7 @@ from claims_server.models.common import (
     sql_in,
     utcnow,
 )
+from claims_server.models.encrypted import EncryptedString
 
 if TYPE_CHECKING:
     from claims_server.models.patients import Coverage, Encounter, Patient
@@ -179,8 +182,12 @@ class Claim(PublicIdMixin, TimestampMixin, Base):
         return sum(line.charge_cents for line in self.service_lines)
 
 
-class ClaimDiagnosis(Base):
-    """One diagnosis on a claim (HI segment), in pointer order."""
+class ClaimDiagnosis(PublicIdMixin, Base):
+    """One diagnosis on a claim (HI segment), in pointer order.
+
+    The code is PHI (it says what the patient has): it is encrypted like the other PHI
+    columns, bound to ``public_id``, a row identity known before the INSERT.
+    """
 
     __tablename__ = "claim_diagnoses"
     __table_args__ = (
@@ -191,7 +198,7 @@ class ClaimDiagnosis(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     claim_id: Mapped[int] = mapped_column(IdType, ForeignKey("claims.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(SmallInteger)  # 1 = principal; SV107 points at these
-    code: Mapped[str] = mapped_column(String(8))  # HI0x-2, ICD-10-CM without the dot
+    code: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # HI0x-2, ICD-10-CM, no dot
     qualifier: Mapped[str] = mapped_column(String(3), default="ABF")  # HI0x-1: ABK principal, ABF other
 
     claim: Mapped[Claim] = relationship(back_populates="diagnoses")

@@ -1,6 +1,6 @@
 """Every X12 file in or out, and the acknowledgments read from inbound ones.
 
-A file is stored (``content``, encrypted later) with its SHA-256 before it is
+A file is stored (``content``, encrypted like PHI) with its SHA-256 before it is
 processed; the unique (direction, sha256) makes receiving the same bytes twice a no-op.
 """
 
@@ -17,7 +17,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -37,6 +36,7 @@ from claims_server.models.common import (
     sql_in,
     utcnow,
 )
+from claims_server.models.encrypted import EncryptedBytes
 
 if TYPE_CHECKING:
     from claims_server.models.claims import Claim
@@ -96,7 +96,9 @@ class EdiFile(PublicIdMixin, Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     batch_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("submission_batches.id"), index=True)
     route_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("clearinghouse_routes.id"), index=True)
-    content: Mapped[bytes | None] = mapped_column(LargeBinary, info=PHI_INFO)
+    content: Mapped[bytes | None] = mapped_column(
+        EncryptedBytes(), info=PHI_INFO
+    )  # AES-GCM, bound to public_id
 
     batch: Mapped[SubmissionBatch | None] = relationship()
 

@@ -1,8 +1,10 @@
 """Patients, their insurance coverages and their encounters (837 loops 2000B-2010CA).
 
-Demographics are PHI: they are plain text of ``PHI_LENGTH`` now and become encrypted
-fields later without a type change. Exact-match lookups on encrypted fields go through
-the reserved blind-index columns (``*_index``: an HMAC of the normalised value).
+Demographics are PHI, encrypted field by field (``claims_server.models.encrypted``:
+AES-256-GCM bound to table, column, ``public_id`` and key id); code reads and writes
+plain values through the ORM. Exact-match lookups go through the blind-index columns
+(``*_index``: an HMAC of the normalised value, kept up to date on flush), see
+``claims_server.security.search``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -30,11 +31,11 @@ from claims_server.models.common import (
     PHI_LENGTH,
     EnumText,
     IdType,
-    PhiDate,
     PublicIdMixin,
     TimestampMixin,
     enum_check,
 )
+from claims_server.models.encrypted import EncryptedDate, EncryptedString, EncryptedText
 
 if TYPE_CHECKING:
     from claims_server.models.payers import Payer
@@ -81,21 +82,22 @@ class Patient(PublicIdMixin, TimestampMixin, Base):
     practice_id: Mapped[int] = mapped_column(IdType, ForeignKey("practices.id"), index=True)
     # The practice's account number (not derived from PHI); printed on statements.
     account_number: Mapped[str] = mapped_column(String(38))
-    last_name: Mapped[str] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # NM103
-    first_name: Mapped[str] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # NM104
-    middle_name: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # NM105
-    name_suffix: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # NM107
-    birth_date: Mapped[date] = mapped_column(PhiDate(), info=PHI_INFO)  # DMG02 (D8)
+    last_name: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM103
+    first_name: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM104
+    middle_name: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM105
+    name_suffix: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM107
+    birth_date: Mapped[date] = mapped_column(EncryptedDate(PHI_LENGTH), info=PHI_INFO)  # DMG02 (D8)
     # DMG03: F/M/U. No CHECK here: the column will hold ciphertext; services validate.
-    sex: Mapped[str] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    address_line1: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # N301
-    address_line2: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # N302
-    city: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # N401
-    state: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # N402
-    zip_code: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # N403
-    phone: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    email: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    # Blind indexes, reserved for field-level encryption (HMAC hex of normalised values).
+    sex: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    address_line1: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # N301
+    address_line2: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # N302
+    city: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # N401
+    state: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # N402
+    zip_code: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # N403
+    phone: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    email: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    # Blind indexes (HMAC hex of normalised values), set on flush. member_id_index stays NULL:
+    # member ids live on coverages (Coverage.member_id_index); name_dob_index = last|first|DOB.
     member_id_index: Mapped[str | None] = mapped_column(String(64), index=True)
     name_dob_index: Mapped[str | None] = mapped_column(String(64), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -129,7 +131,9 @@ class Coverage(PublicIdMixin, TimestampMixin, Base):
     patient_id: Mapped[int] = mapped_column(IdType, ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     payer_id: Mapped[int] = mapped_column(IdType, ForeignKey("payers.id"), index=True)
     coverage_order: Mapped[int] = mapped_column(SmallInteger)  # 1 primary, 2 secondary, 3 tertiary (SBR01)
-    member_id: Mapped[str] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)  # NM109 (2010BA, NM108 = MI)
+    member_id: Mapped[str] = mapped_column(
+        EncryptedString(PHI_LENGTH), info=PHI_INFO
+    )  # NM109 (2010BA, NM108 = MI)
     member_id_index: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index of member_id
     group_number: Mapped[str | None] = mapped_column(String(50))  # SBR03
     group_name: Mapped[str | None] = mapped_column(String(60))  # SBR04
@@ -141,16 +145,16 @@ class Coverage(PublicIdMixin, TimestampMixin, Base):
         EnumText(RelationshipToSubscriber, 2), default=RelationshipToSubscriber.SELF
     )  # SBR02 (18) or PAT01
     subscriber_patient_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("patients.id"), index=True)
-    subscriber_last_name: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_first_name: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_middle_name: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_birth_date: Mapped[date | None] = mapped_column(PhiDate(), info=PHI_INFO)
-    subscriber_sex: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_address_line1: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_address_line2: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_city: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_state: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
-    subscriber_zip_code: Mapped[str | None] = mapped_column(String(PHI_LENGTH), info=PHI_INFO)
+    subscriber_last_name: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_first_name: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_middle_name: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_birth_date: Mapped[date | None] = mapped_column(EncryptedDate(PHI_LENGTH), info=PHI_INFO)
+    subscriber_sex: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_address_line1: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_address_line2: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_city: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_state: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    subscriber_zip_code: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
     effective_start: Mapped[date] = mapped_column(Date)
     effective_end: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -192,7 +196,7 @@ class Encounter(PublicIdMixin, TimestampMixin, Base):
     facility_provider_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("providers.id"))
     date_of_service: Mapped[date] = mapped_column(Date)
     place_of_service: Mapped[str] = mapped_column(String(2))  # CMS place-of-service code (CLM05-1)
-    notes: Mapped[str | None] = mapped_column(Text, info=PHI_INFO)
+    notes: Mapped[str | None] = mapped_column(EncryptedText(), info=PHI_INFO)
 
     patient: Mapped[Patient] = relationship(back_populates="encounters")
     rendering_provider: Mapped[Provider] = relationship(foreign_keys=[rendering_provider_id])

@@ -1,8 +1,10 @@
-"""Users, their sessions, API tokens and the audit log.
+"""Users, their sessions, API tokens, patient links, the key ring and the audit log.
 
-Only hashes of secrets are stored (password hash, SHA-256 of session and API tokens).
-``AuditEvent`` will be append-only and hash-chained (``prev_hash`` -> ``hash``); this
-module only defines the table.
+Only hashes of secrets are stored (password hash, SHA-256 of session, API and patient
+link tokens); the TOTP secret is encrypted like PHI. ``AuditEvent`` is append-only
+(database triggers) and hash-chained (``prev_hash`` -> ``hash``, see
+``claims_server.security.audit``). ``EncryptionKey`` holds data keys wrapped by the
+master key (``claims_server.security.keys``), never a key in clear.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from claims_server.db import Base
@@ -26,6 +28,7 @@ from claims_server.models.common import (
     enum_check,
     utcnow,
 )
+from claims_server.models.encrypted import EncryptedString
 
 
 class Role(StrEnum):
@@ -70,7 +73,8 @@ class User(PublicIdMixin, TimestampMixin, Base):
     email: Mapped[str | None] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(EnumText(Role, 20))
     password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; NULL for integration users
-    totp_secret: Mapped[str | None] = mapped_column(String(512))  # encrypted at rest later
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString(512))  # base32, encrypted at rest
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)  # set once a code confirmed it
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -151,3 +155,53 @@ class AuditEvent(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))  # NULL for the first event
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class KeyPurpose(StrEnum):
+    """What a key of the ring is for; each purpose has its own keys."""
+
+    DATA = "data"  # AES-256-GCM field and file encryption
+    BLIND_INDEX = "blind_index"  # HMAC-SHA256 of normalised search values
+    AUDIT = "audit"  # HMAC-SHA256 of the audit hash chain
+    AUDIT_SIGNING = "audit_signing"  # Ed25519 private key signing audit checkpoints
+
+
+class EncryptionKey(CreatedMixin, Base):
+    """One key of the ring, wrapped by the master key (``provider`` names who can unwrap it).
+
+    The newest non-retired key of a purpose is the active one; older keys still decrypt
+    what they encrypted until ``keys rotate`` has moved every value to the new key.
+    """
+
+    __tablename__ = "encryption_keys"
+    __table_args__ = (enum_check("purpose", KeyPurpose),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True)  # short random hex, in every ciphertext
+    purpose: Mapped[KeyPurpose] = mapped_column(EnumText(KeyPurpose, 16), index=True)
+    provider: Mapped[str] = mapped_column(String(40))  # e.g. "local:<master key fingerprint>"
+    wrapped_key: Mapped[str] = mapped_column(Text)  # base64 of the provider's wrapped form
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PatientAccessLink(PublicIdMixin, CreatedMixin, Base):
+    """A one-time, expiring link letting a patient see their own statements without an account.
+
+    The link token (in the URL fragment the patient receives) is consumed by the first
+    successful birth-date check, which opens a short patient session (its own token).
+    """
+
+    __tablename__ = "patient_access_links"
+    __table_args__ = (CheckConstraint("failed_attempts >= 0", name="failed_attempts_nonnegative"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(IdType, ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+    session_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    session_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    session_last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from claims_server.db import Base
 from claims_server.models.common import (
+    PHI_INFO,
     CreatedMixin,
     EnumText,
     IdType,
@@ -21,6 +22,7 @@ from claims_server.models.common import (
     enum_check,
     utcnow,
 )
+from claims_server.models.encrypted import EncryptedText
 
 if TYPE_CHECKING:
     from claims_server.models.claims import Claim
@@ -80,7 +82,8 @@ class WorkItem(PublicIdMixin, TimestampMixin, Base):
     due_date: Mapped[date | None] = mapped_column(Date)  # e.g. the timely-filing or appeal deadline
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    resolution: Mapped[str | None] = mapped_column(Text)
+    # "<code>: <note>"; the biller's note is free text that can name the patient: encrypted.
+    resolution: Mapped[str | None] = mapped_column(EncryptedText(), info=PHI_INFO)
 
     claim: Mapped[Claim | None] = relationship()
     claim_payment: Mapped[ClaimPayment | None] = relationship()
@@ -93,8 +96,8 @@ class WorkItem(PublicIdMixin, TimestampMixin, Base):
     )
 
 
-class WorkItemComment(CreatedMixin, Base):
-    """A note on a work item."""
+class WorkItemComment(PublicIdMixin, CreatedMixin, Base):
+    """A note on a work item (free text, PHI: encrypted and bound to ``public_id``)."""
 
     __tablename__ = "work_item_comments"
 
@@ -103,7 +106,7 @@ class WorkItemComment(CreatedMixin, Base):
         IdType, ForeignKey("work_items.id", ondelete="CASCADE"), index=True
     )
     author_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(EncryptedText(), info=PHI_INFO)
 
     work_item: Mapped[WorkItem] = relationship(back_populates="comments")
 
@@ -119,7 +122,7 @@ class Appeal(PublicIdMixin, TimestampMixin, Base):
     work_item_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("work_items.id"), index=True)
     deadline: Mapped[date] = mapped_column(Date, index=True)
     status: Mapped[AppealStatus] = mapped_column(EnumText(AppealStatus, 10), default=AppealStatus.DRAFT)
-    letter_text: Mapped[str | None] = mapped_column(Text)
+    letter_text: Mapped[str | None] = mapped_column(EncryptedText(), info=PHI_INFO)  # names the patient
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -47,7 +47,24 @@ class IdOnlyTask(Task):
         return super().apply_async(args, kwargs, *rest, **options)
 
 
-celery_app = Celery("claims_server", task_cls=IdOnlyTask, include=["claims_server.tasks.health"])
+celery_app = Celery(
+    "claims_server",
+    task_cls=IdOnlyTask,
+    include=[
+        "claims_server.tasks.health",
+        "claims_server.clearinghouse.tasks",
+        "claims_server.eligibility.tasks",
+    ],
+)
+
+#: Periodic work (``celery beat``): poll every route's inbox, re-queue batches whose send was lost.
+BEAT_SCHEDULE = {
+    "poll-clearinghouse-inboxes": {"task": "claims_server.clearinghouse.poll_all_inboxes", "schedule": 300.0},
+    "resume-unsent-batches": {"task": "claims_server.clearinghouse.resume_unsent_batches", "schedule": 600.0},
+    # eligibility: tomorrow's patients once a day, their 271s every 10 minutes.
+    "eligibility-check-tomorrow": {"task": "claims_server.eligibility.check_tomorrow", "schedule": 86400.0},
+    "eligibility-poll-answers": {"task": "claims_server.eligibility.poll_answers", "schedule": 600.0},
+}
 
 
 def configure_celery(settings: Settings | None = None) -> Celery:
@@ -71,6 +88,7 @@ def configure_celery(settings: Settings | None = None) -> Celery:
         enable_utc=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        beat_schedule=BEAT_SCHEDULE,
     )
     celery_app.conf.claims_settings = s
     return celery_app

@@ -20,8 +20,13 @@ class _ItemSchema(Schema):
 
 
 @pytest.fixture
-def app_with_probe_routes(app):
+def app_with_probe_routes(app, monkeypatch):
     """Routes that exercise the error machinery the real API blueprints share."""
+    from claims_server.security.policy import POLICY, PUBLIC
+
+    # Deny by default: test-only routes need policy entries like real ones.
+    for endpoint in ("probe.create", "probe.conflict", "probe.boom"):
+        monkeypatch.setitem(POLICY, endpoint, PUBLIC)
     blp = Blueprint("probe", __name__, url_prefix="/api/v1/probe")
 
     @blp.route("/items", methods=["POST"])

@@ -66,7 +66,7 @@ def test_db_upgrade_current_downgrade(tmp_path):
     up = run_cli("db", "upgrade", env=env)
     assert up.returncode == 0, up.stderr
     head = run_cli("db", "current", env=env).stdout.strip()
-    assert head.startswith("0001")
+    assert head.startswith("000")
     down = run_cli("db", "downgrade", "base", env=env)
     assert down.returncode == 0, down.stderr
     assert run_cli("db", "current", env=env).stdout.strip() == "base (empty)"

@@ -68,7 +68,7 @@ def test_upgrade_matches_models_then_downgrade_removes_everything(empty_database
     assert migrate.current(url) is None
 
     migrate.upgrade(url, "head")
-    assert migrate.current(url) == migrate.head() == "0001_initial"
+    assert migrate.current(url) == migrate.head() == "0003_phi_gaps"
     assert _schema_diff(url) == []
     # compare_metadata ignores CHECK constraints; they carry the enum and money rules.
     expected_checks = _model_check_constraint_names()
@@ -84,7 +84,7 @@ def test_upgrade_matches_models_then_downgrade_removes_everything(empty_database
     assert migrate.current(url) is None
 
     migrate.upgrade(url)
-    assert migrate.current(url) == "0001_initial"
+    assert migrate.current(url) == "0003_phi_gaps"
     assert _schema_diff(url) == []
 
 
@@ -108,13 +108,15 @@ def test_migrations_do_not_depend_on_working_directory(
     monkeypatch.chdir(elsewhere)
     url = f"sqlite:///{tmp_path / 'cwd.sqlite3'}"
     migrate.upgrade(url)
-    assert migrate.current(url) == "0001_initial"
+    assert migrate.current(url) == migrate.head()
     assert Path(migrate.alembic_config(url).get_main_option("script_location") or "").is_absolute()
 
 
 def test_one_linear_history_with_a_single_head() -> None:
     scripts = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-    assert scripts.get_heads() == ["0001_initial"]
+    assert scripts.get_heads() == ["0003_phi_gaps"]
+    assert scripts.get_revision("0003_phi_gaps").down_revision == "0002_security"
+    assert scripts.get_revision("0002_security").down_revision == "0001_initial"
     assert scripts.get_revision("0001_initial").down_revision is None
 
 

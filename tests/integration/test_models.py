@@ -433,7 +433,7 @@ def test_timestamps_are_aware_utc_and_naive_ones_are_refused(db_session: Session
         db_session.flush()
 
 
-def test_birth_date_is_a_date_in_python_and_text_in_the_database(db_session: Session) -> None:
+def test_birth_date_is_a_date_in_python_and_ciphertext_in_the_database(db_session: Session) -> None:
     claim = _claim(db_session)
     patient_id = claim.patient_id
     db_session.expire_all()
@@ -441,7 +441,7 @@ def test_birth_date_is_a_date_in_python_and_text_in_the_database(db_session: Ses
     assert patient is not None
     assert patient.birth_date == date(1980, 2, 29)
     stored = db_session.scalar(text("SELECT birth_date FROM patients WHERE id = :id"), {"id": patient_id})
-    assert stored == "1980-02-29"
+    assert stored.startswith("enc1:") and "1980" not in stored  # encrypted field by field
 
 
 def test_stale_claim_update_is_refused_by_the_version_counter(engine: Engine) -> None:
@@ -472,6 +472,11 @@ def test_stale_claim_update_is_refused_by_the_version_counter(engine: Engine) ->
             practice = claim.practice
             cleanup.delete(claim)
             cleanup.flush()
+            # The audit trail pins the patient (its rows are append-only): lift that to clean up.
+            from claims_server.security.immutability import ledger_maintenance
+
+            with ledger_maintenance(cleanup.connection()) as conn:
+                conn.execute(text("DELETE FROM audit_events"))
             for obj in (coverage, patient, payer, practice):
                 cleanup.delete(obj)
             cleanup.commit()

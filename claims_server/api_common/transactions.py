@@ -1,0 +1,175 @@
+"""One transaction per request, and ``Idempotency-Key`` replay for POSTs that create.
+
+Views that change data are wrapped in :func:`mutation`: the request's session commits
+only when the view answers with a success status, and rolls back on any error, so a
+bad request changes nothing (the problem+json answer comes from the error handler).
+
+With ``idempotent=True`` a request carrying ``Idempotency-Key`` is recorded in
+``idempotency_records`` (per principal and key) with a fingerprint of its method, path
+and canonical JSON body, in the same transaction as the work it did:
+
+- same key, same fingerprint, first request finished: the stored status and body are
+  replayed (with ``Idempotent-Replayed: true``), and nothing runs again;
+- same key, different fingerprint: 422, nothing runs;
+- same key while the first request is still running (a concurrent retry): the
+  record's unique constraint makes the second insert fail; it then replays the first
+  answer once committed, or answers 409 if it has not finished.
+
+Failed requests roll back their record too, so a client may retry a request that
+failed with the same key (Stripe's behaviour for errors that changed nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from claims_server.errors import Conflict, Unprocessable
+from claims_server.models import IdempotencyRecord
+from claims_server.models.common import utcnow
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+KEY_MAX_LENGTH = 255
+RETENTION = timedelta(days=1)  # how long a stored answer is replayed
+
+
+def principal_key() -> str:
+    """``user:<id>`` / ``token:<id>`` of the caller: Idempotency-Keys are scoped per principal."""
+    from claims_server.security.principal import current_principal
+
+    principal = current_principal()
+    ident = principal.user_id or principal.token_id or principal.patient_id or principal.name
+    return f"{principal.kind.value}:{ident}"[:100]
+
+
+def request_fingerprint() -> str:
+    """SHA-256 of method, path and body (JSON canonicalised: key order and spacing ignored)."""
+    raw = request.get_data(cache=True)
+    try:
+        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode() if raw else b""
+    except ValueError:
+        body = raw
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = Response(
+        json.dumps(record.response_body),
+        status=record.response_status or 200,
+        mimetype="application/problem+json" if (record.response_status or 200) >= 400 else "application/json",
+    )
+    response.headers[REPLAY_HEADER] = "true"
+    return response
+
+
+def _existing(session: Session, principal: str, key: str) -> IdempotencyRecord | None:
+    record = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+        )
+    )
+    if record is not None and record.expires_at is not None and record.expires_at < utcnow():
+        session.delete(record)
+        session.flush()
+        return None
+    return record
+
+
+def _check(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.request_fingerprint != fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request body",
+            errors=[
+                {
+                    "field": IDEMPOTENCY_HEADER,
+                    "location": "headers",
+                    "rule": "idempotency_key_reuse",
+                    "message": "the key belongs to a different request; use a new key",
+                }
+            ],
+        )
+    if record.response_status is None:
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry later")
+    return _replay(record)
+
+
+def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a view in one transaction (and Idempotency-Key handling when ``idempotent``).
+
+    Place it directly under ``@blp.route`` so it sees the finished response.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from claims_server.app import db_session
+
+            session = db_session()
+            key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent else None
+            if key is not None:
+                key = key.strip()
+                if not key or len(key) > KEY_MAX_LENGTH:
+                    raise Unprocessable(
+                        f"{IDEMPOTENCY_HEADER} must be 1-{KEY_MAX_LENGTH} characters",
+                        errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "length"}],
+                    )
+            record = None
+            try:
+                if key is not None:
+                    principal, fingerprint = principal_key(), request_fingerprint()
+                    existing = _existing(session, principal, key)
+                    if existing is not None:
+                        response = _check(existing, fingerprint)
+                        session.rollback()
+                        return response
+                    record = IdempotencyRecord(
+                        principal=principal,
+                        key=key,
+                        request_fingerprint=fingerprint,
+                        expires_at=utcnow() + RETENTION,
+                    )
+                    session.add(record)
+                    session.flush()
+                response = view(*args, **kwargs)
+                if not isinstance(response, Response):
+                    from flask import make_response
+
+                    response = make_response(response)
+                if response.status_code >= 400:
+                    session.rollback()
+                    return response
+                if record is not None:
+                    record.response_status = response.status_code
+                    record.response_body = response.get_json(silent=True)
+                session.commit()
+                return response
+            except IntegrityError:
+                session.rollback()
+                if key is None or record is None:
+                    raise
+                # A concurrent request with the same key committed first: answer as it did.
+                existing = _existing(session, principal, key)
+                if existing is None:
+                    raise
+                return _check(existing, fingerprint)
+            except BaseException:
+                session.rollback()
+                raise
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Claims: the claim JSON shape, scrub, the state machine, the 837 conversion and the API."""

@@ -1,0 +1,108 @@
+"""Practice and provider JSON. Text that reaches an 837 refuses the X12 delimiters."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from claims_server.api_common.fields import Npi, PublicId, UsState, X12Text, Zip, phone_field, taxonomy_field
+from claims_server.api_common.pagination import PageArgsSchema, PageSchema
+from claims_server.models import ProviderEntityType
+from edi.identifiers import is_valid_ein
+
+
+class PracticeSchema(Schema):
+    """The billing provider organisation; ``submitter_id`` is the ETIN the clearinghouse assigned."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.String(attribute="public_id", dump_only=True)
+    name = X12Text(required=True, max_length=60, metadata={"example": "Larkspur Family Medicine"})
+    npi = Npi(required=True)
+    tax_id = fields.String(required=True, metadata={"example": "930000017", "pattern": r"^\d{9}$"})
+    taxonomy_code = taxonomy_field(load_default=None, allow_none=True)
+    address_line1 = X12Text(
+        required=True, max_length=55, metadata={"description": "street address, not a PO box"}
+    )
+    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
+    city = X12Text(required=True, max_length=30)
+    state = UsState(required=True)
+    zip_code = Zip(plus4=True, required=True)
+    phone = phone_field(load_default=None, allow_none=True)
+    contact_name = X12Text(load_default=None, allow_none=True, max_length=60)
+    contact_email = X12Text(
+        load_default=None,
+        allow_none=True,
+        max_length=256,
+        validate=validate.Email(error="must be an e-mail address"),
+    )
+    submitter_id = X12Text(required=True, max_length=80, metadata={"example": "SUB12345"})
+    pay_to_address_line1 = X12Text(load_default=None, allow_none=True, max_length=55)
+    pay_to_address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
+    pay_to_city = X12Text(load_default=None, allow_none=True, max_length=30)
+    pay_to_state = UsState(load_default=None, allow_none=True)
+    pay_to_zip_code = Zip(load_default=None, allow_none=True)
+    active = fields.Boolean(load_default=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+    @validates("tax_id")
+    def _ein(self, value: str, **kwargs: object) -> None:
+        if not is_valid_ein(value):
+            raise ValidationError("must be an EIN of 9 digits without a hyphen (REF*EI)")
+
+
+class PracticePageSchema(PageSchema):
+    items = fields.List(fields.Nested(PracticeSchema), required=True)
+
+
+class ProviderSchema(Schema):
+    """A rendering, referring, supervising or facility provider of a practice."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.String(attribute="public_id", dump_only=True)
+    practice = PublicId(required=True, metadata={"description": "practice public_id"})
+    entity_type = fields.String(
+        load_default=ProviderEntityType.INDIVIDUAL.value,
+        validate=validate.OneOf([e.value for e in ProviderEntityType]),
+    )
+    last_name = X12Text(
+        required=True, max_length=60, metadata={"description": "last name or organisation name"}
+    )
+    first_name = X12Text(load_default=None, allow_none=True, max_length=35)
+    middle_name = X12Text(load_default=None, allow_none=True, max_length=25)
+    name_suffix = X12Text(load_default=None, allow_none=True, max_length=10)
+    credential = X12Text(load_default=None, allow_none=True, max_length=20)
+    npi = Npi(required=True)
+    taxonomy_code = taxonomy_field(load_default=None, allow_none=True)
+    address_line1 = X12Text(load_default=None, allow_none=True, max_length=55)
+    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
+    city = X12Text(load_default=None, allow_none=True, max_length=30)
+    state = UsState(load_default=None, allow_none=True)
+    zip_code = Zip(load_default=None, allow_none=True)
+    is_rendering = fields.Boolean(load_default=False)
+    is_referring = fields.Boolean(load_default=False)
+    is_supervising = fields.Boolean(load_default=False)
+    is_facility = fields.Boolean(load_default=False)
+    active = fields.Boolean(load_default=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class ProviderPageSchema(PageSchema):
+    items = fields.List(fields.Nested(ProviderSchema), required=True)
+
+
+class ProviderListArgsSchema(PageArgsSchema):
+    practice = PublicId(load_default=None)
+    npi = Npi(load_default=None)
+
+
+class PracticePatchSchema(PracticeSchema):
+    """PATCH body: any subset of the fields."""
+
+
+class ProviderPatchSchema(ProviderSchema):
+    """PATCH body: any subset of the fields."""

@@ -1,0 +1,1 @@
+"""Secondary and tertiary claims: the next payer billed with the prior payers' adjudication (COB)."""

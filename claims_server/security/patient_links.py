@@ -1,0 +1,118 @@
+"""One-time, expiring statement links for patients, checked against the birth date.
+
+A link token (``csl_...``, 256 random bits, stored as SHA-256) goes to the patient in
+the statement, in the URL fragment so it never reaches server logs. Posting it with
+the right birth date consumes the link and opens a short patient session (``csp_...``)
+that can read only that patient's statements. Five wrong birth dates revoke the link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from claims_server.config import Settings
+from claims_server.models import Patient, PatientAccessLink
+from claims_server.models.security import AuditAction, AuditOutcome
+from claims_server.security.audit import audit_event
+from claims_server.security.authn import LINK_PREFIX, PATIENT_PREFIX, AuthError, new_token, token_hash
+from claims_server.security.principal import PATIENT_ROLE, Principal, PrincipalKind, acting_as
+
+MAX_BIRTH_DATE_ATTEMPTS = 5
+#: A patient session ends this long after the birth-date check, whatever the activity.
+PATIENT_SESSION_ABSOLUTE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    token: str
+    link: PatientAccessLink
+
+
+def create_patient_link(
+    session: Session, patient: Patient, *, created_by_user_id: int | None, settings: Settings, now: datetime
+) -> IssuedLink:
+    """Issue a link for ``patient`` (flushes; the caller commits)."""
+    token = new_token(LINK_PREFIX)
+    link = PatientAccessLink(
+        patient_id=patient.id,
+        token_hash=token_hash(token),
+        expires_at=now + timedelta(hours=settings.PATIENT_LINK_HOURS),
+        created_by_user_id=created_by_user_id,
+        created_at=now,
+        failed_attempts=0,
+    )
+    session.add(link)
+    session.flush()
+    audit_event(
+        session,
+        action=AuditAction.CREATE,
+        event_type="patient_link.create",
+        entity_type="patient_access_link",
+        entity_id=link.public_id,
+        patient_id=patient.id,
+    )
+    return IssuedLink(token, link)
+
+
+def verify_patient_link(
+    session: Session, *, token: str, birth_date: date, now: datetime
+) -> tuple[str, PatientAccessLink]:
+    """Consume the link when the birth date matches; returns a patient session token. Commits."""
+    link = session.scalar(select(PatientAccessLink).where(PatientAccessLink.token_hash == token_hash(token)))
+    refused = AuthError("the link is invalid, expired or already used, or the birth date does not match")
+    if link is None:
+        raise refused
+    actor = Principal(
+        PrincipalKind.PATIENT,
+        role=PATIENT_ROLE,
+        patient_id=link.patient_id,
+        link_id=link.id,
+        name=f"patient-link:{link.public_id}",
+    )
+    if link.revoked_at is not None or link.used_at is not None or now >= link.expires_at:
+        reason = "revoked" if link.revoked_at else "used" if link.used_at else "expired"
+        _audit_failure(session, link, actor, reason)
+        session.commit()
+        raise refused
+    patient = session.get(Patient, link.patient_id)
+    if patient is None or patient.birth_date != birth_date:
+        link.failed_attempts += 1
+        if link.failed_attempts >= MAX_BIRTH_DATE_ATTEMPTS:
+            link.revoked_at = now
+        _audit_failure(session, link, actor, "birth_date")
+        session.commit()
+        raise refused
+    session_token = new_token(PATIENT_PREFIX)
+    link.used_at = now
+    link.session_token_hash = token_hash(session_token)
+    link.session_expires_at = now + PATIENT_SESSION_ABSOLUTE
+    link.session_last_seen_at = now
+    with acting_as(actor):
+        audit_event(
+            session,
+            action=AuditAction.EXECUTE,
+            event_type="patient_link.verify",
+            entity_type="patient_access_link",
+            entity_id=link.public_id,
+            patient_id=link.patient_id,
+        )
+    session.commit()
+    return session_token, link
+
+
+def _audit_failure(session: Session, link: PatientAccessLink, actor: Principal, reason: str) -> None:
+    with acting_as(actor):
+        audit_event(
+            session,
+            action=AuditAction.EXECUTE,
+            event_type="patient_link.verify",
+            entity_type="patient_access_link",
+            entity_id=link.public_id,
+            patient_id=link.patient_id,
+            outcome=AuditOutcome.MINOR_FAILURE,
+            details={"reason": reason, "attempts": link.failed_attempts},
+        )

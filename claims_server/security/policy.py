@@ -1,0 +1,173 @@
+"""THE access policy: one table of endpoint x role, enforced before every request.
+
+HIPAA 164.312(a)(1) (access control). ``claims_server.security.enforce`` looks up the
+request's endpoint here before any view runs: an endpoint missing from ``POLICY`` is
+refused (deny by default), and ``tests/integration/security/test_policy.py`` fails
+when any route of the app has no entry.
+
+How to add a route
+------------------
+1. Find (or add) the section of your blueprint below; keys are Flask endpoint names,
+   ``"<blueprint name>.<view function name>"`` (``flask routes`` shows them; flask-smorest
+   MethodViews are ``"<blueprint>.<ClassName>"``).
+2. Map it to ``allow(role, ...)``; add ``scope="..."`` when integration tokens may call
+   it (an integration token needs both the ``integration`` role in the rule and that
+   scope). Use ``PUBLIC`` only for endpoints that must work signed out.
+3. Ownership (a patient sees only their own rows, an integration only its own) is
+   not decided here but in the service, with ``claims_server.security.ownership``.
+
+Roles: biller, billing_supervisor, auditor, admin, integration (API tokens) and
+patient (statement links, no account).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from claims_server.security.principal import ALL_ROLES, PATIENT_ROLE
+
+BILLER = "biller"
+SUPERVISOR = "billing_supervisor"
+AUDITOR = "auditor"
+ADMIN = "admin"
+INTEGRATION = "integration"
+PATIENT = PATIENT_ROLE
+
+#: Everyone who works the billing (reads and changes claims, patients, payments).
+BILLING_STAFF = (BILLER, SUPERVISOR, ADMIN)
+#: Every staff role, including read-only auditors.
+ALL_STAFF = (BILLER, SUPERVISOR, AUDITOR, ADMIN)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call an endpoint: ``public``, or a role in ``roles`` (tokens also need ``scope``)."""
+
+    roles: frozenset[str] = frozenset()
+    scope: str | None = None
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.roles) - set(ALL_ROLES)
+        if unknown:
+            raise ValueError(f"unknown role(s) in policy: {', '.join(sorted(unknown))}")
+        if INTEGRATION in self.roles and not self.scope:
+            raise ValueError("a rule that admits integration tokens must name a scope")
+
+
+PUBLIC = Rule(public=True)
+
+
+def allow(*roles: str, scope: str | None = None) -> Rule:
+    return Rule(frozenset(roles), scope)
+
+
+POLICY: dict[str, Rule] = {
+    # --- health, API docs, static files (claims_server.health, flask-smorest, Flask) --------
+    "health.healthz": PUBLIC,
+    "api-docs.openapi_json": PUBLIC,
+    "static": PUBLIC,
+    # --- practice and providers (claims_server.practice.views, /api/v1) ----------------------
+    "practice.list_practices": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
+    "practice.get_practice": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
+    "practice.create_practice": allow(SUPERVISOR, ADMIN),
+    "practice.update_practice": allow(SUPERVISOR, ADMIN),
+    "practice.list_providers": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
+    "practice.get_provider": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
+    "practice.create_provider": allow(SUPERVISOR, ADMIN),
+    "practice.update_provider": allow(SUPERVISOR, ADMIN),
+    # --- payers and clearinghouse routes (claims_server.payers.views) ------------------------
+    "payers.list_payers": allow(*ALL_STAFF, INTEGRATION, scope="payers:read"),
+    "payers.get_payer": allow(*ALL_STAFF, INTEGRATION, scope="payers:read"),
+    "payers.create_payer": allow(SUPERVISOR, ADMIN),
+    "payers.update_payer": allow(SUPERVISOR, ADMIN),
+    "payers.list_routes": allow(SUPERVISOR, AUDITOR, ADMIN),
+    "payers.get_route": allow(SUPERVISOR, AUDITOR, ADMIN),
+    "payers.create_route": allow(ADMIN),
+    "payers.update_route": allow(ADMIN),
+    # --- patients and coverages (claims_server.patients.views): PHI --------------------------
+    "patients.list_patients": allow(*ALL_STAFF),
+    "patients.search_patients": allow(*ALL_STAFF),
+    "patients.get_patient": allow(*ALL_STAFF),
+    "patients.create_patient": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
+    "patients.update_patient": allow(*BILLING_STAFF),
+    "patients.list_coverages": allow(*ALL_STAFF),
+    "patients.get_coverage": allow(*ALL_STAFF),
+    "patients.create_coverage": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
+    "patients.update_coverage": allow(*BILLING_STAFF),
+    # --- claims (claims_server.claims.views) -------------------------------------------------
+    "claims.list_claims": allow(*ALL_STAFF),
+    "claims.get_claim": allow(*ALL_STAFF),
+    "claims.create_claim": allow(*BILLING_STAFF, INTEGRATION, scope="claims:write"),
+    "claims.validate_claim": allow(*BILLING_STAFF, INTEGRATION, scope="claims:write"),
+    "claims.update_claim": allow(*BILLING_STAFF),
+    "claims.transition_ready": allow(*BILLING_STAFF),
+    "claims.transition_return_to_draft": allow(*BILLING_STAFF),
+    "claims.transition_void": allow(SUPERVISOR, ADMIN),
+    "claims.transition_reopen": allow(SUPERVISOR, ADMIN),
+    "claims.transition_close": allow(SUPERVISOR, ADMIN),
+    # --- auth (claims_server.security.views, /api/v1/auth) -----------------------------------
+    "auth.login": PUBLIC,
+    "auth.logout": allow(*ALL_STAFF),
+    "auth.whoami": allow(*ALL_STAFF, INTEGRATION, PATIENT, scope="auth:read"),
+    "auth.change_password": allow(*ALL_STAFF),
+    "auth.totp_setup": allow(*ALL_STAFF),
+    "auth.totp_confirm": allow(*ALL_STAFF),
+    "auth.create_user": allow(ADMIN),
+    "auth.change_role": allow(ADMIN),
+    "auth.create_token": allow(ADMIN),
+    "auth.list_tokens": allow(ADMIN, INTEGRATION, scope="auth:read"),
+    "auth.get_token": allow(ADMIN, INTEGRATION, scope="auth:read"),
+    "auth.revoke_token": allow(ADMIN),
+    # --- patient links (claims_server.security.views) ----------------------------------------
+    "auth.create_patient_link": allow(*BILLING_STAFF),
+    "patient_link.verify": PUBLIC,
+    "patient_link.statements": allow(PATIENT),
+    "patient_link.statement": allow(PATIENT),
+    # --- audit (claims_server.security.views) ------------------------------------------------
+    "auth.audit_events": allow(AUDITOR, ADMIN),
+    # --- submission-pipeline: X12 posted by integrations (claims_server.edi_inbound.views) ---
+    "edi_inbound.post_x12": allow(*BILLING_STAFF, INTEGRATION, scope="edi:write"),
+    # --- end submission-pipeline -------------------------------------------------------------
+    # --- remit-work: work queue (claims_server.workqueue.views) -------------------------------
+    "workqueue.queue_counts": allow(*ALL_STAFF),
+    "workqueue.list_items": allow(*ALL_STAFF),
+    "workqueue.get_item": allow(*ALL_STAFF),
+    "workqueue.assign_item": allow(*BILLING_STAFF),
+    "workqueue.snooze_item": allow(*BILLING_STAFF),
+    "workqueue.comment_item": allow(*BILLING_STAFF),
+    "workqueue.resolve_item": allow(*BILLING_STAFF),
+    "workqueue.unpaid": allow(*ALL_STAFF),
+    "workqueue.sweep": allow(SUPERVISOR, ADMIN),
+    # --- remit-work: corrections, appeals, next-payer claims (claims_server.corrections.views)
+    "corrections.create_replacement": allow(*BILLING_STAFF),
+    "corrections.create_void": allow(SUPERVISOR, ADMIN),
+    "corrections.create_next_payer": allow(*BILLING_STAFF),
+    "corrections.open_appeal": allow(*BILLING_STAFF),
+    "corrections.get_appeal": allow(*ALL_STAFF),
+    "corrections.update_appeal": allow(*BILLING_STAFF),
+    "corrections.submit_appeal": allow(*BILLING_STAFF),
+    "corrections.decide_appeal": allow(*BILLING_STAFF),
+    # --- remit-work: reports (claims_server.reports.views) ------------------------------------
+    "reports.ar_aging": allow(*ALL_STAFF),
+    "reports.kpis": allow(*ALL_STAFF),
+    # --- end remit-work -----------------------------------------------------------------------
+    # --- remit-posting: 835 remittances (claims_server.remittance.views) ------------------------
+    "remittances.upload_remittance": allow(*BILLING_STAFF, INTEGRATION, scope="remittances:write"),
+    "remittances.list_remittances": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
+    "remittances.get_remittance": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
+    # --- end remit-posting --------------------------------------------------------------------
+    # --- eligibility: 270/271 checks and estimates (claims_server.eligibility.views) ------------
+    "eligibility.request_check": allow(*BILLING_STAFF, INTEGRATION, scope="eligibility:write"),
+    "eligibility.get_check": allow(*ALL_STAFF, INTEGRATION, scope="eligibility:read"),
+    "eligibility.get_summary": allow(*ALL_STAFF, INTEGRATION, scope="eligibility:read"),
+    "eligibility.estimate": allow(*BILLING_STAFF, INTEGRATION, scope="eligibility:read"),
+    # --- end eligibility ------------------------------------------------------------------------
+}
+
+
+def rule_for(endpoint: str | None) -> Rule | None:
+    """The rule of ``endpoint``; None means no entry, which enforcement refuses."""
+    if endpoint is None:
+        return None
+    return POLICY.get(endpoint)

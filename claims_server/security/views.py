@@ -1,0 +1,479 @@
+"""HTTP endpoints: sign-in, sessions, TOTP, users and roles, API tokens, patient links, audit.
+
+Thin views: parse, call a service in ``claims_server.security``, answer. Every endpoint
+has an entry in ``claims_server.security.policy.POLICY``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+from flask import Response, current_app, jsonify, make_response, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from claims_server.app import db_session
+from claims_server.errors import ApiError, NotFound, Unprocessable
+from claims_server.models import ApiToken, AuditEvent, Patient, Role, Statement, User
+from claims_server.models.security import AuditAction
+from claims_server.security import clock
+from claims_server.security.audit import audit_event
+from claims_server.security.authn import (
+    SESSION_COOKIE,
+    AuthError,
+    check_password_strength,
+    create_api_token,
+    create_user,
+    login,
+    revoke_user_sessions,
+    verify_password,
+    verify_totp,
+)
+from claims_server.security.ownership import get_owned, scope_query
+from claims_server.security.patient_links import create_patient_link, verify_patient_link
+from claims_server.security.principal import current_principal
+from claims_server.security.ratelimit import rate_limit
+
+auth_blp = Blueprint(
+    "auth", __name__, url_prefix="/api/v1/auth", description="Sign-in, sessions, tokens, users"
+)
+patient_blp = Blueprint(
+    "patient_link", __name__, url_prefix="/api/v1/patient-link", description="Patient statement links"
+)
+
+
+class Unauthorized(ApiError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+def _ext() -> Any:
+    return current_app.extensions["claims_security"]
+
+
+def _auth_error(exc: AuthError) -> Unauthorized:
+    return Unauthorized(exc.detail)
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(1, 150))
+    password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+    totp_code = fields.String(load_default=None, validate=validate.Length(6, 8), load_only=True)
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True)
+
+
+class CodeSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(6, 8))
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(1, 150))
+    display_name = fields.String(required=True, validate=validate.Length(1, 150))
+    role = fields.String(
+        required=True, validate=validate.OneOf([r.value for r in Role if r is not Role.INTEGRATION])
+    )
+    password = fields.String(required=True, load_only=True)
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
+
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    scopes = fields.List(fields.String(validate=validate.Length(1, 64)), required=True)
+    integration_name = fields.String(load_default=None, validate=validate.Length(1, 100))
+    expires_at = fields.AwareDateTime(load_default=None)
+
+
+class PatientLinkCreateSchema(Schema):
+    patient_id = fields.String(required=True, validate=validate.Length(32, 32))
+
+
+class PatientLinkVerifySchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(10, 100), load_only=True)
+    birth_date = fields.Date(required=True, load_only=True)
+
+
+def _token_json(row: ApiToken) -> dict[str, Any]:
+    return {
+        "id": row.public_id,
+        "name": row.name,
+        "prefix": row.token_prefix,
+        "scopes": row.scopes,
+        "integration_name": row.integration_name,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.public_id,
+        "username": user.username,
+        "role": user.role.value,
+        "totp_enabled": user.totp_enabled,
+    }
+
+
+def _current_user() -> User:
+    principal = current_principal()
+    user = db_session().get(User, principal.user_id) if principal.user_id else None
+    if user is None:
+        raise Unauthorized("sign in as a user first")
+    return user
+
+
+@auth_blp.route("/login", methods=["POST"], endpoint="login")
+@auth_blp.arguments(LoginSchema)
+def login_view(body: dict[str, Any]) -> Response:
+    """Sign in with username, password and (when enrolled) a TOTP code."""
+    with rate_limit("RATE_LIMIT_LOGIN"):
+        ext = _ext()
+        try:
+            signed = login(
+                db_session(),
+                username=body["username"],
+                password=body["password"],
+                totp_code=body.get("totp_code"),
+                settings=ext.settings,
+                counters=ext.counters,
+                now=clock.now(),
+                source_address=request.remote_addr,
+            )
+        except AuthError as exc:
+            raise _auth_error(exc) from None
+    response = make_response(
+        jsonify(
+            token=signed.token,
+            expires_at=signed.session.expires_at.isoformat(),
+            idle_timeout_minutes=ext.settings.SESSION_IDLE_MINUTES,
+            user=_user_json(signed.user),
+        )
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed.token,
+        httponly=True,
+        secure=ext.settings.CLAIMS_ENV == "production",
+        samesite="Strict",
+        max_age=ext.settings.SESSION_ABSOLUTE_HOURS * 3600,
+    )
+    return response
+
+
+@auth_blp.route("/logout", methods=["POST"], endpoint="logout")
+def logout() -> Response:
+    """End every session of the signed-in user."""
+    session = db_session()
+    user = _current_user()
+    revoked = revoke_user_sessions(session, user.id, clock.now())
+    audit_event(
+        session,
+        action=AuditAction.EXECUTE,
+        event_type="logout",
+        entity_type="user",
+        entity_id=user.public_id,
+        details={"sessions_revoked": revoked},
+    )
+    session.commit()
+    response = make_response("", 204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@auth_blp.route("/session", methods=["GET"], endpoint="whoami")
+def whoami() -> dict[str, Any]:
+    """Who the credentials stand for."""
+    p = current_principal()
+    return {"kind": p.kind.value, "role": p.role, "name": p.name, "scopes": sorted(p.scopes)}
+
+
+@auth_blp.route("/password", methods=["POST"], endpoint="change_password")
+@auth_blp.arguments(PasswordChangeSchema)
+def change_password(body: dict[str, Any]) -> Response:
+    """Change the password; every session of the user ends (sign in again)."""
+    session = db_session()
+    user = _current_user()
+    if not verify_password(user.password_hash, body["current_password"]):
+        raise Unauthorized("the current password is wrong")
+    try:
+        check_password_strength(body["new_password"])
+    except ValueError as exc:
+        raise Unprocessable(
+            str(exc), errors=[{"field": "new_password", "location": "json", "message": str(exc)}]
+        ) from None
+    from claims_server.security.authn import hash_password
+
+    now = clock.now()
+    user.password_hash = hash_password(body["new_password"])
+    user.password_changed_at = now
+    revoked = revoke_user_sessions(session, user.id, now)
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.password_change",
+        entity_type="user",
+        entity_id=user.public_id,
+        details={"sessions_revoked": revoked},
+    )
+    session.commit()
+    return make_response("", 204)
+
+
+@auth_blp.route("/totp/setup", methods=["POST"], endpoint="totp_setup")
+def totp_setup() -> dict[str, Any]:
+    """Start TOTP enrolment: a new secret (stored encrypted), active once a code confirms it."""
+    session = db_session()
+    user = _current_user()
+    secret = pyotp.random_base32()
+    user.totp_secret = secret
+    user.totp_enabled = False
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.totp_setup",
+        entity_type="user",
+        entity_id=user.public_id,
+    )
+    session.commit()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="claims-server")
+    return {"secret": secret, "provisioning_uri": uri}
+
+
+@auth_blp.route("/totp/confirm", methods=["POST"], endpoint="totp_confirm")
+@auth_blp.arguments(CodeSchema)
+def totp_confirm(body: dict[str, Any]) -> dict[str, Any]:
+    """Confirm TOTP enrolment with a current code; sign-ins then require a code."""
+    session = db_session()
+    user = _current_user()
+    if not verify_totp(user.totp_secret, body["code"], clock.now()):
+        raise Unprocessable(
+            "the code does not match", errors=[{"field": "code", "location": "json", "message": "wrong code"}]
+        )
+    user.totp_enabled = True
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.totp_enable",
+        entity_type="user",
+        entity_id=user.public_id,
+    )
+    session.commit()
+    return _user_json(user)
+
+
+@auth_blp.route("/users", methods=["POST"], endpoint="create_user")
+@auth_blp.arguments(UserCreateSchema)
+def create_user_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Create a staff user (admin)."""
+    session = db_session()
+    if session.scalar(select(User.id).where(User.username == body["username"].strip())):
+        from claims_server.errors import Conflict
+
+        raise Conflict("that username is taken")
+    try:
+        user = create_user(
+            session,
+            username=body["username"],
+            display_name=body["display_name"],
+            role=Role(body["role"]),
+            password=body["password"],
+        )
+    except ValueError as exc:
+        raise Unprocessable(
+            str(exc), errors=[{"field": "password", "location": "json", "message": str(exc)}]
+        ) from None
+    session.commit()
+    return _user_json(user), 201
+
+
+@auth_blp.route("/users/<user_id>/role", methods=["POST"], endpoint="change_role")
+@auth_blp.arguments(RoleSchema)
+def change_role(body: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """Change a user's role (admin); their sessions end so the new role applies at once."""
+    session = db_session()
+    user = session.scalar(select(User).where(User.public_id == user_id))
+    if user is None:
+        raise NotFound("no user with that id")
+    old = user.role.value
+    user.role = Role(body["role"])
+    revoke_user_sessions(session, user.id, clock.now())
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.role_change",
+        entity_type="user",
+        entity_id=user.public_id,
+        details={"from": old, "to": user.role.value},
+    )
+    session.commit()
+    return _user_json(user)
+
+
+@auth_blp.route("/tokens", methods=["POST"], endpoint="create_token")
+@auth_blp.arguments(TokenCreateSchema)
+def create_token(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Create an integration token (admin). The secret is in this answer only."""
+    session = db_session()
+    token, row = create_api_token(
+        session,
+        name=body["name"],
+        scopes=body["scopes"],
+        integration_name=body.get("integration_name"),
+        owner_user_id=current_principal().user_id,
+        expires_at=body.get("expires_at"),
+    )
+    session.commit()
+    return {**_token_json(row), "token": token}, 201
+
+
+@auth_blp.route("/tokens", methods=["GET"], endpoint="list_tokens")
+def list_tokens() -> dict[str, Any]:
+    """Tokens the caller may see: all for an admin, its own for an integration."""
+    stmt = scope_query(select(ApiToken).order_by(ApiToken.id), current_principal(), ApiToken)
+    return {"items": [_token_json(t) for t in db_session().scalars(stmt)]}
+
+
+@auth_blp.route("/tokens/<token_id>", methods=["GET"], endpoint="get_token")
+def get_token(token_id: str) -> dict[str, Any]:
+    return _token_json(get_owned(db_session(), ApiToken, token_id, current_principal()))
+
+
+@auth_blp.route("/tokens/<token_id>", methods=["DELETE"], endpoint="revoke_token")
+def revoke_token(token_id: str) -> Response:
+    """Revoke a token: refused from the very next request."""
+    session = db_session()
+    row = get_owned(session, ApiToken, token_id, current_principal())
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        audit_event(
+            session,
+            action=AuditAction.UPDATE,
+            event_type="token.revoke",
+            entity_type="api_token",
+            entity_id=row.public_id,
+        )
+        session.commit()
+    return make_response("", 204)
+
+
+@auth_blp.route("/patient-links", methods=["POST"], endpoint="create_patient_link")
+@auth_blp.arguments(PatientLinkCreateSchema)
+def create_patient_link_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Issue a one-time statement link for a patient. The token is in this answer only."""
+    session = db_session()
+    patient = get_owned(session, Patient, body["patient_id"], current_principal())
+    issued = create_patient_link(
+        session,
+        patient,
+        created_by_user_id=current_principal().user_id,
+        settings=_ext().settings,
+        now=clock.now(),
+    )
+    session.commit()
+    # The token travels in the fragment: browsers never send it to the server or to logs.
+    return {
+        "id": issued.link.public_id,
+        "token": issued.token,
+        "path": f"/patient#{issued.token}",
+        "expires_at": issued.link.expires_at.isoformat(),
+    }, 201
+
+
+@auth_blp.route("/audit-events", methods=["GET"], endpoint="audit_events")
+def audit_events() -> dict[str, Any]:
+    """The newest audit events (auditors, admins); reading the trail is itself audited."""
+    session = db_session()
+    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 1000)
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all()
+    audit_event(
+        session,
+        action=AuditAction.READ,
+        event_type="audit.read",
+        entity_type="audit_events",
+        details={"count": len(rows)},
+    )
+    session.commit()
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "occurred_at": r.occurred_at.isoformat(),
+                "action": r.action.value,
+                "event_type": r.event_type,
+                "entity_type": r.entity_type,
+                "entity_id": r.entity_id,
+                "actor_role": r.actor_role,
+                "outcome": r.outcome,
+                "request_id": r.request_id,
+            }
+            for r in rows
+        ]
+    }
+
+
+@patient_blp.route("/verify", methods=["POST"], endpoint="verify")
+@patient_blp.arguments(PatientLinkVerifySchema)
+def verify(body: dict[str, Any]) -> dict[str, Any]:
+    """Check the link and birth date; answer a patient session token."""
+    with rate_limit("RATE_LIMIT_PATIENT_LINK"):
+        try:
+            token, link = verify_patient_link(
+                db_session(), token=body["token"], birth_date=body["birth_date"], now=clock.now()
+            )
+        except AuthError as exc:
+            raise _auth_error(exc) from None
+    assert link.session_expires_at is not None
+    return {"token": token, "expires_at": link.session_expires_at.isoformat()}
+
+
+def _statement_json(s: Statement) -> dict[str, Any]:
+    return {
+        "id": s.public_id,
+        "statement_date": s.statement_date.isoformat(),
+        "due_date": s.due_date.isoformat(),
+        "balance_cents": s.balance_cents,
+        "state": s.state.value,
+    }
+
+
+@patient_blp.route("/statements", methods=["GET"], endpoint="statements")
+def statements() -> dict[str, Any]:
+    """The patient's own statements."""
+    session = db_session()
+    principal = current_principal()
+    rows = session.scalars(
+        scope_query(select(Statement).order_by(Statement.statement_date.desc()), principal, Statement)
+    ).all()
+    audit_event(
+        session,
+        action=AuditAction.READ,
+        event_type="statement.list",
+        entity_type="statement",
+        details={"count": len(rows)},
+    )
+    session.commit()
+    return {"items": [_statement_json(s) for s in rows]}
+
+
+@patient_blp.route("/statements/<statement_id>", methods=["GET"], endpoint="statement")
+def statement(statement_id: str) -> dict[str, Any]:
+    """One of the patient's statements; another patient's is 404."""
+    session = db_session()
+    row = get_owned(session, Statement, statement_id, current_principal())
+    audit_event(
+        session,
+        action=AuditAction.READ,
+        event_type="statement.read",
+        entity_type="statement",
+        entity_id=row.public_id,
+        patient_id=row.patient_id,
+    )
+    session.commit()
+    return _statement_json(row)

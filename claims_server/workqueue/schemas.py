@@ -1,0 +1,121 @@
+"""Work-queue JSON: list filters, item actions and the item shape."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from claims_server.api_common.fields import Money, PublicId
+from claims_server.api_common.pagination import PageArgsSchema, PageSchema
+from claims_server.models.workqueue import WorkQueue
+from claims_server.workqueue.services import STATUS_FILTERS, ResolutionCode
+
+
+class WorkItemListArgsSchema(PageArgsSchema):
+    """Filters of ``GET /api/v1/workqueue/items``."""
+
+    queue = fields.String(load_default=None, validate=validate.OneOf([q.value for q in WorkQueue]))
+    status = fields.String(load_default="active", validate=validate.OneOf(STATUS_FILTERS))
+    payer = PublicId(load_default=None, metadata={"description": "payer public id"})
+    assignee = PublicId(load_default=None, metadata={"description": "user public id"})
+    unassigned = fields.Boolean(load_default=False)
+    reason = fields.String(load_default=None, validate=validate.Length(max=10), metadata={"example": "CO-16"})
+    min_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10000))
+    max_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10000))
+    min_amount = Money(load_default=None, metadata={"description": "open A/R at least this much"})
+    max_amount = Money(load_default=None)
+
+
+class CommentOutSchema(Schema):
+    author = fields.String(allow_none=True)
+    system = fields.Boolean()
+    body = fields.String()
+    created_at = fields.String()
+
+
+class WorkItemSchema(Schema):
+    """A work item as the queue shows it."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.String()
+    queue = fields.String()
+    status = fields.String()
+    claim = fields.String(allow_none=True)
+    claim_state = fields.String(allow_none=True)
+    payer = fields.String(allow_none=True)
+    amount = fields.String(allow_none=True, metadata={"description": "open A/R of the claim, or CLP03"})
+    reason_codes = fields.List(fields.String())
+    recommended_action = fields.String(allow_none=True)
+    explanation = fields.String(allow_none=True)
+    priority = fields.Integer()
+    assignee = fields.String(allow_none=True)
+    snoozed_until = fields.String(allow_none=True)
+    due_date = fields.String(allow_none=True)
+    opened_at = fields.String()
+    days_in_queue = fields.Integer()
+    resolved_at = fields.String(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    comments = fields.List(fields.Nested(CommentOutSchema))
+
+
+class WorkItemPageSchema(PageSchema):
+    items = fields.List(fields.Nested(WorkItemSchema), required=True)
+
+
+class QueueCountSchema(Schema):
+    queue = fields.String()
+    active = fields.Integer()
+    snoozed = fields.Integer()
+    amount = fields.String()
+    oldest_days = fields.Integer()
+
+
+class QueueCountsSchema(Schema):
+    queues = fields.List(fields.Nested(QueueCountSchema))
+
+
+class AssignSchema(Schema):
+    assignee = PublicId(required=True, allow_none=True, metadata={"description": "user public id, or null"})
+
+
+class SnoozeSchema(Schema):
+    until = fields.Date(required=True, metadata={"description": "the item comes back on this day"})
+
+
+class CommentSchema(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class ResolveSchema(Schema):
+    resolution = fields.String(required=True, validate=validate.OneOf([r.value for r in ResolutionCode]))
+    note = fields.String(load_default=None, validate=validate.Length(max=4000))
+
+
+class UnpaidArgsSchema(Schema):
+    days = fields.Integer(load_default=30, validate=validate.Range(min=0, max=3650))
+    as_of = fields.Date(load_default=None)
+
+
+class UnpaidRowSchema(Schema):
+    payer = fields.String()
+    payer_name = fields.String()
+    claims = fields.Integer()
+    amount = fields.String()
+    oldest_days = fields.Integer()
+
+
+class UnpaidSchema(Schema):
+    days = fields.Integer()
+    as_of = fields.String()
+    payers = fields.List(fields.Nested(UnpaidRowSchema))
+
+
+class SweepArgsSchema(Schema):
+    as_of = fields.Date(load_default=None)
+    unpaid_days = fields.Integer(load_default=30, validate=validate.Range(min=0, max=3650))
+
+
+class SweepResultSchema(Schema):
+    opened = fields.Dict(keys=fields.String(), values=fields.Integer())
+    resolved = fields.Dict(keys=fields.String(), values=fields.Integer())

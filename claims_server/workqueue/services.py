@@ -1,0 +1,783 @@
+"""Work queue services: open items (idempotently), list and count them, assign, snooze,
+comment and resolve them, and sweep the ledger and claims for the computed queues.
+
+An item's explanation of its codes is its first comment, written by the system (no
+author): the thread then reads as the biller sees it, the system's reading of the 835
+first and the people's notes after it, without a second text column on ``work_items``.
+
+Nothing here commits: the caller's unit of work does, so an item opened while an 835 is
+posted is saved with the posting or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, String, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased, object_session
+
+from claims_server.api_common.audit import audit
+from claims_server.api_common.fields import cents_to_money
+from claims_server.api_common.pagination import Page, paginate
+from claims_server.errors import Conflict, NotFound, Unprocessable
+from claims_server.models import (
+    RECEIVABLE_ACCOUNTS,
+    Account,
+    AccountCode,
+    AuditAction,
+    Claim,
+    ClaimPayment,
+    ClaimState,
+    Coverage,
+    Payer,
+    Posting,
+    Remittance,
+    User,
+    WorkItem,
+    WorkItemComment,
+)
+from claims_server.models.common import new_public_id, utcnow
+from claims_server.models.workqueue import WorkItemStatus, WorkQueue
+from claims_server.workqueue.recommend import (
+    Recommendation,
+    RecommendedAction,
+    reason_code_labels,
+    recommend_action,
+    recommend_for_codes,
+)
+
+__all__ = [
+    "Recommendation",
+    "RecommendedAction",
+    "WorkItemFilters",
+    "add_comment",
+    "assign",
+    "days_in_queue",
+    "explanation_of",
+    "list_work_items",
+    "open_work_item",
+    "queue_counts",
+    "reason_code_labels",
+    "recommend_action",
+    "recommend_for_codes",
+    "resolve",
+    "snooze",
+]
+
+
+def _audit(session: Session, item: WorkItem, event: str, details: dict[str, Any]) -> None:
+    audit(
+        session,
+        action=AuditAction.CREATE if event == "open" else AuditAction.UPDATE,
+        event_type=f"work_item.{event}",
+        entity_type="work_item",
+        entity_id=item.public_id,
+        patient_id=item.claim.patient_id if item.claim is not None else None,
+        details={"queue": item.queue.value, **details},
+    )
+
+
+def open_work_item(
+    session: Session,
+    *,
+    queue: WorkQueue,
+    claim: Claim | None = None,
+    claim_payment: ClaimPayment | None = None,
+    reason_codes: list[str],
+    recommended_action: str,
+    explanation: str,
+    dedupe_key: str,
+    priority: int = 0,
+    due_date: date | None = None,
+) -> WorkItem:
+    """Open a work item, or return the one already opened under ``dedupe_key``.
+
+    Idempotent: the process that raises items (835 posting, a sweep) may run twice and
+    the second run finds the first run's item, unchanged, with no second audit record.
+    Two transactions racing on the same key cannot both commit (``dedupe_key`` is
+    UNIQUE): the loser's unit of work fails as a whole and its rerun finds the item.
+    """
+    if not dedupe_key.strip():
+        raise Unprocessable(
+            "a work item needs a dedupe key",
+            errors=[{"field": "dedupe_key", "rule": "required", "message": "must not be empty"}],
+        )
+    existing = session.scalar(select(WorkItem).where(WorkItem.dedupe_key == dedupe_key))
+    if existing is not None:
+        return existing
+    if claim is None and claim_payment is not None and claim_payment.claim is not None:
+        claim = claim_payment.claim
+    item = WorkItem(
+        public_id=new_public_id(),
+        queue=WorkQueue(queue),
+        status=WorkItemStatus.OPEN,
+        dedupe_key=dedupe_key,
+        claim=claim,
+        claim_payment=claim_payment,
+        reason_codes=list(reason_codes),
+        recommended_action=str(recommended_action),
+        priority=priority,
+        due_date=due_date,
+        opened_at=utcnow(),
+    )
+    session.add(item)
+    if explanation.strip():
+        item.comments.append(
+            WorkItemComment(author_user_id=None, body=explanation, created_at=item.opened_at)
+        )
+    _audit(
+        session,
+        item,
+        "open",
+        {
+            "reason_codes": list(reason_codes),
+            "recommended_action": str(recommended_action),
+            "claim": claim.public_id if claim is not None else None,
+        },
+    )
+    return item
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+class ResolutionCode(StrEnum):
+    """How a work item ended; stored first in ``WorkItem.resolution`` (``"<code>: <note>"``)."""
+
+    CORRECTED_AND_RESUBMITTED = "corrected_and_resubmitted"
+    APPEALED = "appealed"
+    BILLED_SECONDARY = "billed_secondary"
+    BILLED_PATIENT = "billed_patient"
+    WRITTEN_OFF = "written_off"
+    PAYMENT_RECEIVED = "payment_received"
+    BALANCE_SETTLED = "balance_settled"
+    NO_ACTION_NEEDED = "no_action_needed"
+
+
+#: Statuses a caller can filter by; ``active`` is open plus snoozed items whose snooze ended.
+STATUS_FILTERS = ("active", "open", "snoozed", "resolved", "all")
+
+_REASON_RE = re.compile(r"^[A-Z0-9]{1,3}(-[A-Z0-9]{1,5})?$|^[A-Z]{1,2}[0-9]{1,4}$")
+
+
+def explanation_of(item: WorkItem) -> str | None:
+    """The system's explanation of the item's codes (its first, author-less comment)."""
+    for comment in item.comments:
+        if comment.author_user_id is None:
+            return comment.body
+    return None
+
+
+def _as_utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def days_in_queue(item: WorkItem, today: date | None = None) -> int:
+    """Whole days from opening to ``today`` (or to resolution, for a resolved item)."""
+    end = item.resolved_at.date() if item.resolved_at is not None else (today or utcnow().date())
+    return max(0, (end - item.opened_at.astimezone(UTC).date()).days)
+
+
+def is_snoozed(item: WorkItem, now: datetime | None = None) -> bool:
+    """Snoozed and the snooze has not ended (a snooze that ended counts as open again)."""
+    moment = now or utcnow()
+    return (
+        item.status == WorkItemStatus.SNOOZED
+        and item.snoozed_until is not None
+        and item.snoozed_until > moment
+    )
+
+
+def effective_status(item: WorkItem, now: datetime | None = None) -> WorkItemStatus:
+    """``open`` for an item whose snooze ended, else the stored status."""
+    if item.status == WorkItemStatus.SNOOZED and not is_snoozed(item, now):
+        return WorkItemStatus.OPEN
+    return item.status
+
+
+def _receivable_balance() -> Any:
+    """Correlated subquery: the open A/R (insurance + patient) of the item's claim, in cents."""
+    return (
+        select(func.coalesce(func.sum(Posting.amount_cents), 0))
+        .join(Account, Posting.account_id == Account.id)
+        .where(Account.code.in_([str(a) for a in RECEIVABLE_ACCOUNTS]), Posting.claim_id == WorkItem.claim_id)
+        .correlate(WorkItem)
+        .scalar_subquery()
+    )
+
+
+def item_columns() -> tuple[Any, Any, Any, Any]:
+    """(payer id, amount in cents) of a work item as SQL expressions over the joins of ``_base``.
+
+    The payer is the claim's coverage's payer, or the remittance's payer for a payment
+    that matched no claim; the amount is the claim's open A/R, or the unmatched CLP03.
+    """
+    coverage = aliased(Coverage, name="wq_coverage")
+    remittance = aliased(Remittance, name="wq_remittance")
+    payer_id = func.coalesce(coverage.payer_id, remittance.payer_id)
+    amount = case(
+        (WorkItem.claim_id.is_not(None), _receivable_balance()),
+        else_=func.coalesce(ClaimPayment.charge_cents, 0),
+    )
+    return payer_id, amount, coverage, remittance
+
+
+@dataclass
+class WorkItemFilters:
+    """Filters of a work-item list; every field is optional."""
+
+    queue: WorkQueue | None = None
+    status: str = "active"
+    payer_id: int | None = None
+    assignee_user_id: int | None = None
+    unassigned: bool = False
+    reason: str | None = None
+    min_age_days: int | None = None
+    max_age_days: int | None = None
+    min_amount_cents: int | None = None
+    max_amount_cents: int | None = None
+
+
+def work_item_select(filters: WorkItemFilters, now: datetime | None = None) -> Select[tuple[WorkItem]]:
+    """``SELECT work_items ...`` narrowed by ``filters`` (no order, no limit)."""
+    moment = now or utcnow()
+    payer_id, amount, coverage, remittance = item_columns()
+    stmt = (
+        select(WorkItem)
+        .outerjoin(Claim, WorkItem.claim_id == Claim.id)
+        .outerjoin(coverage, Claim.coverage_id == coverage.id)
+        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
+        .outerjoin(remittance, ClaimPayment.remittance_id == remittance.id)
+    )
+    if filters.queue is not None:
+        stmt = stmt.where(WorkItem.queue == WorkQueue(filters.queue))
+    woken = and_(WorkItem.status == WorkItemStatus.SNOOZED, WorkItem.snoozed_until <= moment)
+    sleeping = and_(WorkItem.status == WorkItemStatus.SNOOZED, WorkItem.snoozed_until > moment)
+    status_clause = {
+        "active": or_(WorkItem.status == WorkItemStatus.OPEN, woken),
+        "open": or_(WorkItem.status == WorkItemStatus.OPEN, woken),
+        "snoozed": sleeping,
+        "resolved": WorkItem.status == WorkItemStatus.RESOLVED,
+        "all": None,
+    }
+    if filters.status not in status_clause:
+        raise Unprocessable(
+            f"status must be one of {', '.join(STATUS_FILTERS)}",
+            errors=[{"field": "status", "rule": "one_of", "message": "unknown status filter"}],
+        )
+    clause = status_clause[filters.status]
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if filters.payer_id is not None:
+        stmt = stmt.where(payer_id == filters.payer_id)
+    if filters.unassigned:
+        stmt = stmt.where(WorkItem.assignee_user_id.is_(None))
+    elif filters.assignee_user_id is not None:
+        stmt = stmt.where(WorkItem.assignee_user_id == filters.assignee_user_id)
+    if filters.reason:
+        code = filters.reason.strip().upper()
+        if not _REASON_RE.match(code):
+            raise Unprocessable(
+                "reason must be a code such as CO-16, PR-1 or N290",
+                errors=[{"field": "reason", "rule": "format", "message": "not an adjustment or remark code"}],
+            )
+        # The JSON list's text holds each code in double quotes on both backends.
+        stmt = stmt.where(cast(WorkItem.reason_codes, String).like(f'%"{code}"%'))
+    today = moment.astimezone(UTC).date()
+    if filters.min_age_days is not None:
+        stmt = stmt.where(
+            WorkItem.opened_at < _as_utc_midnight(today - timedelta(days=filters.min_age_days - 1))
+        )
+    if filters.max_age_days is not None:
+        stmt = stmt.where(
+            WorkItem.opened_at >= _as_utc_midnight(today - timedelta(days=filters.max_age_days))
+        )
+    if filters.min_amount_cents is not None:
+        stmt = stmt.where(amount >= filters.min_amount_cents)
+    if filters.max_amount_cents is not None:
+        stmt = stmt.where(amount <= filters.max_amount_cents)
+    return stmt
+
+
+def find_work_items(
+    session: Session, filters: WorkItemFilters, now: datetime | None = None
+) -> list[WorkItem]:
+    """Every item matching ``filters``: highest priority first, then the longest waiting."""
+    stmt = work_item_select(filters, now).order_by(WorkItem.priority.desc(), WorkItem.opened_at, WorkItem.id)
+    return list(session.scalars(stmt))
+
+
+def list_work_items(
+    session: Session, filters: WorkItemFilters, *, limit: int, cursor: str | None, now: datetime | None = None
+) -> Page[WorkItem]:
+    """One cursor page of matching items in id order (the oldest first)."""
+    return paginate(
+        session,
+        work_item_select(filters, now),
+        WorkItem.id,
+        limit=limit,
+        cursor=cursor,
+        filters=asdict(filters),
+    )
+
+
+def item_facts(session: Session, items: Sequence[WorkItem]) -> dict[int, tuple[int | None, int]]:
+    """item id → (payer id, amount in cents) for ``items``, in one query."""
+    if not items:
+        return {}
+    payer_id, amount, coverage, remittance = item_columns()
+    stmt = (
+        select(WorkItem.id, payer_id, amount)
+        .outerjoin(Claim, WorkItem.claim_id == Claim.id)
+        .outerjoin(coverage, Claim.coverage_id == coverage.id)
+        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
+        .outerjoin(remittance, ClaimPayment.remittance_id == remittance.id)
+        .where(WorkItem.id.in_([i.id for i in items]))
+    )
+    return {row[0]: (row[1], int(row[2] or 0)) for row in session.execute(stmt)}
+
+
+def get_work_item(session: Session, public_id: str) -> WorkItem:
+    """The item with ``public_id``; 404 when there is none."""
+    item = session.scalar(select(WorkItem).where(WorkItem.public_id == public_id))
+    if item is None:
+        raise NotFound("no work item has this id")
+    return item
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    """One queue's figures: active (open or woken) and snoozed items, amount and oldest age."""
+
+    queue: WorkQueue
+    active: int
+    snoozed: int
+    amount_cents: int
+    oldest_days: int
+
+
+def queue_counts(session: Session, now: datetime | None = None) -> list[QueueCount]:
+    """Per queue, in ``WorkQueue`` order (every queue listed, empty ones with zeros)."""
+    moment = now or utcnow()
+    today = moment.astimezone(UTC).date()
+    figures: dict[WorkQueue, QueueCount] = {}
+    for queue in WorkQueue:
+        active = find_work_items(session, WorkItemFilters(queue=queue, status="active"), moment)
+        snoozed = session.scalar(
+            select(func.count()).select_from(
+                work_item_select(WorkItemFilters(queue=queue, status="snoozed"), moment).subquery()
+            )
+        )
+        facts = item_facts(session, active)
+        figures[queue] = QueueCount(
+            queue=queue,
+            active=len(active),
+            snoozed=int(snoozed or 0),
+            amount_cents=sum(amount for _, amount in facts.values()),
+            oldest_days=max((days_in_queue(i, today) for i in active), default=0),
+        )
+    return [figures[q] for q in WorkQueue]
+
+
+# -- working an item -------------------------------------------------------------------------------
+
+
+def _require_not_resolved(item: WorkItem, what: str) -> None:
+    if item.status == WorkItemStatus.RESOLVED:
+        raise Conflict(
+            f"work item {item.public_id} is resolved; it cannot be {what}",
+            errors=[
+                {"field": "status", "rule": "not_resolved", "message": f"resolved items cannot be {what}"}
+            ],
+            current_status=item.status.value,
+        )
+
+
+def assign(session: Session, item: WorkItem, user: User | None) -> WorkItem:
+    """Give the item to ``user`` (None: back to the shared queue)."""
+    _require_not_resolved(item, "assigned")
+    if user is not None and not user.active:
+        raise Unprocessable(
+            "the user is inactive",
+            errors=[{"field": "assignee", "rule": "active", "message": "cannot assign to an inactive user"}],
+        )
+    previous = item.assignee.public_id if item.assignee is not None else None
+    item.assignee = user
+    item.assignee_user_id = user.id if user is not None else None
+    _audit(session, item, "assign", {"from": previous, "to": user.public_id if user is not None else None})
+    return item
+
+
+def snooze(session: Session, item: WorkItem, until: date, *, today: date | None = None) -> WorkItem:
+    """Hide the item until ``until`` (00:00 UTC that day); it comes back by itself."""
+    _require_not_resolved(item, "snoozed")
+    current = today or utcnow().date()
+    if until <= current:
+        raise Unprocessable(
+            "snooze until a future date",
+            errors=[{"field": "until", "rule": "future", "message": "must be after today"}],
+        )
+    item.status = WorkItemStatus.SNOOZED
+    item.snoozed_until = _as_utc_midnight(until)
+    _audit(session, item, "snooze", {"until": until.isoformat()})
+    return item
+
+
+def wake(session: Session, item: WorkItem) -> WorkItem:
+    """End a snooze now."""
+    if item.status != WorkItemStatus.SNOOZED:
+        raise Conflict(f"work item {item.public_id} is not snoozed", current_status=item.status.value)
+    item.status = WorkItemStatus.OPEN
+    item.snoozed_until = None
+    _audit(session, item, "wake", {})
+    return item
+
+
+MAX_COMMENT = 4000
+
+
+def add_comment(session: Session, item: WorkItem, body: str, *, author: User | None) -> WorkItemComment:
+    """Append a note (a person's when ``author`` is given). The audit records its length only:
+    a note can quote PHI."""
+    text = body.strip()
+    if not text or len(text) > MAX_COMMENT:
+        raise Unprocessable(
+            f"a comment is 1 to {MAX_COMMENT} characters",
+            errors=[{"field": "body", "rule": "length", "message": f"1 to {MAX_COMMENT} characters"}],
+        )
+    comment = WorkItemComment(
+        author_user_id=author.id if author is not None else None, body=text, created_at=utcnow()
+    )
+    item.comments.append(comment)
+    _audit(session, item, "comment", {"characters": len(text)})
+    return comment
+
+
+def resolve(
+    session: Session,
+    item: WorkItem,
+    code: ResolutionCode | str,
+    note: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> WorkItem:
+    """Close the item with how it ended (``code``) and an optional note."""
+    _require_not_resolved(item, "resolved again")
+    try:
+        resolution = ResolutionCode(code)
+    except ValueError:
+        raise Unprocessable(
+            f"resolution must be one of {', '.join(r.value for r in ResolutionCode)}",
+            errors=[{"field": "resolution", "rule": "one_of", "message": "unknown resolution"}],
+        ) from None
+    text = (note or "").strip()
+    if len(text) > MAX_COMMENT:
+        raise Unprocessable(
+            "the note is too long", errors=[{"field": "note", "rule": "length", "message": "at most 4000"}]
+        )
+    item.status = WorkItemStatus.RESOLVED
+    item.snoozed_until = None
+    item.resolved_at = now or utcnow()
+    item.resolution = resolution.value + (f": {text}" if text else "")
+    _audit(session, item, "resolve", {"resolution": resolution.value})
+    return item
+
+
+def resolution_code(item: WorkItem) -> ResolutionCode | None:
+    """The ``ResolutionCode`` part of a resolved item's resolution."""
+    if not item.resolution:
+        return None
+    head = item.resolution.split(":", 1)[0]
+    try:
+        return ResolutionCode(head)
+    except ValueError:
+        return None
+
+
+# -- the computed queues: sweeps that open (and close) items from claims and the ledger ------------
+
+#: Claim states in which a claim is with the payer and an 835 is awaited.
+AWAITING_PAYER_STATES = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.ACKNOWLEDGED)
+DEFAULT_UNPAID_DAYS = 30
+
+
+def _unpaid_select(days: int, as_of: date) -> Select[tuple[Claim]]:
+    """Claims with the payer for more than ``days`` days on ``as_of`` with no 835 claim payment."""
+    if days < 0:
+        raise Unprocessable(
+            "days must be 0 or more", errors=[{"field": "days", "rule": "minimum", "message": ">= 0"}]
+        )
+    cutoff = _as_utc_midnight(as_of - timedelta(days=days))
+    return select(Claim).where(
+        Claim.state.in_(AWAITING_PAYER_STATES),
+        Claim.submitted_at.is_not(None),
+        Claim.submitted_at < cutoff,
+        ~select(ClaimPayment.id).where(ClaimPayment.claim_id == Claim.id).exists(),
+    )
+
+
+@dataclass(frozen=True)
+class UnpaidByPayer:
+    """Claims awaiting one payer's answer past the limit."""
+
+    payer_public_id: str
+    payer_name: str
+    claims: int
+    amount_cents: int
+    oldest_days: int
+
+
+def unpaid_by_payer(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of: date) -> list[UnpaidByPayer]:
+    """The unpaid queue computed live: per payer, claims submitted more than ``days`` ago without an 835."""
+    claims = session.scalars(_unpaid_select(days, as_of).order_by(Claim.id)).all()
+    groups: dict[int, list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.coverage.payer_id, []).append(claim)
+    out = []
+    for payer_id, members in groups.items():
+        payer = session.get(Payer, payer_id)
+        out.append(
+            UnpaidByPayer(
+                payer_public_id=payer.public_id,
+                payer_name=payer.name,
+                claims=len(members),
+                amount_cents=sum(c.total_charge_cents for c in members),
+                oldest_days=max((as_of - c.submitted_at.astimezone(UTC).date()).days for c in members),
+            )
+        )
+    return sorted(out, key=lambda row: (-row.oldest_days, row.payer_name))
+
+
+def _first_service_date(claim: Claim) -> date | None:
+    return min((line.service_date_from for line in claim.service_lines), default=None)
+
+
+def _resolve_where(
+    session: Session, queue: WorkQueue, claim_ids: set[int], code: ResolutionCode, note: str
+) -> int:
+    """Resolve the open items of ``queue`` whose claim is NOT in ``claim_ids`` (the condition ended)."""
+    items = find_work_items(session, WorkItemFilters(queue=queue, status="all"))
+    closed = 0
+    for item in items:
+        if (
+            item.status != WorkItemStatus.RESOLVED
+            and item.claim_id is not None
+            and item.claim_id not in claim_ids
+        ):
+            resolve(session, item, code, note)
+            closed += 1
+    return closed
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did, per queue: items opened and items resolved because the cause ended."""
+
+    opened: dict[str, int]
+    resolved: dict[str, int]
+
+
+def sweep_unpaid(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of: date) -> tuple[int, int]:
+    """Open an ``unpaid`` item per claim past ``days`` without an 835; resolve those that got one."""
+    claims = session.scalars(_unpaid_select(days, as_of).order_by(Claim.id)).all()
+    opened = 0
+    for claim in claims:
+        submitted = claim.submitted_at.astimezone(UTC).date()
+        key = f"unpaid:claim:{claim.id}:{submitted:%Y%m%d}"
+        first_dos = _first_service_date(claim)
+        payer = claim.coverage.payer
+        deadline = first_dos + timedelta(days=payer.timely_filing_days) if first_dos else None
+        explanation = (
+            f"No 835 from {payer.name} {(as_of - submitted).days} days after submission (limit {days}). "
+            "Check the claim status with the payer (276/277 or the payer portal); if the payer has no "
+            "record of it, resubmit with the 999/277CA acceptance as proof of timely filing"
+            + (f" before the timely-filing limit on {deadline.isoformat()}." if deadline else ".")
+        )
+        before = session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key))
+        open_work_item(
+            session,
+            queue=WorkQueue.UNPAID,
+            claim=claim,
+            reason_codes=[],
+            recommended_action=RecommendedAction.REVIEW,
+            explanation=explanation,
+            dedupe_key=key,
+            due_date=deadline,
+        )
+        opened += before is None
+    still_unpaid = {c.id for c in claims}
+    awaiting = set(
+        session.scalars(
+            select(Claim.id).where(
+                Claim.state.in_(AWAITING_PAYER_STATES),
+                ~select(ClaimPayment.id).where(ClaimPayment.claim_id == Claim.id).exists(),
+            )
+        )
+    )
+    # An item stays while the claim still awaits the payer (even if a later sweep used a longer limit).
+    resolved = _resolve_where(
+        session,
+        WorkQueue.UNPAID,
+        still_unpaid | awaiting,
+        ResolutionCode.PAYMENT_RECEIVED,
+        "the payer answered (835) or the claim left the payer's hands",
+    )
+    return opened, resolved
+
+
+def patient_balances(session: Session) -> dict[int, int]:
+    """claim id → open patient balance (A/R patient) in cents, for claims with a positive one."""
+    total = func.sum(Posting.amount_cents)
+    stmt = (
+        select(Posting.claim_id, total)
+        .join(Account, Posting.account_id == Account.id)
+        .where(Account.code == AccountCode.AR_PATIENT.value, Posting.claim_id.is_not(None))
+        .group_by(Posting.claim_id)
+        .having(total > 0)
+    )
+    return {int(claim_id): int(amount) for claim_id, amount in session.execute(stmt)}
+
+
+def sweep_patient_balance(session: Session) -> tuple[int, int]:
+    """Open a ``patient_balance`` item per claim the patient owes on; resolve settled ones."""
+    balances = patient_balances(session)
+    opened = 0
+    for claim_id, amount in sorted(balances.items()):
+        key = f"patient_balance:claim:{claim_id}"
+        if session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key)) is not None:
+            continue
+        claim = session.get(Claim, claim_id)
+        open_work_item(
+            session,
+            queue=WorkQueue.PATIENT_BALANCE,
+            claim=claim,
+            reason_codes=[],
+            recommended_action=RecommendedAction.BILL_PATIENT,
+            explanation=(
+                f"The patient owes {cents_to_money(amount)} on this claim after insurance "
+                "(deductible, coinsurance or copay). Send a statement."
+            ),
+            dedupe_key=key,
+        )
+        opened += 1
+    resolved = _resolve_where(
+        session,
+        WorkQueue.PATIENT_BALANCE,
+        set(balances),
+        ResolutionCode.BALANCE_SETTLED,
+        "the patient balance is settled",
+    )
+    return opened, resolved
+
+
+def sweep_needs_secondary(session: Session) -> tuple[int, int]:
+    """Open a ``needs_secondary`` item per claim whose primary paid and a next coverage exists."""
+    from claims_server.secondary.services import claims_needing_next_payer
+
+    candidates = claims_needing_next_payer(session)
+    opened = 0
+    for candidate in candidates:
+        key = f"needs_secondary:claim_payment:{candidate.claim_payment.id}"
+        if session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key)) is not None:
+            continue
+        open_work_item(
+            session,
+            queue=WorkQueue.NEEDS_SECONDARY,
+            claim=candidate.claim,
+            claim_payment=candidate.claim_payment,
+            reason_codes=[],
+            recommended_action=RecommendedAction.BILL_SECONDARY,
+            explanation=(
+                f"{candidate.claim_payment.remittance.payer_name or 'The payer'} adjudicated the claim and "
+                f"{cents_to_money(candidate.claim_payment.patient_responsibility_cents or 0)} remains; "
+                f"{candidate.next_coverage.payer.name} covers the patient next (order "
+                f"{candidate.next_coverage.coverage_order}). Bill it with the prior payer's adjudication (COB)."
+            ),
+            dedupe_key=key,
+        )
+        opened += 1
+    resolved = _resolve_where(
+        session,
+        WorkQueue.NEEDS_SECONDARY,
+        {c.claim.id for c in candidates},
+        ResolutionCode.BILLED_SECONDARY,
+        "the next payer's claim exists, or the claim was crossed over",
+    )
+    return opened, resolved
+
+
+def sweep(session: Session, *, as_of: date, unpaid_days: int = DEFAULT_UNPAID_DAYS) -> SweepResult:
+    """Run every computed queue's sweep; idempotent (a second run opens and resolves nothing)."""
+    result = SweepResult(opened={}, resolved={})
+    for queue, (opened, resolved) in (
+        (WorkQueue.UNPAID, sweep_unpaid(session, days=unpaid_days, as_of=as_of)),
+        (WorkQueue.NEEDS_SECONDARY, sweep_needs_secondary(session)),
+        (WorkQueue.PATIENT_BALANCE, sweep_patient_balance(session)),
+    ):
+        result.opened[queue.value] = opened
+        result.resolved[queue.value] = resolved
+    return result
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def item_to_json(
+    item: WorkItem, facts: tuple[int | None, int] | None = None, *, today: date | None = None
+) -> dict[str, Any]:
+    """The API shape of a work item (public ids only; money as decimal strings)."""
+    payer_public_id = None
+    amount = None
+    if facts is not None:
+        payer_id, amount = facts
+        if payer_id is not None:
+            payer = item.claim.coverage.payer if item.claim is not None else None
+            payer_public_id = payer.public_id if payer is not None and payer.id == payer_id else None
+            if payer_public_id is None:
+                found = object_session_get(item, Payer, payer_id)
+                payer_public_id = found.public_id if found is not None else None
+    return {
+        "id": item.public_id,
+        "queue": item.queue.value,
+        "status": effective_status(item).value,
+        "claim": item.claim.public_id if item.claim is not None else None,
+        "claim_state": item.claim.state.value if item.claim is not None else None,
+        "payer": payer_public_id,
+        "amount": cents_to_money(amount) if amount is not None else None,
+        "reason_codes": list(item.reason_codes or []),
+        "recommended_action": item.recommended_action,
+        "explanation": explanation_of(item),
+        "priority": item.priority,
+        "assignee": item.assignee.public_id if item.assignee is not None else None,
+        "snoozed_until": item.snoozed_until.date().isoformat() if item.snoozed_until is not None else None,
+        "due_date": item.due_date.isoformat() if item.due_date is not None else None,
+        "opened_at": item.opened_at.isoformat(),
+        "days_in_queue": days_in_queue(item, today),
+        "resolved_at": item.resolved_at.isoformat() if item.resolved_at is not None else None,
+        "resolution": item.resolution,
+        "comments": [
+            {
+                "author": _user_public_id(item, c.author_user_id) if c.author_user_id is not None else None,
+                "system": c.author_user_id is None,
+                "body": c.body,
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in item.comments
+        ],
+    }
+
+
+def object_session_get(item: WorkItem, model: type[Any], row_id: int) -> Any:
+    """``session.get(model, row_id)`` in the item's own session."""
+    session = object_session(item)
+    return session.get(model, row_id) if session is not None else None
+
+
+def _user_public_id(item: WorkItem, user_id: int) -> str | None:
+    user = object_session_get(item, User, user_id)
+    return user.public_id if user is not None else None

@@ -1,0 +1,81 @@
+"""Our answer to an inbound X12 file: a TA1 when an interchange envelope is bad, else a 999.
+
+One function, :func:`acknowledge`, shared by the ``claims-server edi ack`` command, the
+``POST /api/v1/edi/x12`` endpoint and the clearinghouse simulator, so every place that
+answers a file answers it the same way:
+
+- an interchange whose envelope is unsound (ISA13 ≠ IEA02, bad ISA fields ...) gets a
+  TA1 with the envelope's note code (TA105), because a 999 cannot acknowledge groups
+  of an interchange that cannot be trusted;
+- otherwise one 999 interchange answers every functional group read (one 999
+  transaction set per group: AK2/IK3/IK4/IK5 per transaction set, AK9 per group).
+
+Sender and receiver are swapped from the inbound ISA/GS: we answer whoever sent it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from edi import ta1, x999
+from edi.validate import ValidationReport
+
+__all__ = ["Acknowledgment", "acknowledge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgment:
+    """The acknowledgment text and what it says.
+
+    ``kind`` is ``"999"`` or ``"TA1"``; ``accepted`` is True when nothing was rejected
+    (every interchange sound and every transaction set IK5 A or E).
+    """
+
+    kind: str
+    text: str
+    accepted: bool
+    report: ValidationReport
+
+
+def acknowledge(
+    report: ValidationReport, *, control_number: int, when: datetime | None = None
+) -> Acknowledgment:
+    """Build our TA1 or 999 answering everything ``report`` read.
+
+    ``control_number`` is our ISA13 (and GS06 of the 999); TA1s for several bad
+    interchanges take consecutive numbers from it. Raises ``LookupError`` when the
+    report holds no readable ISA (nothing can be acknowledged).
+    """
+    if not report.readable or not report.interchanges:
+        raise LookupError("the file has no readable ISA segment to acknowledge")
+    bad = [i for i in report.interchanges if i.ta1_note != "000"]
+    if bad:
+        texts = [
+            ta1.generate_ta1(
+                acknowledged_isa=i.summary.isa_elements,
+                note_code=i.ta1_note,
+                control_number=control_number + offset,
+                when=when,
+            )
+            for offset, i in enumerate(bad)
+        ]
+        return Acknowledgment("TA1", "".join(texts), False, report)
+    first = report.interchanges[0].summary
+    group = first.groups[0] if first.groups else None
+    groups = x999.groups_from_report(report)
+    text = x999.generate_999(
+        groups,
+        sender_qualifier=first.receiver_qualifier,
+        sender_id=first.receiver_id,
+        receiver_qualifier=first.sender_qualifier,
+        receiver_id=first.sender_id,
+        interchange_control_number=control_number,
+        group_control_number=control_number,
+        application_sender=group.gs03 if group else first.receiver_id,
+        application_receiver=group.gs02 if group else first.sender_id,
+        usage=first.usage if first.usage in ("P", "T") else "P",
+        when=when,
+    )
+    accepted = all(ts.ik5_code in ("A", "E") for ts in report.transaction_sets) and bool(groups)
+    return Acknowledgment("999", text, accepted and report.valid, report)

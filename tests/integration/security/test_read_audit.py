@@ -1,0 +1,217 @@
+"""Every route that returns PHI leaves a READ audit event naming the entity and the patient.
+
+The whole billing day of the demo runs first (claims, 837 batches over the folder adapter,
+999/277CA answers, an 835 posted to the ledger, work items), so every route has something
+to answer with. Each call carries its own X-Request-ID; the test looks for READ events
+with that request id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from claims_server.app import state
+from claims_server.db import Base
+from claims_server.demo_day import run_billing_day
+from claims_server.ledger.services import Leg, post_entry
+from claims_server.models import (
+    AccountCode,
+    AuditEvent,
+    Claim,
+    ClaimState,
+    Coverage,
+    JournalEventType,
+    Patient,
+    Remittance,
+    Statement,
+    WorkItem,
+)
+from claims_server.models.encrypted import encrypted_attributes
+from claims_server.security.read_audit import PHI_ENTITIES
+from tests.integration.claims.support import seed
+
+#: GET (and search) endpoints that answer with PHI -> the entity type their READ event names.
+PHI_ROUTES: dict[str, str] = {
+    "patients.list_patients": "patient",
+    "patients.get_patient": "patient",
+    "patients.search_patients": "patient",
+    "patients.list_coverages": "coverage",
+    "patients.get_coverage": "coverage",
+    "claims.list_claims": "claim",
+    "claims.get_claim": "claim",
+    "remittances.get_remittance": "claim",
+    "workqueue.list_items": "work_item",
+    "workqueue.get_item": "work_item",
+    "corrections.get_appeal": "appeal",
+    "reports.ar_aging": "patient",
+    "patient_link.statements": "statement",
+    "patient_link.statement": "statement",
+}
+
+#: GET endpoints that answer without PHI (configuration, counts, the caller's own account).
+NO_PHI_ROUTES = {
+    "auth.audit_events",  # field names, codes and public ids only
+    "auth.whoami",
+    "auth.list_tokens",
+    "auth.get_token",
+    "payers.list_routes",
+    "payers.get_route",
+    "payers.list_payers",
+    "payers.get_payer",
+    "practice.list_practices",
+    "practice.get_practice",
+    "practice.list_providers",
+    "practice.get_provider",
+    "reports.kpis",
+    "workqueue.queue_counts",
+    "workqueue.unpaid",  # totals by payer
+    "remittances.list_remittances",  # the payment and counts
+    "health.healthz",
+    "api-docs.openapi_json",
+    "static",
+}
+
+
+def test_every_read_route_is_classified(app):
+    readers = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or set()) or rule.endpoint.endswith("search_patients")
+    }
+    unclassified = readers - set(PHI_ROUTES) - NO_PHI_ROUTES
+    assert unclassified == set(), f"classify these routes as PHI or not: {sorted(unclassified)}"
+    assert set(PHI_ROUTES) - NO_PHI_ROUTES <= readers | {"patients.search_patients"}
+
+
+def test_every_model_with_phi_columns_is_a_read_audited_entity():
+    with_phi = {
+        mapper.class_
+        for mapper in Base.registry.mappers
+        if any(mapper.columns[a.column].info.get("phi") for a in encrypted_attributes(mapper))
+    }
+    assert with_phi, "the PHI markers went missing"
+    assert with_phi - set(PHI_ENTITIES) == set()
+
+
+@pytest.fixture
+def billing_day(app, session, tmp_path):
+    """The seeded practice after the demo's billing day, plus an appeal and a statement."""
+    ids = seed(session)
+    run_billing_day(state(app).session_factory, tmp_path / "day", today=date.today())
+    session.rollback()
+    return ids
+
+
+def _reads(session, request_id: str) -> list[AuditEvent]:
+    session.rollback()
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.request_id == request_id, AuditEvent.action == "R")
+        )
+    )
+
+
+def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session, api_client, billing_day):
+    biller = api_client("billing_supervisor")
+    patient = session.scalars(select(Patient).order_by(Patient.id)).first()
+    coverage = session.scalars(select(Coverage).where(Coverage.patient_id == patient.id)).first()
+    claim = session.scalars(select(Claim).order_by(Claim.id)).first()
+    denied = session.scalars(select(Claim).where(Claim.state == ClaimState.DENIED)).first()
+    remittance = session.scalars(select(Remittance)).first()
+    item = session.scalars(select(WorkItem)).first()
+    assert None not in (claim, denied, remittance, item), "the billing day produced no denial or work item"
+    appeal = biller.post(
+        f"/api/v1/claims/{denied.public_id}/appeals",
+        json={"letter_text": "Please review the denial."},
+    )
+    assert appeal.status_code == 201, appeal.get_json()
+    statement = Statement(
+        patient_id=patient.id,
+        statement_date=date.today(),
+        due_date=date.today() + timedelta(days=30),
+        balance_cents=2500,
+    )
+    session.add(statement)
+    # A self-pay balance so the aging by patient has a row (and a patient to name).
+    post_entry(
+        session,
+        event_type=JournalEventType.CHARGE,
+        idempotency_key="read-audit:self-pay",
+        postings=[
+            Leg(AccountCode.AR_PATIENT, 2500, patient_id=patient.id),
+            Leg(AccountCode.GROSS_CHARGES, -2500, patient_id=patient.id),
+        ],
+        effective_date=date.today() - timedelta(days=3),
+    )
+    session.commit()
+    calls = {
+        "patients.list_patients": ("GET", "/api/v1/patients", None),
+        "patients.get_patient": ("GET", f"/api/v1/patients/{patient.public_id}", None),
+        "patients.search_patients": (
+            "POST",
+            "/api/v1/patients/search",
+            {
+                "last_name": patient.last_name,
+                "first_name": patient.first_name,
+                "birth_date": patient.birth_date.isoformat(),
+            },
+        ),
+        "patients.list_coverages": ("GET", f"/api/v1/patients/{patient.public_id}/coverages", None),
+        "patients.get_coverage": ("GET", f"/api/v1/coverages/{coverage.public_id}", None),
+        "claims.list_claims": ("GET", "/api/v1/claims", None),
+        "claims.get_claim": ("GET", f"/api/v1/claims/{claim.public_id}", None),
+        "remittances.get_remittance": ("GET", f"/api/v1/remittances/{remittance.public_id}", None),
+        "workqueue.list_items": ("GET", "/api/v1/workqueue/items", None),
+        "workqueue.get_item": ("GET", f"/api/v1/workqueue/items/{item.public_id}", None),
+        "corrections.get_appeal": ("GET", f"/api/v1/appeals/{appeal.get_json()['id']}", None),
+        "reports.ar_aging": ("GET", "/api/v1/reports/ar-aging?by=patient&format=csv", None),
+    }
+    patient_client = api_client("patient", patient_id=patient.id)
+    patient_calls = {
+        "patient_link.statements": ("GET", "/api/v1/patient-link/statements", None),
+        "patient_link.statement": ("GET", f"/api/v1/patient-link/statements/{statement.public_id}", None),
+    }
+    assert set(calls) | set(patient_calls) == set(PHI_ROUTES)
+    for endpoint, (method, path, body) in {**calls, **patient_calls}.items():
+        client = patient_client if endpoint in patient_calls else biller
+        request_id = uuid.uuid4().hex
+        answer = client.open(path, method=method, json=body, headers={"X-Request-ID": request_id})
+        assert answer.status_code == 200, (endpoint, answer.get_json())
+        reads = _reads(session, request_id)
+        wanted = [e for e in reads if e.entity_type == PHI_ROUTES[endpoint]]
+        assert wanted, f"{endpoint}: no READ event for a {PHI_ROUTES[endpoint]} ({len(reads)} reads)"
+        if endpoint != "patient_link.statements":
+            assert all(e.patient_id is not None and e.entity_id for e in wanted), endpoint
+        # One event per entity per request, however many times the request loaded it.
+        keys = [(e.entity_type, e.entity_id) for e in reads if e.entity_id]
+        assert len(keys) == len(set(keys)), endpoint
+
+
+def test_a_refused_read_writes_no_read_event(app, session, api_client, billing_day):
+    biller = api_client("biller")
+    request_id = uuid.uuid4().hex
+    answer = biller.get("/api/v1/patients/" + "0" * 32, headers={"X-Request-ID": request_id})
+    assert answer.status_code == 404
+    assert _reads(session, request_id) == []
+    other = session.scalars(select(Patient).order_by(Patient.id.desc())).first()
+    patient = api_client(
+        "patient", patient_id=session.scalars(select(Patient).order_by(Patient.id)).first().id
+    )
+    statement = Statement(
+        patient_id=other.id,
+        statement_date=date.today(),
+        due_date=date.today() + timedelta(days=30),
+        balance_cents=100,
+    )
+    session.add(statement)
+    session.commit()
+    request_id = uuid.uuid4().hex
+    denied = patient.get(
+        f"/api/v1/patient-link/statements/{statement.public_id}", headers={"X-Request-ID": request_id}
+    )
+    assert denied.status_code == 404
+    assert _reads(session, request_id) == []
