@@ -167,6 +167,16 @@ def _register_api_v1(api: Api) -> None:
     api.register_blueprint(eligibility_blp)
     # --- end eligibility
 
+    # statements-delivery: patient payments and plans, statements (delivery), paying through the link.
+    from claims_server.payments.views import blp as payments_blp
+    from claims_server.payments.views import patient_pay_blp
+    from claims_server.statements.views import blp as statements_blp
+    from claims_server.statements.views import patient_statement_blp
+
+    for blueprint in (payments_blp, patient_pay_blp, statements_blp, patient_statement_blp):
+        api.register_blueprint(blueprint)
+    # --- end statements-delivery
+
 
 def assign_request_id() -> str:
     """The request's id: the caller's ``X-Request-ID`` when it is safe to log, else a new one.

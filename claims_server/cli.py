@@ -236,3 +236,34 @@ def _register_workqueue() -> None:
 
 
 _register_workqueue()
+
+
+def _register_eligibility() -> None:
+    from claims_server.eligibility.cli import eligibility_group
+
+    main.add_command(eligibility_group, "eligibility")
+
+
+_register_eligibility()
+
+
+def _register_statements() -> None:
+    from claims_server.statements.cli import statements_group
+
+    main.add_command(statements_group, "statements")
+
+
+_register_statements()
+
+
+def _register_statements_delivery() -> None:
+    from claims_server.payments.cli import email_command, payments_group, print_batch_command
+    from claims_server.statements.cli import statements_group
+
+    main.add_command(payments_group, "payments")
+    # Delivery commands join the statements group: ``claims-server statements print-batch|email``.
+    statements_group.add_command(print_batch_command)
+    statements_group.add_command(email_command)
+
+
+_register_statements_delivery()

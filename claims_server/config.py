@@ -63,6 +63,23 @@ class Settings:
     RATE_LIMIT_LOGIN: str = "10 per minute"
     RATE_LIMIT_PATIENT_LINK: str = "10 per minute"
     RATE_LIMIT_UPLOAD: str = "30 per minute"
+    # --- statements-delivery: email, print batches, patient links (claims_server.statements.delivery)
+    SMTP_HOST: str = ""  # empty: statement emails are written as .eml files to STATEMENT_OUTBOX/email
+    SMTP_PORT: int = 25
+    SMTP_SECURITY: str = "starttls"  # none, starttls or tls; production refuses none (PHI in the body)
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    STATEMENT_EMAIL_FROM: str = "statements@localhost"
+    PUBLIC_BASE_URL: str = "http://localhost:5000"  # where patients open their statement link
+    STATEMENT_OUTBOX: str = ""  # empty: INSTANCE_PATH/statements (print batches, emails without SMTP)
+    # --- end statements-delivery
+    # --- statements-core: cycle rules (statements.cycle.CycleRules; validated there)
+    STATEMENT_MIN_DAYS_BETWEEN: int = 28  # at most one statement per patient per this many days
+    STATEMENT_MIN_BALANCE_CENTS: int = 500  # no statement below this amount due
+    STATEMENT_MAX_STATEMENTS: int = 4  # statements per dunning cycle before a collections hold
+    STATEMENT_REMINDERS: int = 2  # reminders between the first statement and the final notice
+    STATEMENT_DUE_DAYS: int = 21  # due date = statement date + this
+    # --- end statements-core
 
     @property
     def database_url(self) -> str:
@@ -143,6 +160,7 @@ def _validate(s: Settings) -> None:
     if s.CLAIMS_ENV == "production" and not s.DATABASE_URL:
         raise ConfigError("DATABASE_URL", "must be set when CLAIMS_ENV=production")
     _validate_security(s)
+    _validate_delivery(s)
 
 
 def _validate_security(s: Settings) -> None:
@@ -175,3 +193,22 @@ def _validate_security(s: Settings) -> None:
             )
         if s.FIELD_ENCRYPTION != "on":
             raise ConfigError("FIELD_ENCRYPTION", "must be on when CLAIMS_ENV=production")
+
+
+def _validate_delivery(s: Settings) -> None:
+    """Statement delivery settings (statements-delivery): email security and the patient link base."""
+    if s.SMTP_SECURITY not in ("none", "starttls", "tls"):
+        raise ConfigError("SMTP_SECURITY", f"unknown value {s.SMTP_SECURITY!r}; use none, starttls or tls")
+    if s.SMTP_PORT > 65535:
+        raise ConfigError("SMTP_PORT", f"must be a TCP port (1-65535), not {s.SMTP_PORT}")
+    if "@" not in s.STATEMENT_EMAIL_FROM or any(c in s.STATEMENT_EMAIL_FROM for c in "\r\n<>"):
+        raise ConfigError(
+            "STATEMENT_EMAIL_FROM", "must be one plain email address such as billing@example.org"
+        )
+    if not s.PUBLIC_BASE_URL.startswith(("https://", "http://")):
+        raise ConfigError("PUBLIC_BASE_URL", "must be an http:// or https:// URL")
+    if s.CLAIMS_ENV == "production":
+        if s.SMTP_HOST and s.SMTP_SECURITY == "none":
+            raise ConfigError("SMTP_SECURITY", "must be starttls or tls when CLAIMS_ENV=production")
+        if not s.PUBLIC_BASE_URL.startswith("https://"):
+            raise ConfigError("PUBLIC_BASE_URL", "must be https:// when CLAIMS_ENV=production")

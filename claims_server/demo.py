@@ -16,9 +16,11 @@ from pathlib import Path
 from claims_server.db import make_engine, make_session_factory, unit_of_work
 from claims_server.demo_day import BillingDay, run_billing_day
 from claims_server.demo_seed import SeedSummary, seed_practice
+from claims_server.eligibility.demo import EligibilityDay, run_eligibility_day
 from claims_server.migrate import current, upgrade
 from claims_server.reports.demo_day import RemitDay, continue_day
 from claims_server.security.principal import acting_as, system_principal
+from claims_server.statements.delivery_demo import StatementDay, run_statement_day
 
 
 @dataclass
@@ -27,6 +29,8 @@ class DemoReport:
     seed: SeedSummary
     day: BillingDay | None = None
     remit: RemitDay | None = None  # remit-work: 835s posted, queues, correction, secondary, A/R, KPIs
+    eligibility: EligibilityDay | None = None  # eligibility: tomorrow's patients, 270 batch and 271s
+    statements: StatementDay | None = None  # statements-delivery: run, one email, the print batch
 
     def describe(self) -> str:
         lines = ["claims-server demo", f"database schema: {self.database_revision}", ""]
@@ -37,6 +41,10 @@ class DemoReport:
             lines += ["", "billing day:"] + [f"  {line}" for line in self.day.lines()]
         if self.remit is not None:
             lines += ["", "remittances and follow-up:"] + [f"  {line}" for line in self.remit.lines()]
+        if self.eligibility is not None:
+            lines += ["", "eligibility:"] + [f"  {line}" for line in self.eligibility.lines()]
+        if self.statements is not None:
+            lines += ["", "patient statements:"] + [f"  {line}" for line in self.statements.lines()]
         return "\n".join(lines)
 
     def to_json_dict(self) -> dict[str, object]:
@@ -46,6 +54,10 @@ class DemoReport:
             data["billing_day"] = self.day.to_json_dict()
         if self.remit is not None:
             data["remittances"] = self.remit.to_json_dict()
+        if self.eligibility is not None:
+            data["eligibility"] = self.eligibility.to_json_dict()
+        if self.statements is not None:
+            data["statements"] = self.statements.to_json_dict()
         return data
 
 
@@ -59,6 +71,15 @@ def run_demo(database_url: str, out_dir: Path | None = None, *, today: date | No
             summary = seed_practice(session)
         day = run_billing_day(factory, out_dir, today=today) if out_dir is not None else None
         remit = continue_day(factory, out_dir, today=today) if out_dir is not None else None
+        eligibility = run_eligibility_day(factory, out_dir, today=today) if out_dir is not None else None
+        statements = run_statement_day(factory, out_dir, today=today) if out_dir is not None else None
     finally:
         engine.dispose()
-    return DemoReport(database_revision=current(database_url), seed=summary, day=day, remit=remit)
+    return DemoReport(
+        database_revision=current(database_url),
+        seed=summary,
+        day=day,
+        remit=remit,
+        eligibility=eligibility,
+        statements=statements,
+    )

@@ -2,7 +2,7 @@
 
 ``scrub_claim(session, claim)`` converts the claim with ``build_edi_claim`` (the same
 conversion the batcher sends), runs ``coding.scrubber`` with ``PayerRules`` derived from
-the payer row, and returns the findings. :func:`to_json_findings` renames the
+the payer row and the coverage's last eligibility answer, and returns the findings. :func:`to_json_findings` renames the
 scrubber's dataclass paths to the claim JSON's (``lines[0].charge_cents`` →
 ``lines[0].charge``; ``billing_provider.npi`` → ``practice.npi`` with ``source``
 ``practice``) so a client can put each finding next to the field it sent.
@@ -54,7 +54,16 @@ def scrub_claim(session: Session, claim: Claim, *, today: date | None = None) ->
         edi_claim = build_edi_claim(session, claim)
     except ClaimDataError as exc:
         return exc.findings
-    return scrubber().scrub(edi_claim, today=today, rules=payer_rules(claim.coverage.payer))
+    # The coverage's last 270/271 answer turns on the eligibility rules (not active on
+    # the date of service, another payer primary, member id mismatch).
+    from claims_server.eligibility.services import eligibility_facts
+
+    return scrubber().scrub(
+        edi_claim,
+        today=today,
+        rules=payer_rules(claim.coverage.payer),
+        eligibility=eligibility_facts(session, claim.coverage),
+    )
 
 
 def has_errors(findings: list[ScrubFinding]) -> bool:

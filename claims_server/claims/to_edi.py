@@ -42,8 +42,10 @@ __all__ = [
     "batch_for",
     "build_billing_provider",
     "build_edi_claim",
+    "build_payer",
     "build_receiver",
     "build_submitter",
+    "build_subscriber",
     "claim_load_options",
 ]
 
@@ -224,8 +226,11 @@ def _missing(path: str, message: str, hint: str) -> ScrubFinding:
     return ScrubFinding("REQUIRED_DATA", Severity.ERROR, message, path, hint)
 
 
-def _subscriber(coverage: Coverage, patient: Patient, problems: list[ScrubFinding]) -> edi.Subscriber:
-    """2000B/2010BA. For the patient-as-subscriber the patient's demographics are used."""
+def build_subscriber(coverage: Coverage, patient: Patient, problems: list[ScrubFinding]) -> edi.Subscriber:
+    """2000B/2010BA (also a prior payer's 2330A). For the patient-as-subscriber, the patient's demographics.
+
+    Missing data is appended to ``problems`` (the caller raises :class:`ClaimDataError`).
+    """
     payer = coverage.payer
     common = {
         "member_id": coverage.member_id,
@@ -312,7 +317,8 @@ def _dependent(coverage: Coverage, patient: Patient, problems: list[ScrubFinding
     )
 
 
-def _payer(coverage: Coverage) -> edi.Payer:
+def build_payer(coverage: Coverage) -> edi.Payer:
+    """2010BB (also a prior payer's 2330B): the coverage's payer, its id and address."""
     payer = coverage.payer
     return edi.Payer(
         name=payer.name,
@@ -357,16 +363,20 @@ def _lines(claim: Claim) -> list[edi.ServiceLine]:
     return out
 
 
-def build_edi_claim(session: Session, claim: Claim) -> edi.Claim:
+def build_edi_claim(
+    session: Session, claim: Claim, *, billing_provider: edi.BillingProvider | None = None
+) -> edi.Claim:
     """The 837 claim (2300 with its parties and lines) for a stored claim.
 
     ``session`` loads what is not loaded yet (use :func:`claim_load_options` for many
-    claims). Raises :class:`ClaimDataError` when required data is missing.
+    claims). ``billing_provider`` is ``build_billing_provider(claim.practice)`` when the
+    caller already built it (the batcher converts thousands of claims of one practice).
+    Raises :class:`ClaimDataError` when required data is missing.
     """
     coverage = claim.coverage
     patient = claim.patient
     problems: list[ScrubFinding] = []
-    subscriber = _subscriber(coverage, patient, problems)
+    subscriber = build_subscriber(coverage, patient, problems)
     dependent = _dependent(coverage, patient, problems)
     if problems:
         raise ClaimDataError(problems)
@@ -383,9 +393,9 @@ def build_edi_claim(session: Session, claim: Claim) -> edi.Claim:
     related = tuple(claim.related_causes or ())
     return edi.Claim(
         patient_control_number=claim.patient_control_number,
-        billing_provider=build_billing_provider(claim.practice),
+        billing_provider=billing_provider or build_billing_provider(claim.practice),
         subscriber=subscriber,
-        payer=_payer(coverage),
+        payer=build_payer(coverage),
         lines=_lines(claim),
         diagnoses=[edi.Diagnosis(dx.code) for dx in claim.diagnoses],
         kind=edi.ClaimKind(claim.claim_kind.value),

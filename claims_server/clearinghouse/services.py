@@ -20,7 +20,7 @@ Receiving (``receive_file``) stores the bytes with their SHA-256 first (the uniq
 (direction, sha256) makes a second copy a no-op), then dispatches by transaction:
 999 → per-ST accept/reject of the batch's claims; TA1 → interchange status; 277CA →
 per-claim acknowledged/rejected with the STC codes explained and a work item per
-rejection; 835 → kept for the remittance feature.
+rejection; 835 → posted to the ledger (``claims_server.remittance.posting``).
 """
 
 from __future__ import annotations
@@ -309,11 +309,15 @@ def receive_file(factory: sessionmaker[Session], content: bytes, *, route_id: in
 
 def process_file(session: Session, edi_file: EdiFile) -> dict[str, Any]:
     """Dispatch a stored inbound file by its kind; sets its status. Returns a summary (no PHI)."""
+    from claims_server.eligibility.services import process_271
+
     content = bytes(edi_file.content or b"")
     handlers = {
         EdiFileKind.ACK_999: process_999,
         EdiFileKind.TA1: process_ta1,
         EdiFileKind.CLAIM_ACK_277CA: process_277ca,
+        # Batch eligibility answers: each response goes to the check whose trace it echoes.
+        EdiFileKind.ELIGIBILITY_271: process_271,
     }
     handler = handlers.get(edi_file.kind)
     if handler is not None:

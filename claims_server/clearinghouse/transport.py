@@ -95,16 +95,21 @@ class FolderTransport:
         self.inbox = Path(inbox)
 
     def upload(self, name: str, content: bytes) -> UploadReceipt:
+        temp = self.outbox / f"{TEMP_PREFIX}{name}{TEMP_SUFFIX}"
         try:
             self.outbox.mkdir(parents=True, exist_ok=True)
-            temp = self.outbox / f"{TEMP_PREFIX}{name}{TEMP_SUFFIX}"
-            with open(temp, "wb") as fh:
+            # The 837 is PHI in clear: readable by the owner only, and the staging copy never
+            # outlives a failed upload (docs/security.md, files at rest).
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "wb") as fh:
                 fh.write(content)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(temp, self.outbox / name)
             read_back = (self.outbox / name).read_bytes()
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
             raise TransportError(f"upload of {name} failed: {exc.strerror or type(exc).__name__}") from exc
         return _confirm(name, content, read_back)
 

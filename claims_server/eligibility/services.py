@@ -182,10 +182,9 @@ def _store_file(
         sha256=digest,
         size_bytes=len(content),
         stored_name=name,
-        status=EdiFileStatus.RECEIVED if direction is FileDirection.INBOUND else EdiFileStatus.PROCESSED,
+        status=EdiFileStatus.RECEIVED,  # outbound: until sent; inbound: until recorded
         route_id=route_id,
         content=content,
-        processed_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -293,9 +292,9 @@ def record_answer(
     *,
     route_id: int | None,
     control_number: int = 1,
+    kind: EdiFileKind = EdiFileKind.ELIGIBILITY_271,
 ) -> BenefitsSummary:
-    """Store the payer's answer (a 271 or a 999 about our 270) and the check's result."""
-    kind = EdiFileKind.ELIGIBILITY_271
+    """Store the payer's answer (a 271, or ``kind`` ACK_999 for a 999 about our 270) and the result."""
     answer_file = _store_file(
         session,
         content,
@@ -363,6 +362,14 @@ def record_answer(
 # -- real time ---------------------------------------------------------------------------------
 
 
+def _mark_sent(session: Session, check: EligibilityCheck) -> None:
+    """The check's 270 file reached the payer (uploaded, or answered in real time)."""
+    request = session.get(EdiFile, check.request_file_id) if check.request_file_id else None
+    if request is not None and request.status is EdiFileStatus.RECEIVED:
+        request.status = EdiFileStatus.PROCESSED
+        request.processed_at = utcnow()
+
+
 def realtime_client(route: ClearinghouseRoute) -> RealTimeClient:
     """The CORE client for a route: ``eligibility_url`` (+ ``eligibility_timeout_seconds``) in its settings."""
     settings = route.settings or {}
@@ -398,10 +405,11 @@ def run_realtime(
             return check.status
     with unit_of_work(factory) as session:
         check = session.get(EligibilityCheck, check_id)
+        _mark_sent(session, check)
         control = allocate(session, route_id, ControlNumberKind.INTERCHANGE)[0]
-        record_answer(
-            session, check, result.response.payload.encode("utf-8"), route_id=route_id, control_number=control
-        )
+        kind = EdiFileKind.ACK_999 if result.is_999 else EdiFileKind.ELIGIBILITY_271
+        content = result.response.payload.encode("utf-8")
+        record_answer(session, check, content, route_id=route_id, control_number=control, kind=kind)
         if result.is_999:
             check.status = EligibilityStatus.ERROR
             check.error = _error_json(
@@ -467,20 +475,23 @@ def upload_batch(
             jobs.append((route, row.stored_name, bytes(row.content or b""), ids))
     uploaded: list[str] = []
     for route, name, content, ids in jobs:
-        transport = transport_factory(route)
         try:
-            transport.upload(name, content)
+            transport = transport_factory(route)
+            try:
+                transport.upload(name, content)
+            finally:
+                transport.close()
         except TransportError as exc:
             with unit_of_work(factory) as session:
                 for check_id in ids:
                     failure = TransportFailure("connection", str(exc)[:200])
                     record_failure(session, session.get(EligibilityCheck, check_id), failure)
             continue
-        finally:
-            transport.close()
         with unit_of_work(factory) as session:
             for check_id in ids:
-                session.get(EligibilityCheck, check_id).status = EligibilityStatus.SENT
+                check = session.get(EligibilityCheck, check_id)
+                check.status = EligibilityStatus.SENT
+                _mark_sent(session, check)
         uploaded.append(name)
     return uploaded
 

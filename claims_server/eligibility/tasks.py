@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from claims_server.clearinghouse.tasks import instance_path, session_factory
+from claims_server.clearinghouse.transport import TransportError
 from claims_server.db import unit_of_work
 from claims_server.eligibility import services
 from claims_server.models import ClearinghouseRoute, EligibilityCheck
@@ -43,14 +44,20 @@ def check_tomorrow(today: str | None = None) -> dict[str, Any]:
 def poll_answers() -> dict[str, Any]:
     """Record the 271s waiting in every active route's inbox."""
     factory = session_factory()
-    totals = {"files": 0, "matched_checks": 0}
+    totals = {"files": 0, "matched_checks": 0, "unreachable_routes": 0}
     with factory() as session:
         route_ids = list(session.scalars(select(ClearinghouseRoute.id).where(ClearinghouseRoute.active)))
     with acting_as(system_principal("task:eligibility-poll")):
         for route_id in route_ids:
-            outcome = services.poll_answers(factory, route_id, transport_factory=_transport)
-            for key in totals:
-                totals[key] += outcome[key]
+            try:
+                outcome = services.poll_answers(factory, route_id, transport_factory=_transport)
+            except TransportError:
+                # One unreachable clearinghouse must not keep the other routes' answers waiting;
+                # the next beat polls it again.
+                totals["unreachable_routes"] += 1
+                continue
+            totals["files"] += outcome["files"]
+            totals["matched_checks"] += outcome["matched_checks"]
     return totals
 
 

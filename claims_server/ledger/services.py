@@ -217,10 +217,12 @@ def bulk_insert(
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
+        # Through the connection, not the session: a session execute would autoflush pending
+        # ORM objects first, and a flush that audits (PHI changes) must see these rows.
         if returning_ids:
             stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(session.scalars(stmt, list(rows)).all())
-        session.execute(insert(table), list(rows))
+            return list(connection.scalars(stmt, list(rows)).all())
+        connection.execute(insert(table), list(rows))
         return []
     ids: list[int] = []
     if returning_ids:

@@ -188,3 +188,26 @@ __all__ = [
     "phi_columns",
     "utcnow",
 ]
+
+# --- statements-delivery: payment receipts and payment plans (claims_server.payments) ---
+from claims_server.models.payments import (  # noqa: E402
+    PaymentPlan,
+    PaymentPlanItem,
+    PaymentPlanState,
+    PaymentReceipt,
+    PaymentSource,
+)
+
+__all__ += ["PaymentPlan", "PaymentPlanItem", "PaymentPlanState", "PaymentReceipt", "PaymentSource"]
+# --- end statements-delivery
+
+# --- statements-core: statement runs (progress) and statement holds (claims_server.statements) ---
+from claims_server.models.statements import (  # noqa: E402
+    HoldReason,
+    StatementHold,
+    StatementRun,
+    StatementRunState,
+)
+
+__all__ += ["HoldReason", "StatementHold", "StatementRun", "StatementRunState"]
+# --- end statements-core

@@ -1400,4 +1400,3 @@ def post_remittance(
         session.rollback()
         report.status = "dry_run" if not report.duplicate else "duplicate"
     return report
-

@@ -6,15 +6,17 @@
 3. One denial is corrected and resubmitted: the claim the payer denied for a drug line
    without its NDC (CO-16) gets a frequency-7 replacement with the NDC added, is made
    ready, batched, sent and answered by the simulator.
-4. One claim is billed to the secondary: a next-payer claim is created and its 837 with the
-   primary's COB loops is written and validated (``secondary/*.x12`` under the demo folder).
+4. One claim is billed to the secondary: a next-payer claim is created, made ready and sent
+   through the normal batch (the batcher adds the primary's COB loops, 2320/2330/2430), and
+   the simulator answers it; a copy of the interchange is kept in ``secondary/`` under the
+   demo folder.
 5. A/R aging and the KPIs are computed; the ledger's trial balance must sum to zero.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.api_common.fields import cents_to_money
 from claims_server.claims.services import make_ready
-from claims_server.claims.to_edi import batch_for, claim_load_options
 from claims_server.clearinghouse import services as clearinghouse
 from claims_server.corrections.services import create_replacement_claim
 from claims_server.db import unit_of_work
 from claims_server.demo_seed import ROUTE_NAME
 from claims_server.ledger.services import account_totals
 from claims_server.models import (
+    BatchClaim,
     Claim,
     ClearinghouseRoute,
     EdiFile,
@@ -41,17 +43,12 @@ from claims_server.models import (
 )
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.reports.services import aging_to_json, ar_aging, kpis, kpis_to_json
-from claims_server.secondary.services import (
-    build_cob_edi_claim,
-    claims_needing_next_payer,
-    create_next_payer_claim,
-)
+from claims_server.secondary.services import claims_needing_next_payer, create_next_payer_claim
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.service import run_once
-from claims_server.submission.services import build_batches
+from claims_server.submission.services import BatchingResult, build_batches
 from claims_server.workqueue.services import queue_counts, sweep
 from edi.validate import validate
-from edi.x837 import write_837
 
 #: A synthetic NDC (11 digits, 5-4-2) for the demo's corrected drug line.
 DEMO_NDC = "63323016501"
@@ -81,9 +78,14 @@ class RemitDay:
                 f"{self.corrected['state']}"
             )
         if self.secondary:
+            sent = (
+                f"held back with {self.secondary['errors']} findings"
+                if self.secondary["held"]
+                else f"batched 837 {self.secondary['file']} with {self.secondary['errors']} errors"
+            )
             out.append(
                 f"billed secondary: claim {self.secondary['claim']} (COB paid {self.secondary['prior_paid']}), "
-                f"837 {self.secondary['file']} with {self.secondary['errors']} errors"
+                f"{sent}, {self.secondary['state']}"
             )
         totals = self.aging.get("totals", {})
         out.append("A/R aging by payer: " + ", ".join(f"{b} {v}" for b, v in totals.items()))
@@ -127,6 +129,37 @@ def _post_pending(factory: sessionmaker[Session]) -> int:
     return sum(1 for file_id in pending if run_posting(factory, file_id).status == "posted")
 
 
+def _send_and_answer(
+    factory: sessionmaker[Session], out_dir: Path, route_id: int, today: date
+) -> BatchingResult:
+    """Batch the route's ready claims, send them over the folder adapter, let the simulator answer.
+
+    The simulator answers with a 999 and a 277CA on its first pass and the 835 on the
+    next; the 835s are posted. Returns what batching did.
+    """
+    with unit_of_work(factory) as session:
+        batching = build_batches(session, route_id=route_id, today=today)
+
+    def transport(route: ClearinghouseRoute) -> Any:
+        return clearinghouse.route_transport(route, out_dir)
+
+    for batch_id in batching.batch_ids:
+        clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
+    with factory() as session:
+        route = session.get(ClearinghouseRoute, route_id)
+        outbox = out_dir / str(route.settings.get("outbox", "edi/outbox"))
+        inbox = out_dir / str(route.settings.get("inbox", "edi/inbox"))
+    for _ in range(2):  # 999 + 277CA, then the 835 one pass later
+        run_once(outbox, inbox)
+        clearinghouse.poll_inbox(factory, route_id, transport_factory=transport)
+    _post_pending(factory)
+    return batching
+
+
+def _demo_route_id(session: Session) -> int:
+    return session.scalar(select(ClearinghouseRoute.id).where(ClearinghouseRoute.name == ROUTE_NAME))
+
+
 def _correct_one(factory: sessionmaker[Session], out_dir: Path, today: date) -> dict[str, Any] | None:
     """Replace the claim denied for a drug line without its NDC (CO-16), then send it."""
     with unit_of_work(factory) as session:
@@ -160,60 +193,60 @@ def _correct_one(factory: sessionmaker[Session], out_dir: Path, today: date) -> 
             "replacement": replacement.public_id,
             "ref_f8": original.payer_claim_control_number,
         }
-        route_id = session.scalar(select(ClearinghouseRoute.id).where(ClearinghouseRoute.name == ROUTE_NAME))
+        route_id = _demo_route_id(session)
         replacement_id = replacement.id
-    with unit_of_work(factory) as session:
-        batching = build_batches(session, route_id=route_id, today=today)
-
-    def transport(route: ClearinghouseRoute) -> Any:
-        return clearinghouse.route_transport(route, out_dir)
-
-    for batch_id in batching.batch_ids:
-        clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
-    with factory() as session:
-        route = session.get(ClearinghouseRoute, route_id)
-        outbox = out_dir / str(route.settings.get("outbox", "edi/outbox"))
-        inbox = out_dir / str(route.settings.get("inbox", "edi/inbox"))
-    for _ in range(2):  # 999 + 277CA, then the 835 one pass later
-        run_once(outbox, inbox)
-        clearinghouse.poll_inbox(factory, route_id, transport_factory=transport)
-    _post_pending(factory)
+    _send_and_answer(factory, out_dir, route_id, today)
     with factory() as session:
         result["state"] = session.get(Claim, replacement_id).state.value
     return result
 
 
-def _bill_secondary(factory: sessionmaker[Session], out_dir: Path) -> dict[str, Any] | None:
-    """Create one next-payer claim and write its 837 with the primary's COB loops."""
+def _bill_secondary(factory: sessionmaker[Session], out_dir: Path, today: date) -> dict[str, Any] | None:
+    """Create one next-payer claim and send it through the normal batch with the primary's COB loops.
+
+    The batcher builds it with ``build_cob_edi_claim`` (2320/2330/2430 from the primary's
+    835) and validates it like every other claim; a copy of the interchange that carried
+    it goes to ``secondary/`` under the demo folder for reading.
+    """
     with unit_of_work(factory) as session:
         candidates = claims_needing_next_payer(session)
         if not candidates:
             return None
         candidate = candidates[0]
         nxt = create_next_payer_claim(session, candidate.claim)
-        session.flush()
-        loaded = session.scalars(select(Claim).where(Claim.id == nxt.id).options(*claim_load_options())).one()
-        route = loaded.coverage.payer.route or session.scalar(
-            select(ClearinghouseRoute).where(ClearinghouseRoute.name == ROUTE_NAME)
-        )
-        batch = batch_for(
-            loaded.practice, route, [build_cob_edi_claim(session, loaded)], created=datetime.now()
-        )
-        text = write_837(batch, interchange_control=nxt.id % 1_000_000_000, group_control=nxt.id % 1_000_000_000,
-                         transaction_controls=[f"{nxt.id % 10000:04d}"], usage="T")  # fmt: skip
-        folder = out_dir / "secondary"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"837P-COB-{loaded.public_id}.x12"
-        path.write_text(text, encoding="ascii")
-        report = validate(text.encode())
-        return {
-            "claim": loaded.public_id,
+        make_ready(session, nxt, reason="billed to the next payer with the prior payer's adjudication")
+        result: dict[str, Any] = {
+            "claim": nxt.public_id,
             "prior_claim": candidate.claim.public_id,
-            "coverage_order": loaded.coverage_order,
+            "coverage_order": nxt.coverage_order,
             "prior_paid": cents_to_money(candidate.claim_payment.paid_cents),
-            "file": str(path),
-            "errors": len(report.errors),
         }
+        claim_id = nxt.id
+        route_id = (nxt.coverage.payer.route_id if nxt.coverage.payer else None) or _demo_route_id(session)
+    batching = _send_and_answer(factory, out_dir, route_id, today)
+    held = next((h for h in batching.held if h.claim_id == claim_id), None)
+    with factory() as session:
+        carrier = session.scalar(
+            select(EdiFile)
+            .join(BatchClaim, BatchClaim.batch_id == EdiFile.batch_id)
+            .where(
+                BatchClaim.claim_id == claim_id,
+                EdiFile.batch_id.in_(batching.batch_ids),
+                EdiFile.direction == FileDirection.OUTBOUND,
+            )
+        )
+        result["state"] = session.get(Claim, claim_id).state.value
+        if carrier is None:
+            result.update(file=None, errors=len(held.findings) if held else 0, held=held is not None)
+            return result
+        content = bytes(carrier.content)
+    folder = out_dir / "secondary"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / carrier.stored_name
+    path.write_bytes(content)
+    report = validate(content)
+    result.update(file=str(path), errors=len(report.errors), held=False)
+    return result
 
 
 def continue_day(factory: sessionmaker[Session], out_dir: Path, *, today: date | None = None) -> RemitDay:
@@ -226,7 +259,7 @@ def continue_day(factory: sessionmaker[Session], out_dir: Path, *, today: date |
             result = sweep(session, as_of=today)
             day.sweep = {"opened": result.opened, "resolved": result.resolved}
         day.corrected = _correct_one(factory, out_dir, today)
-        day.secondary = _bill_secondary(factory, out_dir)
+        day.secondary = _bill_secondary(factory, out_dir, today)
         with factory() as session:
             day.queues = {c.queue.value: c.active for c in queue_counts(session)}
             # Payments are dated when they settle (BPR16, often days ahead): report as of the

@@ -20,18 +20,18 @@ Rules, and where they come from:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 import edi.claims as edi
 from claims_server.api_common.audit import audit
 from claims_server.claims.services import new_patient_control_number
-from claims_server.claims.to_edi import ClaimDataError, _payer, _subscriber, build_edi_claim
+from claims_server.claims.to_edi import ClaimDataError, build_edi_claim, build_payer, build_subscriber
 from claims_server.errors import Conflict
 from claims_server.models import (
     Adjustment,
@@ -42,6 +42,7 @@ from claims_server.models import (
     ClaimPayment,
     ClaimState,
     Coverage,
+    LinePayment,
     Remittance,
     ServiceLine,
 )
@@ -280,12 +281,18 @@ def _relationship(coverage: Coverage) -> str:
     return coverage.relationship_code.value
 
 
-def prior_payers(session: Session, claim: Claim) -> list[tuple[Claim, ClaimPayment]]:
-    """The prior payers' claims and adjudications for a next-payer claim, primary first."""
+def prior_payers(
+    session: Session, claim: Claim, payments: Mapping[int, ClaimPayment] | None = None
+) -> list[tuple[Claim, ClaimPayment]]:
+    """The prior payers' claims and adjudications for a next-payer claim, primary first.
+
+    ``payments`` is :func:`preload_prior_payments`'s answer when the caller loaded many
+    claims' prior adjudications at once; without it each prior claim costs a query.
+    """
     chain: list[tuple[Claim, ClaimPayment]] = []
     prior = claim.original_claim
     while prior is not None and prior.coverage_order < claim.coverage_order:
-        payment = latest_claim_payment(session, prior)
+        payment = payments.get(prior.id) if payments is not None else latest_claim_payment(session, prior)
         if payment is None:
             break
         chain.append((prior, payment))
@@ -296,7 +303,7 @@ def prior_payers(session: Session, claim: Claim) -> list[tuple[Claim, ClaimPayme
 def other_payer(session: Session, claim: Claim, prior: Claim, payment: ClaimPayment) -> edi.OtherPayer:
     """One 2320/2330 loop: the prior payer, its insured, paid amount, CAS and line adjudications."""
     problems: list[ScrubFinding] = []
-    subscriber = _subscriber(prior.coverage, claim.patient, problems)
+    subscriber = build_subscriber(prior.coverage, claim.patient, problems)
     if problems:
         raise ClaimDataError(problems)
     remittance = payment.remittance
@@ -331,7 +338,7 @@ def other_payer(session: Session, claim: Claim, prior: Claim, payment: ClaimPaym
             )
         )
     return edi.OtherPayer(
-        payer=_payer(prior.coverage),
+        payer=build_payer(prior.coverage),
         subscriber=subscriber,
         relationship_code=_relationship(prior.coverage),
         paid_cents=payment.paid_cents,
@@ -343,15 +350,74 @@ def other_payer(session: Session, claim: Claim, prior: Claim, payment: ClaimPaym
     )
 
 
+def preload_prior_payments(session: Session, claims: Iterable[Claim]) -> dict[int, ClaimPayment]:
+    """For many next-payer claims at once: their prior claims and adjudications, by prior claim id.
+
+    Loads, with a few queries whatever the number of claims, everything
+    :func:`other_payer` reads: the prior claims (walking ``original_claim`` back to the
+    primary) with their coverage, payer and service lines, and each prior claim's
+    latest non-reversal claim payment (the one :func:`latest_claim_payment` picks) with
+    its remittance, CAS and line payments. Primary claims need nothing and are skipped.
+    """
+    pending = [claim for claim in claims if claim.coverage_order > 1 and claim.original_claim_id]
+    priors: dict[int, Claim] = {}
+    while pending:
+        ids = {claim.original_claim_id for claim in pending} - priors.keys()
+        loaded = (
+            session.scalars(
+                select(Claim)
+                .where(Claim.id.in_(ids))
+                .options(
+                    selectinload(Claim.service_lines),
+                    selectinload(Claim.coverage).selectinload(Coverage.payer),
+                )
+            ).all()
+            if ids
+            else []
+        )
+        priors.update((prior.id, prior) for prior in loaded)
+        # A tertiary claim's prior is a secondary claim: walk on to its primary.
+        pending = [prior for prior in loaded if prior.coverage_order > 1 and prior.original_claim_id]
+    if not priors:
+        return {}
+    rows = session.scalars(
+        select(ClaimPayment)
+        .join(Remittance, ClaimPayment.remittance_id == Remittance.id)
+        .where(ClaimPayment.claim_id.in_(priors), ClaimPayment.status_code != REVERSAL_STATUS)
+        .order_by(ClaimPayment.id)
+        .options(
+            selectinload(ClaimPayment.remittance),
+            selectinload(ClaimPayment.adjustments),
+            selectinload(ClaimPayment.line_payments).selectinload(LinePayment.adjustments),
+        )
+    ).all()
+    # Ascending ids: the last payment seen for a claim is its latest.
+    return {payment.claim_id: payment for payment in rows}
+
+
 def edi_units(units: str | None) -> Decimal:
     """SVC05 (a decimal string, absent means 1) as the Decimal SVD05 wants."""
     return Decimal(units) if units else Decimal(1)
 
 
-def build_cob_edi_claim(session: Session, claim: Claim) -> edi.Claim:
-    """The 837 claim for a next-payer claim, with one 2320 loop per prior payer's adjudication."""
-    built = build_edi_claim(session, claim)
+def build_cob_edi_claim(
+    session: Session,
+    claim: Claim,
+    *,
+    billing_provider: edi.BillingProvider | None = None,
+    payments: Mapping[int, ClaimPayment] | None = None,
+) -> edi.Claim:
+    """The 837 claim with one 2320 loop per prior payer's adjudication (none for a primary claim).
+
+    The batcher converts every claim with this, so a secondary or tertiary claim leaves
+    with its COB loops; for a primary claim (``coverage_order`` 1, or a replacement whose
+    ``original_claim`` has the same order) it is exactly ``build_edi_claim`` and costs no
+    query. ``billing_provider`` is passed on to ``build_edi_claim``; ``payments``
+    (:func:`preload_prior_payments`) saves the per-claim queries for the prior payers.
+    """
+    built = build_edi_claim(session, claim, billing_provider=billing_provider)
     built.other_payers = [
-        other_payer(session, claim, prior, payment) for prior, payment in prior_payers(session, claim)
+        other_payer(session, claim, prior, payment)
+        for prior, payment in prior_payers(session, claim, payments)
     ]
     return built

@@ -20,7 +20,6 @@ until the transaction ends, so concurrent writers can never fork the chain.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
@@ -72,6 +71,10 @@ def _check_details(value: Any, path: str = "details") -> None:
         raise TypeError(f"{path}: only text, whole numbers, booleans and null are allowed")
 
 
+#: One encoder for every event (``json.dumps`` would build one per call; verification is hot).
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_event(fields: Mapping[str, Any]) -> bytes:
     """The bytes the chain hash covers: every stored field except the row id and the hash.
 
@@ -79,7 +82,7 @@ def canonical_event(fields: Mapping[str, Any]) -> bytes:
     computed; order is carried by ``prev_hash`` instead.
     """
     action = fields["action"]
-    return json.dumps(
+    return _CANONICAL_JSON(
         [
             CHAIN_VERSION,
             fields["prev_hash"],
@@ -97,16 +100,13 @@ def canonical_event(fields: Mapping[str, Any]) -> bytes:
             fields["request_id"],
             fields["details"] or {},
             fields["key_id"],
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     ).encode("utf-8")
 
 
 def chain_hash(key: bytes, fields: Mapping[str, Any]) -> str:
     """HMAC-SHA256 hex of the canonical event (which includes ``prev_hash``)."""
-    return hmac.new(key, canonical_event(fields), hashlib.sha256).hexdigest()
+    return hmac.digest(key, canonical_event(fields), "sha256").hex()
 
 
 @dataclass
@@ -203,7 +203,7 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
 
     Each event is a mapping of :func:`audit_event`'s keyword arguments (``action`` and
     ``event_type`` required). The chain is the one ``audit_event`` extends, under the same
-    lock: events the session added but has not flushed are flushed first (they come
+    lock: the session is flushed first (events it added or that the flush appends come
     before these in the chain and must get the lower ids), then the HMAC of every new
     row is computed in memory from the head onwards and the rows are inserted in chain
     order, so ids and ``prev_hash`` links agree and ``audit verify`` passes. For
@@ -217,15 +217,26 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
     address, request_id = request_source()
     ring = cipher_for(session).ring
     key_id, key = ring.active_key(KeyPurpose.AUDIT)
+    actor = (
+        principal.name
+        if principal.kind in (PrincipalKind.SYSTEM, PrincipalKind.PATIENT, PrincipalKind.ANONYMOUS)
+        else None
+    )
     rows: list[dict[str, Any]] = []
+    # Events often share one details mapping: each distinct one is checked once (``specs``
+    # keeps every mapping alive, so an id cannot be reused by another within this call).
+    checked: set[int] = set()
     for spec in specs:
         unknown = set(spec) - _BULK_KEYS
         if unknown:
             raise TypeError(f"unknown audit event keys: {', '.join(sorted(unknown))}")
-        payload = dict(spec.get("details") or {})
-        if principal.kind in (PrincipalKind.SYSTEM, PrincipalKind.PATIENT, PrincipalKind.ANONYMOUS):
-            payload.setdefault("actor", principal.name)
-        _check_details(payload)
+        details = spec.get("details") or {}
+        if details and id(details) not in checked:
+            _check_details(details)
+            checked.add(id(details))
+        payload = dict(details)
+        if actor is not None:
+            payload.setdefault("actor", actor)
         patient_id = spec.get("patient_id")
         rows.append(
             {
@@ -244,9 +255,11 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
                 "key_id": key_id,
             }
         )
-    # A flush can itself append events (PHI changes are audited after each flush):
-    # flush until no unflushed event is left, so every earlier event has its id.
-    while any(isinstance(obj, AuditEvent) for obj in session.new):
+    # Everything pending is flushed first, and then the events that flush appended (PHI
+    # changes are audited after each flush): every earlier event gets its id before these,
+    # and reading the chain head below cannot autoflush a new event behind our back.
+    session.flush()
+    if any(isinstance(obj, AuditEvent) for obj in session.new):
         session.flush()
     head = _head(session)
     previous = head.last_hash
@@ -254,7 +267,8 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
         row["occurred_at"] = clock.now()
         row["prev_hash"] = previous
         row["hash"] = previous = chain_hash(key, row)
-    session.execute(insert(AuditEvent), rows)
+    # A Core executemany on the table: no ORM objects to build or track for these rows.
+    session.execute(insert(AuditEvent.__table__), rows)
     # The head is now a row without an ORM object: the next append reads it back (still
     # under this transaction's lock).
     head.last_event = None

@@ -37,7 +37,12 @@ def keys_group() -> None:
 @keys_group.command("rotate")
 @click.option("--resume", is_flag=True, help="continue an interrupted rotation; do not add a new key")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-def keys_rotate(resume: bool, batch_size: int) -> None:
+@click.option(
+    "--seal-clear",
+    is_flag=True,
+    help="also encrypt values still in clear (written before their column was encrypted)",
+)
+def keys_rotate(resume: bool, batch_size: int, seal_clear: bool) -> None:
     """Add a new data key and re-encrypt every encrypted value under it (online, resumable)."""
     from claims_server.security.keys import master_key_provider
     from claims_server.security.rotation import rotate_data_key
@@ -54,6 +59,7 @@ def keys_rotate(resume: bool, batch_size: int) -> None:
         resume=resume,
         batch_size=batch_size,
         progress=progress,  # type: ignore[arg-type]
+        seal_clear=seal_clear,
     )
     click.echo(f"active data key {report.key_id}: re-encrypted {report.values_reencrypted} values")
     for table, rows in sorted(report.rows_updated.items()):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from claims_server.errors import NotFound
 from claims_server.models import ApiToken, Coverage, Encounter, Patient, PatientPayment, Statement
+from claims_server.models.payments import PaymentPlan
 from claims_server.security.principal import Principal, PrincipalKind
 
 T = TypeVar("T")
@@ -40,6 +41,7 @@ OWNERSHIP: dict[type[Any], Owner] = {
     Statement: Owner(patient_column="patient_id"),
     PatientPayment: Owner(patient_column="patient_id"),
     ApiToken: Owner(integration_column="integration_name"),
+    PaymentPlan: Owner(patient_column="patient_id"),  # statements-delivery
 }
 
 

@@ -158,11 +158,38 @@ POLICY: dict[str, Rule] = {
     "remittances.get_remittance": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
     # --- end remit-posting --------------------------------------------------------------------
     # --- eligibility: 270/271 checks and estimates (claims_server.eligibility.views) ------------
-    "eligibility.request_check": allow(*BILLING_STAFF, INTEGRATION, scope="eligibility:write"),
-    "eligibility.get_check": allow(*ALL_STAFF, INTEGRATION, scope="eligibility:read"),
-    "eligibility.get_summary": allow(*ALL_STAFF, INTEGRATION, scope="eligibility:read"),
-    "eligibility.estimate": allow(*BILLING_STAFF, INTEGRATION, scope="eligibility:read"),
+    # Staff only: checks and coverages have no integration owner column (security.ownership).
+    "eligibility.request_check": allow(*BILLING_STAFF),
+    "eligibility.get_check": allow(*ALL_STAFF),
+    "eligibility.get_summary": allow(*ALL_STAFF),
+    "eligibility.estimate": allow(*BILLING_STAFF),
     # --- end eligibility ------------------------------------------------------------------------
+    # --- statements-delivery: payments and plans (claims_server.payments.views) ------------------
+    "payments.patient_balance": allow(*ALL_STAFF),
+    "payments.record_payment": allow(*BILLING_STAFF),
+    "payments.list_payments": allow(*ALL_STAFF),
+    "payments.get_payment": allow(*ALL_STAFF),
+    "payments.create_payment_plan": allow(*BILLING_STAFF),
+    "payments.get_payment_plan": allow(*ALL_STAFF),
+    "payments.cancel_payment_plan": allow(*BILLING_STAFF),
+    "payments.check_payment_plans": allow(SUPERVISOR, ADMIN),
+    # --- statements-delivery: the patient's own balance, payments, plans (patient link session)
+    "patient_pay.balance": allow(PATIENT),
+    "patient_pay.pay_statement": allow(PATIENT),
+    "patient_pay.payment_plans": allow(PATIENT),
+    "patient_statement.html": allow(PATIENT),
+    "patient_statement.pdf": allow(PATIENT),
+    # --- statements-delivery: statements, print batches, email (claims_server.statements.views)
+    "statements.list_statements": allow(*ALL_STAFF),
+    "statements.get_statement": allow(*ALL_STAFF),
+    "statements.statement_pdf": allow(*ALL_STAFF),
+    "statements.statement_html": allow(*ALL_STAFF),
+    "statements.email_statement": allow(*BILLING_STAFF),
+    "statements.create_print_batch": allow(*BILLING_STAFF),
+    "statements.print_batch_file": allow(*BILLING_STAFF),
+    "statements.start_run": allow(SUPERVISOR, ADMIN),
+    "statements.get_run": allow(*ALL_STAFF),
+    # --- end statements-delivery -----------------------------------------------------------------
 }
 
 

@@ -4,10 +4,12 @@ HIPAA 164.312(b): every read of PHI leaves an audit record. Instead of a call in
 view, an ORM ``load`` listener notes every PHI-bearing entity (``PHI_ENTITIES``) the
 database hands to the request, and an ``after_request`` hook appends one READ event per
 entity, naming the entity by its public id and the patient it belongs to, when the
-answer is a success (a refused or failed request served nothing; a denial is audited by
+request is a read (GET, or a search in ``READ_POST_ENDPOINTS``) and the answer a success (a refused or failed request served nothing; a denial is audited by
 the policy hook). Child rows are reported as their parent (a diagnosis or a service line
 as its claim, a comment as its work item); an entity the request already audited
-(an explicit ``patient.read``, a ``patients.update`` ...) is not recorded twice.
+(an explicit ``patient.read``, a ``patients.update`` ...) is not recorded twice. Writes
+(POST, PUT, PATCH, DELETE) are audited as the change they make (``claim.ready``,
+``patients.update``, the posting of an 835 ...), not as a read of every row they load.
 
 A new model holding PHI gets a line in ``PHI_ENTITIES``; ``tests/integration/security/
 test_read_audit.py`` fails if a model with an encrypted PHI column has none.
@@ -34,13 +36,19 @@ from claims_server.models import (
     Encounter,
     Patient,
     PatientPayment,
+    PaymentPlan,
     ServiceLine,
     Statement,
+    StatementHold,
     StatementLine,
     WorkItem,
     WorkItemComment,
 )
 from claims_server.models.security import AuditAction, AuditEvent
+
+#: POST endpoints that only read (searches: the criteria are PHI, so they travel in the body).
+READ_POST_ENDPOINTS = frozenset({"patients.search_patients"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,8 @@ class ReadSpec:
     ``entity_type``: the audited entity; ``own_id``: the row has the entity's public id
     itself, else ``via`` names the parent (``claims``, ``work_items``, ``statements``,
     ``coverages``) through the foreign key ``parent_key``; ``patient_key``: the row's
-    patient column, or None when the patient comes from a claim (``claim_key``).
+    patient column, or None when the patient comes from a claim (``claim_key``) or a
+    coverage (``coverage_key``).
     """
 
     entity_type: str
@@ -59,6 +68,7 @@ class ReadSpec:
     parent_key: str | None = None
     patient_key: str | None = None
     claim_key: str | None = None
+    coverage_key: str | None = None
 
 
 PHI_ENTITIES: dict[type[Any], ReadSpec] = {
@@ -75,7 +85,9 @@ PHI_ENTITIES: dict[type[Any], ReadSpec] = {
     Statement: ReadSpec("statement", patient_key="patient_id"),
     StatementLine: ReadSpec("statement", own_id=False, via="statements", parent_key="statement_id"),
     PatientPayment: ReadSpec("patient_payment", patient_key="patient_id"),
-    EligibilityCheck: ReadSpec("eligibility_check", own_id=False, via="coverages", parent_key="coverage_id"),
+    PaymentPlan: ReadSpec("payment_plan", patient_key="patient_id"),
+    StatementHold: ReadSpec("statement_hold", patient_key="patient_id"),
+    EligibilityCheck: ReadSpec("eligibility_check", coverage_key="coverage_id"),
     EdiFile: ReadSpec("edi_file"),
 }
 
@@ -88,6 +100,7 @@ class _Read:
     claim_id: int | None
     via: str | None
     parent_id: int | None
+    coverage_id: int | None = None
 
 
 def _reads() -> dict[tuple[Any, ...], _Read]:
@@ -102,6 +115,8 @@ def _note_phi_load(target: Any, context: QueryContext) -> None:
     spec = PHI_ENTITIES.get(type(target))
     if spec is None or not has_request_context():
         return
+    if request.method not in _READ_METHODS and request.endpoint not in READ_POST_ENDPOINTS:
+        return
     values = target.__dict__
     if spec.own_id:
         public_id = values.get("public_id")
@@ -115,6 +130,7 @@ def _note_phi_load(target: Any, context: QueryContext) -> None:
             values.get(spec.claim_key) if spec.claim_key else None,
             None,
             None,
+            values.get(spec.coverage_key) if spec.coverage_key else None,
         )
     else:
         parent_id = values.get(spec.parent_key or "")
@@ -168,6 +184,16 @@ def _resolve(session: Session, reads: list[_Read]) -> list[_Read]:
         elif read.via == "claims":
             read = _Read(read.entity_type, None, None, read.parent_id, None, None)
         step.append(read)
+    coverage_ids = {r.coverage_id for r in step if r.coverage_id is not None and r.patient_id is None}
+    if coverage_ids:
+        patients = dict(
+            session.execute(
+                select(Coverage.id, Coverage.patient_id).where(Coverage.id.in_(coverage_ids))
+            ).all()
+        )
+        for read in step:
+            if read.coverage_id is not None and read.patient_id is None:
+                read.patient_id = patients.get(read.coverage_id)
     claim_ids = {r.claim_id for r in step if r.claim_id is not None and r.patient_id is None}
     claims: dict[int, tuple[str, int]] = {}
     if claim_ids:

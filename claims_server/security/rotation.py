@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from claims_server.db import Base
-from claims_server.models.encrypted import EncryptedAttr, Sealed, encrypted_attributes
+from claims_server.models.encrypted import EncryptedAttr, Sealed, decode_plain, encrypted_attributes
 from claims_server.models.security import AuditAction, KeyPurpose
 from claims_server.security.audit import audit_event
 from claims_server.security.fields import FieldCipher, registered_cipher
@@ -50,8 +50,14 @@ def rotate_data_key(
     resume: bool = False,
     batch_size: int = 1000,
     progress: Progress | None = None,
+    seal_clear: bool = False,
 ) -> RotationReport:
-    """Rotate the data key (see module docstring); returns what was re-encrypted."""
+    """Rotate the data key (see module docstring); returns what was re-encrypted.
+
+    ``seal_clear`` also encrypts values still in clear text: a column that became encrypted
+    in a later revision (``0003_phi_gaps``) keeps its older values in clear until then.
+    Without it a clear value is an error, as on every read.
+    """
     with engine.begin() as conn:
         if not resume:
             add_key(conn, provider, KeyPurpose.DATA)
@@ -91,7 +97,10 @@ def rotate_data_key(
                         raw = stored.stored if isinstance(stored, Sealed) else stored
                         if cipher.key_id_of(raw) == active:
                             continue
-                        plain = cipher.open(attr, row.public_id, raw)
+                        if seal_clear and cipher.key_id_of(raw) is None:
+                            plain = decode_plain(attr.codec, raw if isinstance(raw, bytes) else raw.encode())
+                        else:
+                            plain = cipher.open(attr, row.public_id, raw)
                         values[attr.column] = cipher.seal(attr, row.public_id, plain, key_id=active)
                     if values:
                         params.append((row.id, values))

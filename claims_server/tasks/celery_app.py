@@ -54,6 +54,10 @@ celery_app = Celery(
         "claims_server.tasks.health",
         "claims_server.clearinghouse.tasks",
         "claims_server.eligibility.tasks",
+        "claims_server.remittance.tasks",
+        "claims_server.workqueue.tasks",
+        "claims_server.payments.tasks",  # statements-delivery
+        "claims_server.statements.tasks",  # statements-core
     ],
 )
 
@@ -64,6 +68,8 @@ BEAT_SCHEDULE = {
     # eligibility: tomorrow's patients once a day, their 271s every 10 minutes.
     "eligibility-check-tomorrow": {"task": "claims_server.eligibility.check_tomorrow", "schedule": 86400.0},
     "eligibility-poll-answers": {"task": "claims_server.eligibility.poll_answers", "schedule": 600.0},
+    # statements-delivery: missed payment-plan installments, once a day.
+    "payment-plans-check": {"task": "claims_server.payments.check_plans", "schedule": 86400.0},
 }
 
 

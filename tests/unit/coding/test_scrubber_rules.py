@@ -173,7 +173,9 @@ def test_rule_fires_on_its_broken_claim(
 
 
 def test_every_rule_has_a_case() -> None:
-    covered = {case[0] for case in CASES} | {"DX_RELEASE", "CPT_FORMAT_ONLY"}
+    # The eligibility rules need a 271's facts; tests/unit/eligibility/test_scrub_rules.py covers them.
+    eligibility = {"ELIGIBILITY_NOT_ACTIVE", "ELIGIBILITY_OTHER_PAYER_PRIMARY", "ELIGIBILITY_MEMBER_ID"}
+    covered = {case[0] for case in CASES} | {"DX_RELEASE", "CPT_FORMAT_ONLY"} | eligibility
     assert covered == RULE_IDS
 
 

@@ -150,12 +150,10 @@ def test_parse_reads_back_our_own_999_and_ta1(files: dict[str, Path], tmp_path: 
 def test_parse_unsupported_transaction_is_structured(tmp_path: Path) -> None:
     from tests.unit.edi.test_validate import interchange, transaction
 
-    path = tmp_path / "x.270"
-    body = ["BHT*0022*13*10001234*20240603*1319", "HL*1**20*1"]
+    path = tmp_path / "x.276"
+    body = ["BHT*0010*13*10001234*20240603*1319", "HL*1**20*1"]
     path.write_text(
-        interchange(
-            transaction(body, st01="270", implementation="005010X279A1"), gs01="HS", gs08="005010X279A1"
-        )
+        interchange(transaction(body, st01="276", implementation="005010X212"), gs01="HR", gs08="005010X212")
     )
     result = invoke("parse", str(path), "--json")
     assert result.exit_code == 1

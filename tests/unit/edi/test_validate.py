@@ -360,11 +360,9 @@ def test_error_in_one_transaction_set_leaves_the_other_accepted() -> None:
 
 
 def test_transaction_set_without_map_gets_info_finding() -> None:
-    body = ["BHT*0022*13*10001234*20240603*1319", "HL*1**20*1", "NM1*PR*2*PAYER*****PI*12345"]
+    body = ["BHT*0010*13*10001234*20240603*1319", "HL*1**20*1", "NM1*PR*2*PAYER*****PI*12345"]
     report = run(
-        interchange(
-            transaction(body, st01="270", implementation="005010X279A1"), gs08="005010X279A1", gs01="HS"
-        )
+        interchange(transaction(body, st01="276", implementation="005010X212"), gs08="005010X212", gs01="HR")
     )
     (info,) = [f for f in report.findings if f.code == "X12.NO_MAP"]
     assert info.severity is Severity.INFO

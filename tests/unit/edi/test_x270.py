@@ -8,7 +8,15 @@ import pytest
 
 from edi.validate import validate
 from edi.writer import X12WriteError
-from edi.x270 import EligibilityInquiry, Envelope, InquiryParty, Member, ServiceInquiry, generate_270, parse_270
+from edi.x270 import (
+    EligibilityInquiry,
+    Envelope,
+    InquiryParty,
+    Member,
+    ServiceInquiry,
+    generate_270,
+    parse_270,
+)
 
 PAYER = InquiryParty("PR", "SUMMIT MUTUAL", "PI", "DEMOSUMMIT")
 PROVIDER = InquiryParty("1P", "SYNTHETIC CLINIC", "XX", "1234567893")

@@ -1,0 +1,1 @@
+"""Patient payments (statement link, front desk, mailed check) and payment plans."""

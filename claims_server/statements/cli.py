@@ -1,0 +1,101 @@
+"""``claims-server statements run [--progress]`` and ``statements status RUN``: statement runs from the shell."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from typing import Any
+
+import click
+
+
+def _session_factory():  # type: ignore[no-untyped-def]
+    from claims_server.cli import _checked_database_url
+    from claims_server.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(_checked_database_url()))
+
+
+def _progress_line(progress: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(progress["skip_reasons"].items())) or "none"
+    return (
+        f"run {progress['id']} {progress['state']}: {progress['done']}/{progress['total']} patients, "
+        f"{progress['issued']} issued, {progress['held']} held, {progress['skipped']} skipped "
+        f"({reasons}), {progress['failed']} failed"
+    )
+
+
+@click.group("statements")
+def statements_group() -> None:
+    """Patient statements: runs (cycle rules, dunning, PDF + HTML) and their progress."""
+
+
+@statements_group.command("run")
+@click.option(
+    "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="default: today"
+)
+@click.option("--progress", is_flag=True, help="print done/total as the workers go")
+@click.option("--json", "as_json", is_flag=True, help="print the final progress as JSON")
+@click.option("--queue", default=None, help="Celery queue for the chunk tasks")
+def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) -> None:
+    """Start a statement run as of a date; chunks go to Celery workers (in-process without a broker)."""
+    from claims_server.config import load_settings
+    from claims_server.models.statements import StatementRun, StatementRunState
+    from claims_server.security.principal import acting_as, system_principal
+    from claims_server.statements.services import run_progress, start_statement_run
+    from claims_server.statements.tasks import enqueue_run
+    from claims_server.tasks.celery_app import configure_celery
+
+    settings = load_settings()
+    configure_celery(settings)
+    day = as_of.date() if as_of is not None else date.today()
+    factory = _session_factory()
+    with acting_as(system_principal("cli:statements-run")):
+        with factory() as session:
+            run, chunks = start_statement_run(session, day)
+            session.commit()
+            run_id, public_id = run.id, run.public_id
+        if progress:
+            click.echo(f"run {public_id}: {len(chunks)} chunks")
+        if settings.tasks_eager:
+            for chunk in chunks:
+                enqueue_run(run_id, [chunk], queue=queue)
+                if progress:
+                    with factory() as session:
+                        click.echo(_progress_line(run_progress(session.get(StatementRun, run_id))))
+        else:
+            enqueue_run(run_id, chunks, queue=queue)
+        last = ""
+        while True:
+            with factory() as session:
+                current = run_progress(session.get(StatementRun, run_id))
+            line = _progress_line(current)
+            if progress and line != last:
+                click.echo(line)
+                last = line
+            if current["state"] in (StatementRunState.DONE.value, StatementRunState.FAILED.value):
+                break
+            time.sleep(0.5)
+    if as_json:
+        click.echo(json.dumps(current, sort_keys=True))
+    elif not progress:
+        click.echo(line)
+
+
+@statements_group.command("status")
+@click.argument("run_public_id")
+@click.option("--json", "as_json", is_flag=True)
+def status_command(run_public_id: str, as_json: bool) -> None:
+    """Progress of a statement run by its id."""
+    from sqlalchemy import select
+
+    from claims_server.models.statements import StatementRun
+    from claims_server.statements.services import run_progress
+
+    with _session_factory()() as session:
+        run = session.scalar(select(StatementRun).where(StatementRun.public_id == run_public_id))
+        if run is None:
+            raise click.ClickException(f"no statement run {run_public_id}")
+        current = run_progress(run)
+    click.echo(json.dumps(current, sort_keys=True) if as_json else _progress_line(current))

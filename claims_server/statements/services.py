@@ -1,0 +1,687 @@
+"""Statement inputs from the ledger, and the statement run.
+
+``build_statement_inputs`` reads, for a set of patients, everything a statement needs in
+a handful of queries (A/R-patient postings per service line, the claims' open insurance
+balances, the remittance lines and their CAS reasons, the last statement); the pure
+library (``statements``) decides, builds and renders. ``run_statements`` does a whole
+run in the caller's process; ``start_statement_run`` + ``process_run_chunk`` are the same
+work split into patient-id ranges for Celery workers (``claims_server.statements.tasks``),
+each chunk one transaction that also advances the run's progress (done / total).
+
+Each statement issued is audited (``statement.issue``) together with the read of the
+patient's demographics it printed (``statement.build``), and its PDF and HTML are kept
+encrypted on the row. A collections hold is a ``StatementHold`` plus a work item in the
+patient-balance queue, because a person decides what happens next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import statements as lib
+from claims_server.errors import NotFound
+from claims_server.models import (
+    Account,
+    AccountCode,
+    Adjustment,
+    AuditAction,
+    Claim,
+    JournalEntry,
+    JournalEventType,
+    LinePayment,
+    Patient,
+    Posting,
+    Practice,
+    Provider,
+    ServiceLine,
+    Statement,
+    StatementLine,
+    StatementState,
+    WorkItem,
+    WorkQueue,
+)
+from claims_server.models.common import utcnow
+from claims_server.models.statements import HoldReason, StatementHold, StatementRun, StatementRunState
+from claims_server.security.audit import audit_events_bulk
+
+_IN = 900  # bound parameters per IN list (SQLite's historical limit is 999)
+#: Patients per Celery chunk: small enough for steady progress, large enough to batch queries.
+CHUNK_SIZE = 250
+
+
+def _chunks(values: Sequence[int], size: int = _IN) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def rules_from_settings(settings: Any) -> lib.CycleRules:
+    """The practice's cycle rules from ``Settings`` (``STATEMENT_*``; library defaults otherwise)."""
+    defaults = lib.CycleRules()
+    return lib.CycleRules(
+        min_days_between=getattr(settings, "STATEMENT_MIN_DAYS_BETWEEN", defaults.min_days_between),
+        min_balance_cents=getattr(settings, "STATEMENT_MIN_BALANCE_CENTS", defaults.min_balance_cents),
+        max_statements=getattr(settings, "STATEMENT_MAX_STATEMENTS", defaults.max_statements),
+        reminders=getattr(settings, "STATEMENT_REMINDERS", defaults.reminders),
+        due_days=getattr(settings, "STATEMENT_DUE_DAYS", defaults.due_days),
+    )
+
+
+# -- reading the ledger ------------------------------------------------------------------------
+
+
+def _address(line1: str | None, line2: str | None, city: str | None, state: str | None, zip_code: str | None):
+    if not (line1 and city and state and zip_code):
+        return None
+    return lib.Address(line1, line2, city, state, zip_code)
+
+
+def _practice(practice: Practice) -> lib.Practice:
+    address = _address(
+        practice.address_line1, practice.address_line2, practice.city, practice.state, practice.zip_code
+    )
+    assert address is not None  # every column is NOT NULL
+    remit = _address(
+        practice.pay_to_address_line1,
+        practice.pay_to_address_line2,
+        practice.pay_to_city,
+        practice.pay_to_state,
+        practice.pay_to_zip_code,
+    )
+    return lib.Practice(practice.name, address, practice.phone, remit)
+
+
+def _person(first: str | None, middle: str | None, last: str | None, suffix: str | None = None) -> str:
+    return " ".join(part for part in (first, middle, last, suffix) if part)
+
+
+def _provider_name(provider: Provider | None) -> str:
+    if provider is None:
+        return "your provider"
+    name = _person(provider.first_name, None, provider.last_name)
+    return f"{name}, {provider.credential}" if provider.credential else name
+
+
+@dataclass(slots=True)
+class _LineAcc:
+    claim_id: int | None
+    balance: int = 0
+    since: date | None = None
+    paid: int = 0
+    adjusted: int = 0
+
+
+def build_statement_inputs(
+    session: Session, patient_ids: Sequence[int], as_of: date
+) -> dict[int, lib.StatementInput]:
+    """The statement input of each patient (by id) as of ``as_of``, read in batched queries."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    patients = {
+        p.id: p
+        for chunk in _chunks(ids)
+        for p in session.scalars(select(Patient).where(Patient.id.in_(chunk)))
+    }
+    practices = {p.id: _practice(p) for p in session.scalars(select(Practice))}
+    codes = {code: account_id for account_id, code in session.execute(select(Account.id, Account.code))}
+    ar_patient = codes.get(AccountCode.AR_PATIENT.value)
+    ar_insurance = codes.get(AccountCode.AR_INSURANCE.value)
+    credit_account = codes.get(AccountCode.PATIENT_CREDIT.value)
+
+    lines: dict[int, dict[int | None, _LineAcc]] = defaultdict(dict)
+    account_level: dict[int, int] = defaultdict(int)
+    postings_by_patient: dict[int, list[tuple[date, str, int]]] = defaultdict(list)
+    pending_by_claim: dict[int, int] = defaultdict(int)
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(
+                Posting.patient_id,
+                Posting.account_id,
+                Posting.claim_id,
+                Posting.service_line_id,
+                Posting.amount_cents,
+                JournalEntry.event_type,
+                JournalEntry.effective_date,
+            )
+            .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
+            .where(
+                Posting.patient_id.in_(chunk),
+                Posting.account_id.in_(
+                    [a for a in (ar_patient, ar_insurance, credit_account) if a is not None]
+                ),
+                JournalEntry.effective_date <= as_of,
+            )
+            .order_by(JournalEntry.effective_date, Posting.id)
+        )
+        for patient_id, account_id, claim_id, line_id, cents, event, effective in rows:
+            if account_id == ar_insurance:
+                if claim_id is not None:
+                    pending_by_claim[claim_id] += cents
+                continue
+            postings_by_patient[patient_id].append((effective, str(event), cents))
+            if account_id == credit_account or (line_id is None and claim_id is None):
+                account_level[patient_id] += cents
+                continue
+            acc = lines[patient_id].setdefault(line_id, _LineAcc(claim_id))
+            acc.balance += cents
+            if cents > 0 and acc.since is None:
+                acc.since = effective
+            if event == JournalEventType.PATIENT_PAYMENT:
+                acc.paid -= cents
+            elif event == JournalEventType.WRITE_OFF:
+                acc.adjusted -= cents
+
+    line_ids = sorted({lid for per in lines.values() for lid in per if lid is not None})
+    service_lines: dict[int, ServiceLine] = {}
+    paid: dict[int, int] = defaultdict(int)
+    insurer_adjusted: dict[int, int] = defaultdict(int)
+    parts: dict[int, list[lib.ResponsibilityPart]] = defaultdict(list)
+    for chunk in _chunks(line_ids):
+        for sl in session.scalars(select(ServiceLine).where(ServiceLine.id.in_(chunk))):
+            service_lines[sl.id] = sl
+        for line_id, cents in session.execute(
+            select(LinePayment.service_line_id, func.sum(LinePayment.paid_cents))
+            .where(LinePayment.service_line_id.in_(chunk))
+            .group_by(LinePayment.service_line_id)
+        ):
+            paid[line_id] = int(cents or 0)
+        for line_id, group, reason, cents in session.execute(
+            select(
+                LinePayment.service_line_id,
+                Adjustment.group_code,
+                Adjustment.reason_code,
+                Adjustment.amount_cents,
+            )
+            .join(LinePayment, LinePayment.id == Adjustment.line_payment_id)
+            .where(LinePayment.service_line_id.in_(chunk))
+            .order_by(Adjustment.id)
+        ):
+            if str(group) == "PR":
+                parts[line_id].append(lib.ResponsibilityPart("PR", reason, cents))
+            else:
+                insurer_adjusted[line_id] += cents
+    claim_ids = sorted({acc.claim_id for per in lines.values() for acc in per.values() if acc.claim_id})
+    claims: dict[int, Claim] = {}
+    for chunk in _chunks(claim_ids):
+        for claim in session.scalars(select(Claim).where(Claim.id.in_(chunk))):
+            claims[claim.id] = claim
+    provider_ids = {c.rendering_provider_id for c in claims.values() if c.rendering_provider_id}
+    providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_(provider_ids)))}
+    previous = _previous_statements(session, ids, as_of)
+
+    out: dict[int, lib.StatementInput] = {}
+    for patient_id in ids:
+        patient = patients.get(patient_id)
+        if patient is None:
+            continue
+        ledger_lines: list[lib.LedgerLine] = []
+        for line_id, acc in lines[patient_id].items():
+            if acc.balance == 0 and acc.since is None:
+                continue
+            claim = claims.get(acc.claim_id) if acc.claim_id else None
+            sl = service_lines.get(line_id) if line_id is not None else None
+            since = acc.since or as_of
+            claim_ref = claim.public_id if claim else "account"
+            dos = (sl.service_date_from if sl is not None else None) or since
+            ledger_lines.append(
+                lib.LedgerLine(
+                    claim_ref=claim_ref,
+                    line_ref=f"{claim_ref}:{sl.line_number}" if sl is not None else f"{claim_ref}:claim",
+                    service_date=dos,
+                    provider_name=_provider_name(
+                        providers.get(claim.rendering_provider_id) if claim else None
+                    ),
+                    procedure_code=sl.procedure_code if sl is not None else "",
+                    modifiers=tuple(m for m in (sl.modifier1, sl.modifier2) if m) if sl is not None else (),
+                    description=(sl.description if sl is not None else None)
+                    or (None if sl else "Visit total"),
+                    billed_cents=sl.charge_cents if sl is not None else 0,
+                    insurance_paid_cents=paid.get(line_id, 0) if line_id is not None else 0,
+                    adjustments_cents=insurer_adjusted.get(line_id, 0) if line_id is not None else 0,
+                    balance_cents=acc.balance,
+                    responsible_since=since,
+                    responsibility=tuple(parts.get(line_id, ())) if line_id is not None else (),
+                    patient_paid_cents=acc.paid,
+                    patient_adjusted_cents=acc.adjusted,
+                    insurance_pending_cents=pending_by_claim.get(acc.claim_id, 0) if acc.claim_id else 0,
+                )
+            )
+        prev = previous.get(patient_id)
+        cutoff = prev.statement_date if prev is not None else None
+        prev_balance = payments = adjustments = 0
+        for effective, event, cents in postings_by_patient[patient_id]:
+            if cutoff is not None and effective <= cutoff:
+                prev_balance += cents
+            elif event == JournalEventType.PATIENT_PAYMENT:
+                payments -= cents
+            elif event == JournalEventType.WRITE_OFF:
+                adjustments -= cents
+        name = _person(patient.first_name, patient.middle_name, patient.last_name, patient.name_suffix)
+        address = _address(
+            patient.address_line1, patient.address_line2, patient.city, patient.state, patient.zip_code
+        )
+        out[patient_id] = lib.StatementInput(
+            statement_date=as_of,
+            account_number=patient.account_number,
+            practice=practices[patient.practice_id],
+            guarantor=lib.Guarantor(name, address, patient.email),
+            patient_name=name,
+            lines=tuple(ledger_lines),
+            account_credit_cents=min(0, account_level[patient_id]),
+            previous=prev,
+            previous_balance_cents=prev_balance,
+            payments_since_previous_cents=max(0, payments),
+            adjustments_since_previous_cents=max(0, adjustments),
+        )
+    return out
+
+
+def build_statement_input(session: Session, patient_id: int, as_of: date) -> lib.StatementInput:
+    """One patient's statement input as of ``as_of`` (see :func:`build_statement_inputs`)."""
+    found = build_statement_inputs(session, [patient_id], as_of).get(patient_id)
+    if found is None:
+        raise NotFound(f"no patient with id {patient_id}")
+    return found
+
+
+def _previous_statements(
+    session: Session, ids: Sequence[int], as_of: date
+) -> dict[int, lib.PreviousStatement]:
+    """Each patient's latest statement before ``as_of`` that was not voided."""
+    out: dict[int, lib.PreviousStatement] = {}
+    for chunk in _chunks(list(ids)):
+        rows = session.execute(
+            select(
+                Statement.patient_id,
+                Statement.statement_date,
+                Statement.balance_cents,
+                Statement.dunning_step,
+            )
+            .where(
+                Statement.patient_id.in_(chunk),
+                Statement.statement_date < as_of,
+                Statement.state != StatementState.VOID,
+            )
+            .order_by(Statement.patient_id, Statement.statement_date, Statement.id)
+        )
+        for patient_id, statement_date, balance, step in rows:
+            out[patient_id] = lib.PreviousStatement(statement_date, balance, step)
+    return out
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChunkOutcome:
+    """What one chunk did (counts and codes only: these go to logs and the API)."""
+
+    considered: int = 0
+    issued: int = 0
+    skipped: int = 0
+    held: int = 0
+    failed: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    statement_ids: list[int] = field(default_factory=list)
+
+
+def candidate_patient_ids(session: Session, as_of: date) -> list[int]:
+    """Patients with a non-zero A/R-patient balance as of ``as_of`` (sorted ids)."""
+    stmt = (
+        select(Posting.patient_id)
+        .join(Account, Account.id == Posting.account_id)
+        .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
+        .where(Account.code == AccountCode.AR_PATIENT.value, JournalEntry.effective_date <= as_of)
+        .where(Posting.patient_id.is_not(None))
+        .group_by(Posting.patient_id)
+        .having(func.sum(Posting.amount_cents) != 0)
+        .order_by(Posting.patient_id)
+    )
+    return [int(pid) for pid in session.scalars(stmt)]
+
+
+def _open_holds(session: Session, ids: Sequence[int]) -> set[int]:
+    held: set[int] = set()
+    for chunk in _chunks(list(ids)):
+        held.update(
+            session.scalars(
+                select(StatementHold.patient_id).where(
+                    StatementHold.patient_id.in_(chunk), StatementHold.released_at.is_(None)
+                )
+            )
+        )
+    return held
+
+
+def _plans_in_good_standing(session: Session, ids: Sequence[int], as_of: date) -> set[int]:
+    from claims_server.payments.plans import patients_in_good_standing
+
+    return patients_in_good_standing(session, as_of, patient_ids=list(ids))
+
+
+def process_patients(
+    session: Session,
+    patient_ids: Sequence[int],
+    as_of: date,
+    rules: lib.CycleRules,
+    *,
+    run: StatementRun | None = None,
+) -> ChunkOutcome:
+    """Decide, build, render and store the statements of ``patient_ids`` (caller commits)."""
+    outcome = ChunkOutcome()
+    ids = sorted(set(patient_ids))
+    if run is not None:
+        done_already = set(
+            session.scalars(
+                select(Statement.patient_id).where(Statement.run_id == run.id, Statement.patient_id.in_(ids))
+            )
+        )
+        ids = [pid for pid in ids if pid not in done_already]
+    inputs = build_statement_inputs(session, ids, as_of)
+    holds = _open_holds(session, ids)
+    plans = _plans_in_good_standing(session, ids, as_of)
+    audits: list[dict[str, Any]] = []
+    for patient_id in ids:
+        data = inputs.get(patient_id)
+        outcome.considered += 1
+        if data is None:
+            continue
+        amounts = lib.account_amounts(data)
+        has_address = data.guarantor.address is not None and data.guarantor.address.is_complete
+        decision = lib.decide(
+            rules,
+            lib.AccountSnapshot(
+                amount_due_cents=amounts.amount_due_cents,
+                pending_insurance_cents=amounts.pending_insurance_cents,
+                previous=data.previous,
+                payments_since_previous_cents=data.payments_since_previous_cents,
+                on_hold=patient_id in holds,
+                payment_plan_in_good_standing=patient_id in plans,
+                has_address=has_address or bool(data.guarantor.email),
+            ),
+            as_of,
+        )
+        if decision.action is lib.CycleAction.SKIP:
+            outcome.skipped += 1
+            key = decision.reason.value if decision.reason else "skipped"
+            outcome.skip_reasons[key] = outcome.skip_reasons.get(key, 0) + 1
+            continue
+        patient_public_id = session.get(Patient, patient_id).public_id  # type: ignore[union-attr]
+        if decision.action is lib.CycleAction.HOLD:
+            _place_collections_hold(
+                session, patient_id, patient_public_id, amounts.amount_due_cents, decision.step, run
+            )
+            outcome.held += 1
+            continue
+        try:
+            statement = _issue(session, patient_id, data, decision, rules, run)
+        except lib.StatementInputError as exc:
+            outcome.failed += 1
+            outcome.errors.append({"patient": patient_public_id, **exc.to_dict()})
+            continue
+        outcome.issued += 1
+        outcome.statement_ids.append(statement.id)
+        audits.append(
+            {
+                "action": AuditAction.READ,
+                "event_type": "statement.build",
+                "entity_type": "patient",
+                "entity_id": patient_public_id,
+                "patient_id": patient_id,
+                "details": {"fields": ["name", "address", "email"], "lines": len(data.lines)},
+            }
+        )
+        audits.append(
+            {
+                "action": AuditAction.CREATE,
+                "event_type": "statement.issue",
+                "entity_type": "statement",
+                "entity_id": statement.public_id,
+                "patient_id": patient_id,
+                "details": {
+                    "dunning_stage": decision.stage.name.lower() if decision.stage else None,
+                    "dunning_step": decision.step,
+                    "lines": len(statement.lines),
+                    "run": run.public_id if run is not None else None,
+                },
+            }
+        )
+    session.flush()
+    audit_events_bulk(session, audits)
+    return outcome
+
+
+def _issue(
+    session: Session,
+    patient_id: int,
+    data: lib.StatementInput,
+    decision: lib.CycleDecision,
+    rules: lib.CycleRules,
+    run: StatementRun | None,
+) -> Statement:
+    assert decision.stage is not None
+    row = Statement(patient_id=patient_id, statement_date=data.statement_date, run_id=run.id if run else None)
+    row.public_id = row.public_id or _new_public_id()
+    data = _with_ref(data, row.public_id)
+    statement = lib.build_statement(
+        data, stage=decision.stage, step=decision.step, due_date=rules.due_date(data.statement_date)
+    )
+    pdf = lib.render_pdf(statement)
+    aging = statement.aging
+    row.due_date = statement.due_date
+    row.balance_cents = statement.amount_due_cents
+    row.current_cents = aging.current_cents
+    row.days_31_60_cents = aging.days_31_60_cents
+    row.days_61_90_cents = aging.days_61_90_cents
+    row.days_91_120_cents = aging.days_91_120_cents
+    row.over_120_cents = aging.over_120_cents
+    row.dunning_stage = int(decision.stage)
+    row.dunning_step = decision.step
+    row.pending_insurance_cents = statement.pending_insurance_cents
+    row.state = StatementState.ISSUED
+    row.pdf_content = pdf
+    row.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+    row.html_content = lib.render_html(statement).encode("utf-8")
+    row.lines = [
+        StatementLine(
+            line_number=n,
+            service_date=line.service_date,
+            description=f"{line.procedure_code} {line.description}".strip()[:512],
+            charge_cents=line.billed_cents,
+            insurance_paid_cents=line.insurance_paid_cents,
+            adjustments_cents=line.adjustments_cents,
+            patient_paid_cents=line.patient_paid_cents,
+            balance_cents=line.balance_cents,
+            reason_text=line.reason_text() or None,
+        )
+        for n, line in enumerate(statement.lines(), 1)
+    ]
+    session.add(row)
+    return row
+
+
+def _new_public_id() -> str:
+    from claims_server.models.common import new_public_id
+
+    return new_public_id()
+
+
+def _with_ref(data: lib.StatementInput, public_id: str) -> lib.StatementInput:
+    from dataclasses import replace
+
+    return replace(data, statement_ref=public_id[:10].upper())
+
+
+def _place_collections_hold(
+    session: Session,
+    patient_id: int,
+    patient_public_id: str,
+    amount_due_cents: int,
+    step: int,
+    run: StatementRun | None,
+) -> StatementHold:
+    """Stop statements and queue the account for a person (the final notice went unanswered)."""
+    hold = StatementHold(
+        patient_id=patient_id,
+        reason=HoldReason.COLLECTIONS,
+        balance_cents=amount_due_cents,
+        dunning_step=step,
+        run_id=run.id if run else None,
+    )
+    hold.public_id = _new_public_id()
+    item = WorkItem(
+        queue=WorkQueue.PATIENT_BALANCE,
+        dedupe_key=f"statement_hold:{hold.public_id}",
+        reason_codes=["COLLECTIONS_HOLD"],
+        recommended_action=(
+            "Final notice sent and the balance is still open: call the patient, offer a payment plan, "
+            "consider a hardship write-off, or release the hold to resume statements."
+        ),
+    )
+    session.add(item)
+    session.flush()
+    hold.work_item_id = item.id
+    session.add(hold)
+    session.flush()
+    from claims_server.security.audit import audit_event
+
+    audit_event(
+        session,
+        action=AuditAction.CREATE,
+        event_type="statement.hold",
+        entity_type="statement_hold",
+        entity_id=hold.public_id,
+        patient_id=patient_id,
+        details={"reason": HoldReason.COLLECTIONS.value, "dunning_step": step, "patient": patient_public_id},
+    )
+    return hold
+
+
+def release_hold(session: Session, hold_public_id: str, *, user_id: int | None = None) -> StatementHold:
+    """Release a hold: the patient's statements resume with the next run."""
+    hold = session.scalar(select(StatementHold).where(StatementHold.public_id == hold_public_id))
+    if hold is None:
+        raise NotFound(f"no statement hold {hold_public_id}")
+    if hold.released_at is None:
+        hold.released_at = utcnow()
+        hold.released_by_user_id = user_id
+        from claims_server.security.audit import audit_event
+
+        audit_event(
+            session,
+            action=AuditAction.UPDATE,
+            event_type="statement.hold_release",
+            entity_type="statement_hold",
+            entity_id=hold.public_id,
+            patient_id=hold.patient_id,
+            details={"reason": hold.reason.value},
+        )
+    return hold
+
+
+def start_statement_run(
+    session: Session, as_of: date, *, user_id: int | None = None
+) -> tuple[StatementRun, list[tuple[int, int]]]:
+    """Create the run row (total = candidate patients) and its chunks as (first id, last id) ranges."""
+    ids = candidate_patient_ids(session, as_of)
+    run = StatementRun(
+        as_of=as_of, total=len(ids), state=StatementRunState.QUEUED, created_by_user_id=user_id
+    )
+    session.add(run)
+    session.flush()
+    chunks = [(chunk[0], chunk[-1]) for chunk in _chunks(ids, CHUNK_SIZE)]
+    if not ids:
+        run.state = StatementRunState.DONE
+        run.started_at = run.finished_at = utcnow()
+    return run, chunks
+
+
+def process_run_chunk(
+    session: Session, run_id: int, first_patient_id: int, last_patient_id: int, rules: lib.CycleRules
+) -> ChunkOutcome:
+    """One chunk of a run: the candidates with ids in the range; advances progress (caller commits)."""
+    run = session.get(StatementRun, run_id, with_for_update=True)
+    if run is None:
+        raise NotFound(f"no statement run with id {run_id}")
+    if first_patient_id in (run.chunks_done or []):
+        return ChunkOutcome()
+    if run.state is StatementRunState.QUEUED:
+        run.state = StatementRunState.RUNNING
+        run.started_at = utcnow()
+    ids = [
+        pid for pid in candidate_patient_ids(session, run.as_of) if first_patient_id <= pid <= last_patient_id
+    ]
+    outcome = process_patients(session, ids, run.as_of, rules, run=run)
+    run.done = min(run.total, run.done + outcome.considered)
+    run.issued += outcome.issued
+    run.skipped += outcome.skipped
+    run.held += outcome.held
+    run.failed += outcome.failed
+    reasons = dict(run.skip_reasons or {})
+    for key, count in outcome.skip_reasons.items():
+        reasons[key] = reasons.get(key, 0) + count
+    run.skip_reasons = reasons
+    if outcome.errors:
+        run.errors = [*(run.errors or []), *outcome.errors]
+    run.chunks_done = [*(run.chunks_done or []), first_patient_id]
+    if run.done >= run.total:
+        run.state = StatementRunState.DONE
+        run.finished_at = utcnow()
+    session.flush()
+    return outcome
+
+
+def run_statements(
+    session: Session, as_of: date, *, rules: lib.CycleRules | None = None, user_id: int | None = None
+) -> StatementRun:
+    """A whole statement run in this process and transaction (caller commits)."""
+    rules = rules or lib.CycleRules()
+    run, chunks = start_statement_run(session, as_of, user_id=user_id)
+    for first, last in chunks:
+        process_run_chunk(session, run.id, first, last, rules)
+    return run
+
+
+def run_progress(run: StatementRun) -> dict[str, Any]:
+    """The run as the API and the CLI show it: counts and state, no patient data."""
+    return {
+        "id": run.public_id,
+        "as_of": run.as_of.isoformat(),
+        "state": run.state.value,
+        "done": run.done,
+        "total": run.total,
+        "issued": run.issued,
+        "skipped": run.skipped,
+        "held": run.held,
+        "failed": run.failed,
+        "skip_reasons": dict(run.skip_reasons or {}),
+        "errors": list(run.errors or []),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+# -- what delivery reads ------------------------------------------------------------------------
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    """The stored PDF (decrypted by the ORM); refuses a statement that has none."""
+    if not statement.pdf_content:
+        raise NotFound(f"statement {statement.public_id} has no rendered PDF")
+    return bytes(statement.pdf_content)
+
+
+def statement_html(statement: Statement, pay_url: str | None = None) -> str:
+    """The stored HTML, with the patient's pay link put in its slot when given."""
+    if not statement.html_content:
+        raise NotFound(f"statement {statement.public_id} has no rendered HTML")
+    return lib.with_pay_link(bytes(statement.html_content).decode("utf-8"), pay_url)

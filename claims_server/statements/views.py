@@ -1,0 +1,296 @@
+"""``/api/v1/statements``: statements, their PDF and HTML, email, print batches and runs (staff),
+and the patient's own statement through the statement link.
+
+Thin views over ``claims_server.statements.services`` (runs, stored documents) and
+``claims_server.statements.delivery``. Every read of a statement is audited; documents
+are served ``no-store`` and never cached.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from claims_server.api_common.fields import PublicId, cents_to_money
+from claims_server.api_common.pagination import PageArgsSchema, paginate
+from claims_server.api_common.transactions import mutation
+from claims_server.app import db_session, state
+from claims_server.errors import NotFound, Unprocessable
+from claims_server.models import AuditAction, Patient, Statement, StatementState
+from claims_server.security import clock
+from claims_server.security.audit import audit_event
+from claims_server.security.ownership import get_owned, scope_query
+from claims_server.security.principal import current_principal
+from claims_server.statements import delivery
+
+blp = Blueprint(
+    "statements",
+    __name__,
+    url_prefix="/api/v1/statements",
+    description="Patient statements and their delivery",
+)
+patient_statement_blp = Blueprint(
+    "patient_statement",
+    __name__,
+    url_prefix="/api/v1/patient-link",
+    description="The patient's own statement documents (statement link session)",
+)
+
+_BATCH_ID = re.compile(r"^\d{8}-[0-9a-f]{8}$")
+
+
+class StatementListArgs(PageArgsSchema):
+    patient_id = PublicId(load_default=None)
+    state = fields.String(load_default=None, validate=validate.OneOf([s.value for s in StatementState]))
+
+
+class PrintBatchSchema(Schema):
+    statement_ids = fields.List(PublicId(), load_default=None, validate=validate.Length(1, 10000))
+    duplex = fields.Boolean(load_default=True)
+
+
+class RunSchema(Schema):
+    as_of = fields.Date(load_default=None)
+
+
+def statement_json(row: Statement, *, with_lines: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": row.public_id,
+        "patient_id": row.patient.public_id,
+        "statement_date": row.statement_date.isoformat(),
+        "due_date": row.due_date.isoformat(),
+        "amount_due": cents_to_money(row.balance_cents),
+        "pending_insurance": cents_to_money(row.pending_insurance_cents or 0),
+        "aging": {
+            "current": cents_to_money(row.current_cents),
+            "31-60": cents_to_money(row.days_31_60_cents),
+            "61-90": cents_to_money(row.days_61_90_cents),
+            "over 90": cents_to_money(row.days_91_120_cents + row.over_120_cents),
+        },
+        "dunning_stage": row.dunning_stage,
+        "dunning_step": row.dunning_step,
+        "state": row.state.value,
+        "delivery_channel": row.delivery_channel.value,
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }
+    if with_lines:
+        data["lines"] = [
+            {
+                "line_number": line.line_number,
+                "service_date": line.service_date.isoformat() if line.service_date else None,
+                "description": line.description,
+                "charge": cents_to_money(line.charge_cents),
+                "insurance_paid": cents_to_money(line.insurance_paid_cents),
+                "adjustments": cents_to_money(line.adjustments_cents),
+                "patient_paid": cents_to_money(line.patient_paid_cents),
+                "balance": cents_to_money(line.balance_cents),
+                "reason": line.reason_text,
+            }
+            for line in row.lines
+        ]
+    return data
+
+
+def _audit_read(row: Statement, event_type: str) -> None:
+    audit_event(
+        db_session(),
+        action=AuditAction.READ,
+        event_type=event_type,
+        entity_type="statement",
+        entity_id=row.public_id,
+        patient_id=row.patient_id,
+    )
+
+
+def _document(body: bytes | str, mimetype: str, name: str | None = None) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-store"
+    if name:
+        response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    if mimetype == "text/html":
+        # The statement page is self-contained: no scripts, no remote content.
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+def _pdf_response(row: Statement) -> Response:
+    from claims_server.statements.services import statement_pdf
+
+    pdf = statement_pdf(row)
+    _audit_read(row, "statement.pdf.read")
+    return _document(pdf, "application/pdf", f"statement-{row.public_id[:10]}.pdf")
+
+
+def _html_response(row: Statement) -> Response:
+    from claims_server.statements.services import statement_html
+
+    html = statement_html(row)
+    _audit_read(row, "statement.html.read")
+    return _document(html, "text/html")
+
+
+def _owned(statement_id: str) -> Statement:
+    return get_owned(db_session(), Statement, statement_id, current_principal())
+
+
+# -- staff --------------------------------------------------------------------------------------
+
+
+@blp.route("", methods=["GET"], endpoint="list_statements")
+@mutation()
+@blp.arguments(StatementListArgs, location="query")
+def list_statements(args: dict[str, Any]) -> dict[str, Any]:
+    """Statements, oldest first (filters: patient_id, state); the list read is audited."""
+    session = db_session()
+    query = scope_query(select(Statement), current_principal(), Statement)
+    filters = {"patient_id": args["patient_id"], "state": args["state"]}
+    if args["patient_id"]:
+        patient = get_owned(session, Patient, args["patient_id"], current_principal())
+        query = query.where(Statement.patient_id == patient.id)
+    if args["state"]:
+        query = query.where(Statement.state == StatementState(args["state"]))
+    page = paginate(session, query, Statement.id, limit=args["limit"], cursor=args["cursor"], filters=filters)
+    audit_event(
+        session,
+        action=AuditAction.READ,
+        event_type="statement.list",
+        entity_type="statement",
+        details={"count": len(page.items)},
+    )
+    return {"items": [statement_json(s) for s in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/<statement_id>", methods=["GET"], endpoint="get_statement")
+@mutation()
+def get_statement(statement_id: str) -> dict[str, Any]:
+    """One statement with its lines (audited)."""
+    row = _owned(statement_id)
+    _audit_read(row, "statement.read")
+    return statement_json(row, with_lines=True)
+
+
+@blp.route("/<statement_id>/pdf", methods=["GET"], endpoint="statement_pdf")
+@mutation()
+def get_statement_pdf(statement_id: str) -> Response:
+    """The statement as mailed (PDF, audited)."""
+    return _pdf_response(_owned(statement_id))
+
+
+@blp.route("/<statement_id>/html", methods=["GET"], endpoint="statement_html")
+@mutation()
+def get_statement_html(statement_id: str) -> Response:
+    """The statement as emailed, without a pay link (HTML, audited)."""
+    return _html_response(_owned(statement_id))
+
+
+@blp.route("/<statement_id>/email", methods=["POST"], endpoint="email_statement")
+@mutation()
+def email_statement(statement_id: str) -> dict[str, Any]:
+    """Email the statement with a fresh one-time link; 502 when the mail server fails."""
+    row = _owned(statement_id)
+    sent = delivery.email_issued_statement(db_session(), row, settings=state().settings, now=clock.now())
+    return {
+        "id": row.public_id,
+        "state": row.state.value,
+        "delivery_channel": row.delivery_channel.value,
+        "link_expires_at": sent.link_expires_at.isoformat(),
+    }
+
+
+@blp.route("/print-batches", methods=["POST"], endpoint="create_print_batch")
+@mutation()
+@blp.arguments(PrintBatchSchema)
+def create_print_batch(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Merge issued statements (all mail ones, or those named) into one PDF with a manifest."""
+    batch = delivery.print_statements(
+        db_session(),
+        settings=state().settings,
+        now=clock.now(),
+        statement_ids=data["statement_ids"],
+        duplex=data["duplex"],
+    )
+    if batch is None:
+        raise Unprocessable(
+            "no issued statements are waiting to be mailed",
+            errors=[{"field": "statement_ids", "rule": "something_to_print", "message": "nothing to print"}],
+        )
+    return batch.to_json_dict(), 201
+
+
+@blp.route("/print-batches/<batch_id>/<kind>", methods=["GET"], endpoint="print_batch_file")
+@mutation()
+def print_batch_file(batch_id: str, kind: str) -> Response:
+    """Download a batch's merged PDF (``pdf``) or manifest (``manifest``) for the mail house."""
+    if not _BATCH_ID.match(batch_id) or kind not in ("pdf", "manifest"):
+        raise NotFound("no print batch file with that name")
+    suffix = ".pdf" if kind == "pdf" else ".manifest.csv"
+    path = delivery.outbox_dir(state().settings) / "print" / f"statements-{batch_id}{suffix}"
+    if not path.is_file():
+        raise NotFound("no print batch file with that name")
+    audit_event(
+        db_session(),
+        action=AuditAction.READ,
+        event_type="statement.print_batch.download",
+        entity_type="statement_print_batch",
+        entity_id=batch_id,
+        details={"file": kind},
+    )
+    return _document(path.read_bytes(), "application/pdf" if kind == "pdf" else "text/csv", path.name)
+
+
+@blp.route("/runs", methods=["POST"], endpoint="start_run")
+@mutation()
+@blp.arguments(RunSchema)
+def start_run(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Start a statement run (Celery chunks; in-process without a broker); answers its progress."""
+    from claims_server.models.statements import StatementRun
+    from claims_server.statements.services import run_progress, start_statement_run
+    from claims_server.statements.tasks import enqueue_run
+
+    session = db_session()
+    as_of: date = data["as_of"] or clock.now().date()
+    run, chunks = start_statement_run(session, as_of, user_id=current_principal().user_id)
+    # Workers read the run row: it must be committed before the first chunk is queued.
+    session.commit()
+    run_id = run.id
+    enqueue_run(run_id, chunks)
+    session.expire_all()
+    current = session.get(StatementRun, run_id)
+    assert current is not None
+    return run_progress(current), 202
+
+
+@blp.route("/runs/<run_id>", methods=["GET"], endpoint="get_run")
+@mutation()
+def get_run(run_id: str) -> dict[str, Any]:
+    """A statement run's progress: done / total and outcome counts (no patient data)."""
+    from claims_server.models.statements import StatementRun
+    from claims_server.statements.services import run_progress
+
+    run = db_session().scalar(select(StatementRun).where(StatementRun.public_id == run_id))
+    if run is None:
+        raise NotFound("no statement run with that id")
+    return run_progress(run)
+
+
+# -- the patient, signed in through a statement link ---------------------------------------------
+
+
+@patient_statement_blp.route("/statements/<statement_id>/pdf", methods=["GET"], endpoint="pdf")
+@mutation()
+def patient_statement_pdf(statement_id: str) -> Response:
+    """My statement as a PDF; another patient's is 404."""
+    return _pdf_response(_owned(statement_id))
+
+
+@patient_statement_blp.route("/statements/<statement_id>/html", methods=["GET"], endpoint="html")
+@mutation()
+def patient_statement_html(statement_id: str) -> Response:
+    """My statement as a web page; another patient's is 404."""
+    return _html_response(_owned(statement_id))
