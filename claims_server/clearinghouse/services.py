@@ -72,7 +72,6 @@ log = logging.getLogger(__name__)
 
 #: Batch states from which a send may (re)start.
 SENDABLE = frozenset({BatchState.BUILT, BatchState.SENDING, BatchState.FAILED})
-REMITTANCE_PENDING = "received, posting not yet available"
 
 TransportFactory = Callable[[ClearinghouseRoute], Transport]
 

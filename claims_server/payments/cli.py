@@ -7,11 +7,12 @@ from datetime import date
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.errors import ApiError
 
 
-def _session_factory():  # type: ignore[no-untyped-def]
+def _session_factory() -> sessionmaker[Session]:
     from claims_server.config import load_settings
     from claims_server.db import make_engine, make_session_factory
 

@@ -21,10 +21,15 @@ def test_billing_day_end_to_end(app, database_url, tmp_path):
     # Scrubber-caught defects are held with their findings; the payer's rejection is queued.
     assert {h["stage"] for h in day.held} == {"scrub"} and len(day.held) == 2
     assert {f["rule_id"] for h in day.held for f in h["findings"]} == {"DX_VALID", "DATE_OF_SERVICE"}
-    assert day.claim_states == {"draft": 2, "rejected": 1, "acknowledged": 33}
-    assert day.work_items == 1
+    # The 835 is posted as it arrives: the three planted denials (CO-97 on one line,
+    # CO-16 and CO-29) leave two claims partially paid and one denied; the rest are paid.
+    assert day.claim_states == {"draft": 2, "rejected": 1, "paid": 30, "partially_paid": 2, "denied": 1}
+    assert day.work_items == 1 + 3  # the 277CA rejection and the three denials
     assert [a["kind"] for a in day.acknowledgments] == ["999", "277CA"]
-    assert day.remittances[0]["note"] == "received, posting not yet available"
+    (posting,) = day.remittances
+    assert posting["status"] == "posted" and not posting["duplicate"]
+    assert posting["claims_parsed"] == 33 == posting["claims_posted"] + posting["claims_queued"]
+    assert posting["work_items_opened"] == 3
     sent = [Path(p) for p in day.files["sent_837"]]
     assert len(sent) == 1 and pyx12_validate(sent[0].read_text()).accepted
     received = [Path(p) for p in day.files["received"]]

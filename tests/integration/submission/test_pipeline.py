@@ -70,13 +70,18 @@ def _run_path(session, factory, route, make_claims, ids, transport_factory, outb
     batch = session.get(ch.SubmissionBatch, batch_id)
     assert batch.state is BatchState.ACCEPTED
     assert session.scalar(select(func.count()).select_from(Ack999Result)) == 2  # AK2 row + AK9 row
-    # The 835 comes on the simulator's next pass, and is stored for the remittance feature.
+    # The 835 comes on the simulator's next pass and is posted to the ledger as it arrives.
     later = run_once(outbox, inbox)
     assert later.remitted[0]["claims"] == 3
     polled = ch.poll_inbox(factory, route.id, transport_factory=transport_factory)
     assert [f.kind for f in polled.files] == ["835"]
     remit = session.scalar(select(EdiFile).where(EdiFile.kind == EdiFileKind.REMITTANCE_835))
-    assert remit.error_summary == {"status": ch.REMITTANCE_PENDING}
+    assert remit.error_summary["status"] == "posted"
+    assert remit.error_summary["claims_parsed"] == remit.error_summary["claims_posted"] == 3
+    session.expire_all()
+    for claim in good:
+        session.refresh(claim)
+        assert claim.state in (ClaimState.PAID, ClaimState.PARTIALLY_PAID)
     return batch
 
 
