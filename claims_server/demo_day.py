@@ -78,7 +78,7 @@ class BillingDay:
             f"batches sent: {self.batches} ({self.claims_batched} claims)",
             "answers processed: "
             + ", ".join(f"{a['kind']} ({a['status']})" for a in self.acknowledgments + self.remittances),
-            f"rejections in the work queue: {self.work_items}",
+            f"work items opened (rejections and denials): {self.work_items}",
             f"EDI files: {self.out_dir}",
         ]
         return out

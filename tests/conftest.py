@@ -128,6 +128,8 @@ def api_client(app):
     """
     from datetime import timedelta
 
+    import pyotp
+
     from claims_server.app import state
     from claims_server.models import PatientAccessLink, Role
     from claims_server.security import clock as security_clock
@@ -182,6 +184,10 @@ def api_client(app):
                         role=Role(role),
                         password=None,
                     )
+                    # A signed-in staff user has confirmed a TOTP second factor; without
+                    # one, only enrolment endpoints answer (enforce.MFA_ENROLMENT_ENDPOINTS).
+                    user.totp_secret = pyotp.random_base32()
+                    user.totp_enabled = True
                     token = open_session(session, user, settings, now)
                     info.update(user_id=user.id, public_id=user.public_id, username=user.username)
                 session.commit()

@@ -69,7 +69,8 @@ class RemitDay:
     ledger_balances: bool = False
 
     def lines(self) -> list[str]:
-        out = [f"835s posted now: {self.remittances_posted}"]
+        # 835s normally post as the inbox receives them; this counts any left unposted.
+        out = [f"835s still unposted, posted now: {self.remittances_posted}"]
         out.append("work queues: " + ", ".join(f"{q} {n}" for q, n in self.queues.items() if n))
         if self.corrected:
             out.append(

@@ -279,7 +279,12 @@ def authenticate(session: Session, token: str, settings: Settings, now: datetime
         session.commit()
         user = row.user
         return Principal(
-            PrincipalKind.USER, role=user.role.value, user_id=user.id, session_id=row.id, name=user.username
+            PrincipalKind.USER,
+            role=user.role.value,
+            user_id=user.id,
+            session_id=row.id,
+            name=user.username,
+            second_factor=bool(user.totp_enabled),
         )
     if token.startswith(TOKEN_PREFIX):
         api = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))

@@ -42,6 +42,14 @@ def _deny(status: int, detail: str, principal: Principal, reason: str) -> Respon
     return problem(status, detail, headers=headers)
 
 
+#: What a staff user who has not yet confirmed a TOTP second factor may do: enrol it,
+#: see who they are, change the password, sign out. Everything else (every PHI route)
+#: needs the second factor (HIPAA 164.312(d); the 2025 proposed rule makes MFA mandatory).
+MFA_ENROLMENT_ENDPOINTS = frozenset(
+    {"auth.totp_setup", "auth.totp_confirm", "auth.whoami", "auth.logout", "auth.change_password"}
+)
+
+
 def enforce_policy() -> Response | None:
     """before_request: set ``g.principal`` or answer 401/403."""
     from claims_server.app import state
@@ -75,6 +83,17 @@ def enforce_policy() -> Response | None:
         return _deny(403, "your role may not use this endpoint", principal, "role")
     if principal.role == INTEGRATION and rule.scope and not principal.has_scope(rule.scope):
         return _deny(403, f"the API token lacks the scope {rule.scope}", principal, "scope")
+    if (
+        principal.kind is PrincipalKind.USER
+        and not principal.second_factor
+        and request.endpoint not in MFA_ENROLMENT_ENDPOINTS
+    ):
+        return _deny(
+            403,
+            "enrol a second factor first: POST /api/v1/auth/totp/setup, then /api/v1/auth/totp/confirm",
+            principal,
+            "mfa-enrolment",
+        )
     return None
 
 

@@ -50,6 +50,9 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     integration_name: str | None = None
     name: str = "system"
+    #: For staff users: has a confirmed TOTP second factor. Staff without one may only
+    #: enrol it (or sign out); see ``enforce.MFA_ENROLMENT_ENDPOINTS``.
+    second_factor: bool = True
 
     @property
     def is_authenticated(self) -> bool:

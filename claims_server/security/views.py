@@ -231,6 +231,12 @@ def totp_setup() -> dict[str, Any]:
     """Start TOTP enrolment: a new secret (stored encrypted), active once a code confirms it."""
     session = db_session()
     user = _current_user()
+    if user.totp_enabled:
+        # Replacing an active factor from a session would let a stolen session switch
+        # MFA off for every later sign-in; an administrator resets it instead.
+        from claims_server.errors import Conflict
+
+        raise Conflict("a second factor is already active for this user")
     secret = pyotp.random_base32()
     user.totp_secret = secret
     user.totp_enabled = False

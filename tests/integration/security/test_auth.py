@@ -83,6 +83,21 @@ def test_totp_is_required_once_enrolled(client, staff, frozen_clock):
     assert _login(client, code=pyotp.TOTP(secret).at(frozen_clock())).status_code == 200
 
 
+def test_staff_without_a_second_factor_may_only_enrol_it(client, staff, frozen_clock):
+    auth = {"Authorization": "Bearer " + _login(client).get_json()["token"]}
+    refused = client.get("/api/v1/claims", headers=auth)
+    assert refused.status_code == 403
+    assert "second factor" in refused.get_json()["detail"]
+    assert client.get("/api/v1/auth/session", headers=auth).status_code == 200
+    secret = client.post("/api/v1/auth/totp/setup", headers=auth).get_json()["secret"]
+    code = pyotp.TOTP(secret).at(frozen_clock())
+    assert client.post("/api/v1/auth/totp/confirm", headers=auth, json={"code": code}).status_code == 200
+    assert client.get("/api/v1/claims", headers=auth).status_code == 200
+    # An active factor cannot be replaced from a session (that would switch MFA off).
+    assert client.post("/api/v1/auth/totp/setup", headers=auth).status_code == 409
+    assert _login(client).status_code == 401
+
+
 def test_logout_and_password_change_revoke_every_session(client, staff, frozen_clock):
     first = {"Authorization": "Bearer " + _login(client).get_json()["token"]}
     second = {"Authorization": "Bearer " + _login(client).get_json()["token"]}

@@ -34,6 +34,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -188,6 +189,7 @@ def _staff_client(app: Any, role: Role = Role.BILLING_SUPERVISOR) -> Any:
             role=role,
             password=None,
         )
+        user.totp_secret, user.totp_enabled = pyotp.random_base32(), True  # signed in with MFA
         token = open_session(session, user, state(app).settings, user.created_at)
         session.commit()
     client = app.test_client()
