@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from claims_server.api_common.audit import audit
 from claims_server.claims import state
@@ -44,6 +44,7 @@ from claims_server.clearinghouse.transport import Transport, TransportError, tra
 from claims_server.cli_edi import transaction_kind
 from claims_server.db import unit_of_work
 from claims_server.errors import NotFound
+from claims_server.ledger.services import claim_charge, ensure_claims_receivable
 from claims_server.models import (
     Ack999Result,
     AuditAction,
@@ -171,12 +172,29 @@ def mark_sent(session: Session, batch: SubmissionBatch, *, evidence: str) -> Non
     batch.last_error = None
     details = {"batch": batch.public_id}
     claims = session.scalars(
-        select(Claim).join(BatchClaim, BatchClaim.claim_id == Claim.id).where(BatchClaim.batch_id == batch.id)
-    )
+        select(Claim)
+        .join(BatchClaim, BatchClaim.claim_id == Claim.id)
+        .where(BatchClaim.batch_id == batch.id)
+        .options(selectinload(Claim.service_lines), selectinload(Claim.coverage))
+    ).all()
     for claim in claims:
         if claim.state == ClaimState.BATCHED:
             state.mark_submitted(session, claim, reason=evidence, details=details)
             claim.submitted_at = now
+    # A billed claim is a receivable from the day it leaves (ARCHITECTURE.md: "charge on a
+    # claim line"), so A/R aging shows it before any 835. Replacement and next-payer
+    # claims carry their original's receivable; the charge key makes this exactly once.
+    originals = [c for c in claims if c.original_claim_id is None]
+    charged = ensure_claims_receivable(session, [claim_charge(c) for c in originals])
+    if charged:
+        audit(
+            session,
+            action=AuditAction.CREATE,
+            event_type="ledger.charges",
+            entity_type="submission_batch",
+            entity_id=batch.public_id,
+            details={"charge_entries": charged, "claims": [c.public_id for c in originals]},
+        )
     audit(
         session,
         action=AuditAction.UPDATE,
