@@ -15,6 +15,7 @@ from edi.x270 import parse_270
 from edi.x271 import parse_271
 from eligibility.answer import read_271
 from eligibility.summary import summarize
+from tests.services import unavailable
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 LFH = "LinuxForHealth_x12/src/tests/resources"
@@ -37,7 +38,7 @@ FILES_270 = [
 @pytest.fixture(scope="module")
 def corpus() -> Path:
     if not CORPUS.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
+        unavailable(f"corpus not found at {CORPUS}")
     return CORPUS
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from coding import adjustment_codes as ac
 from coding.errors import CodeSetError
+from tests.services import unavailable
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PLAYBOOK = Path(__file__).resolve().parents[3].parent / "shared" / "DENIAL_PLAYBOOK.md"
@@ -34,7 +35,7 @@ def test_actions_use_the_playbook_vocabulary() -> None:
 
 def test_playbook_carcs_are_covered() -> None:
     if not PLAYBOOK.exists():
-        pytest.skip("shared playbook not present")
+        unavailable(f"shared playbook not found at {PLAYBOOK}")
     import re
 
     text = PLAYBOOK.read_text(encoding="utf-8")
