@@ -31,7 +31,7 @@ class SecurityExtension:
 
 def init_app(app: Flask) -> SecurityExtension:
     from claims_server.app import state
-    from claims_server.security import enforce, read_audit, views
+    from claims_server.security import csrf, enforce, read_audit, views
     from claims_server.security.authn import MemoryCounterStore, RedisCounterStore
     from claims_server.security.checkpoints import Checkpointer, register_checkpointer
     from claims_server.security.fields import build_cipher, register_cipher
@@ -62,6 +62,7 @@ def init_app(app: Flask) -> SecurityExtension:
         ext.checkpointer.start()
     app.extensions["claims_security"] = ext
     enforce.register(app)
+    csrf.init_app(app)
     read_audit.register(app)
     api = app.extensions["claims_server_api"]
     api.register_blueprint(views.auth_blp)
