@@ -17,6 +17,7 @@ interchange, AK9 for a group, IK5 for a transaction set), following the X12 code
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from edi.findings import Finding, Severity, error, warning
@@ -564,7 +565,205 @@ def check_envelope(source: Source, *, file: str | None = None) -> EnvelopeReport
             checker.feed(seg)
     except X12SyntaxError as exc:
         checker.finish()
-        checker.findings.append(error(exc.code, exc.message, file_ordinal=exc.segment_ordinal))
+        checker.findings.append(unreadable(exc))
         return EnvelopeReport(checker.interchanges, checker.findings, readable=checker.interchanges != [])
     checker.finish()
     return EnvelopeReport(checker.interchanges, checker.findings)
+
+
+# --------------------------------------------------------------------------------------
+# One walk over interchanges, groups and transaction sets, shared by every parser
+# --------------------------------------------------------------------------------------
+# An envelope segment inside ST..SE means the SE is missing: the set ends there, and the
+# segment is read again as the envelope segment it is.
+_ENDS_TRANSACTION_SET = frozenset({"ST", "GS", "GE", "ISA", "IEA"})
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeEnvelope:
+    """The ISA a transaction set (or a TA1) travels in."""
+
+    control_number: str  # ISA13
+    sender_qualifier: str  # ISA05
+    sender_id: str  # ISA06, padding removed
+    receiver_qualifier: str  # ISA07
+    receiver_id: str  # ISA08, padding removed
+    date: str  # ISA09 YYMMDD
+    time: str  # ISA10 HHMM
+    usage: str  # ISA15 P or T
+    ordinal: int  # file ordinal of the ISA
+
+    @classmethod
+    def from_isa(cls, seg: Segment) -> InterchangeEnvelope:
+        return cls(
+            control_number=seg.get(13),
+            sender_qualifier=seg.get(5),
+            sender_id=seg.get(6).strip(),
+            receiver_qualifier=seg.get(7),
+            receiver_id=seg.get(8).strip(),
+            date=seg.get(9),
+            time=seg.get(10),
+            usage=seg.get(15),
+            ordinal=seg.ordinal,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEnvelope:
+    """The GS a transaction set travels in."""
+
+    functional_id: str  # GS01 (HC, HB, HS, HN, FA, ...)
+    application_sender: str  # GS02
+    application_receiver: str  # GS03
+    control_number: str  # GS06
+    version: str  # GS08, the implementation guide
+    ordinal: int  # file ordinal of the GS
+
+    @classmethod
+    def from_gs(cls, seg: Segment) -> GroupEnvelope:
+        return cls(seg.get(1), seg.get(2), seg.get(3), seg.get(6), seg.get(8), seg.ordinal)
+
+
+class TransactionSet:
+    """One ST..SE and the envelopes around it; iterate it once for the body segments.
+
+    The body (ST and SE excluded) is read lazily from the file as the caller iterates,
+    so a transaction set of any size costs no memory here. After the body is read,
+    ``se`` is the SE segment, or None when the set ended without one (the next envelope
+    segment, or the end of the file, closed it).
+    """
+
+    __slots__ = ("_ended", "_next", "_segments", "group", "interchange", "se", "st")
+
+    def __init__(
+        self,
+        st: Segment,
+        interchange: InterchangeEnvelope | None,
+        group: GroupEnvelope | None,
+        segments: Iterator[Segment],
+    ) -> None:
+        self.st = st
+        self.interchange = interchange
+        self.group = group
+        self.se: Segment | None = None
+        self._segments = segments
+        self._ended = False
+        self._next: Segment | None = None  # the envelope segment that ended a set without SE
+
+    @property
+    def id(self) -> str:
+        """ST01: 271, 277, 999, 835, ..."""
+        return self.st.get(1)
+
+    @property
+    def control_number(self) -> str:
+        """ST02."""
+        return self.st.get(2)
+
+    @property
+    def implementation(self) -> str:
+        """ST03: the implementation guide (e.g. 005010X279A1)."""
+        return self.st.get(3)
+
+    def position(self, seg: Segment) -> int:
+        """The segment's position in this transaction set, ST being 1 (IK302, SE01 counting)."""
+        return seg.ordinal - self.st.ordinal + 1
+
+    def __iter__(self) -> Iterator[Segment]:
+        if self._ended:
+            return
+        for seg in self._segments:
+            sid = seg.id
+            if sid == "SE":
+                self.se = seg
+                self._ended = True
+                return
+            if sid in _ENDS_TRANSACTION_SET:
+                self._next = seg
+                self._ended = True
+                return
+            yield seg
+        self._ended = True
+
+    def _finish(self) -> Segment | None:
+        """Skip what the caller left unread; the envelope segment to read next, if any."""
+        for _ in self:
+            pass
+        return self._next
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideSegment:
+    """A segment outside every ST..SE other than ISA/IEA/GS/GE: a TA1, or a stray segment."""
+
+    segment: Segment
+    interchange: InterchangeEnvelope | None
+    group: GroupEnvelope | None
+
+
+def iter_envelope(source: Source, *, file: str | None = None) -> Iterator[TransactionSet | OutsideSegment]:
+    """Walk ``source`` once: each transaction set, and each segment outside one, in file order.
+
+    A yielded :class:`TransactionSet` must be iterated (or left) before the walk goes
+    on; what the caller does not read is skipped. Only the current envelopes are held,
+    so memory stays flat. Structural checking is :class:`EnvelopeChecker`'s job; this
+    walk is lenient (a missing SE ends the set at the next envelope segment). Raises
+    :class:`~edi.reader.X12SyntaxError` when the input is not X12.
+    """
+    segments = read_segments(source, file=file)
+    interchange: InterchangeEnvelope | None = None
+    group: GroupEnvelope | None = None
+    pending: Segment | None = None
+    while True:
+        if pending is not None:
+            seg, pending = pending, None
+        else:
+            seg = next(segments, None)
+            if seg is None:
+                return
+        sid = seg.id
+        if sid == "ST":
+            transaction_set = TransactionSet(seg, interchange, group, segments)
+            yield transaction_set
+            pending = transaction_set._finish()
+        elif sid == "ISA":
+            interchange, group = InterchangeEnvelope.from_isa(seg), None
+        elif sid == "GS":
+            group = GroupEnvelope.from_gs(seg)
+        elif sid == "GE":
+            group = None
+        elif sid == "IEA":
+            interchange = group = None
+        else:
+            yield OutsideSegment(seg, interchange, group)
+
+
+def iter_transaction_sets(source: Source, *, file: str | None = None) -> Iterator[TransactionSet]:
+    """Every transaction set of ``source`` with its envelopes (see :func:`iter_envelope`)."""
+    for part in iter_envelope(source, file=file):
+        if isinstance(part, TransactionSet):
+            yield part
+
+
+def transaction_sets_of(
+    source: Source, expected: str, findings: list[Finding], *, file: str | None = None
+) -> Iterator[TransactionSet]:
+    """The ``expected`` (ST01) transaction sets of ``source``; each other kind is skipped
+    with a warning ``<expected>_NOT_<expected>`` appended to ``findings``."""
+    for transaction_set in iter_transaction_sets(source, file=file):
+        if transaction_set.id == expected:
+            yield transaction_set
+        else:
+            findings.append(
+                warning(
+                    f"{expected}_NOT_{expected}",
+                    f"transaction set is not a {expected}; skipped",
+                    segment="ST",
+                    file_ordinal=transaction_set.st.ordinal,
+                )
+            )
+
+
+def unreadable(exc: X12SyntaxError) -> Finding:
+    """The finding a parser keeps when the input stops being X12 (readable=False)."""
+    return error(exc.code, exc.message, file_ordinal=exc.segment_ordinal)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from edi.envelope import OutsideSegment, iter_envelope, unreadable
 from edi.findings import Finding, Severity
-from edi.reader import Delimiters, X12SyntaxError, read_segments
+from edi.reader import Delimiters, X12SyntaxError
 from edi.writer import X12WriteError, X12Writer
 
 # TA105 interchange note codes, 000-031, described in our own words.
@@ -139,21 +140,19 @@ def _isa_time(text: str) -> time | None:
 def parse_ta1(source: Any, *, file: str | None = None) -> DocumentTA1:
     """Every TA1 in ``source`` (path, bytes, binary file or X12 text); never raises on bad input."""
     doc = DocumentTA1()
-    isa13 = sender = receiver = ""
     try:
-        for seg in read_segments(source, file=file):
-            if seg.id == "ISA":
-                isa13, sender, receiver = seg.get(13), seg.get(6).strip(), seg.get(8).strip()
-            elif seg.id == "TA1":
+        for part in iter_envelope(source, file=file):
+            if isinstance(part, OutsideSegment) and part.segment.id == "TA1":
+                seg, interchange = part.segment, part.interchange
                 ack = InterchangeAck(
                     control_number=seg.get(1),
                     interchange_date=_isa_date(seg.get(2)),
                     interchange_time=_isa_time(seg.get(3)),
                     status=seg.get(4),
                     note_code=seg.get(5),
-                    carrier_control_number=isa13,
-                    sender=sender,
-                    receiver=receiver,
+                    carrier_control_number=interchange.control_number if interchange else "",
+                    sender=interchange.sender_id if interchange else "",
+                    receiver=interchange.receiver_id if interchange else "",
                 )
                 checks = (
                     (len(seg.get(1)) == 9 and seg.get(1).isdigit(), "TA101", "control number is 9 digits"),
@@ -178,7 +177,7 @@ def parse_ta1(source: Any, *, file: str | None = None) -> DocumentTA1:
                 doc.acks.append(ack)
     except X12SyntaxError as exc:
         doc.readable = False
-        doc.findings.append(Finding(Severity.ERROR, exc.code, exc.message, file_ordinal=exc.segment_ordinal))
+        doc.findings.append(unreadable(exc))
     if doc.readable and not doc.acks:
         doc.findings.append(Finding(Severity.WARNING, "TA1_NONE", "no TA1 segment in the interchange"))
     return doc

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from edi.envelope import transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
-from edi.reader import Delimiters, Segment, Source, X12SyntaxError, read_segments
+from edi.reader import Delimiters, Segment, Source, X12SyntaxError
 from edi.writer import X12Writer
 
 __all__ = [
@@ -442,50 +443,36 @@ def parse_270(source: Source, *, file: str | None = None) -> ParsedInquiries:
     skipped with an error finding naming its ST02 (structural detail is the validator's).
     """
     parsed = ParsedInquiries()
-    reader: _InquiryReader | None = None
     try:
-        for seg in read_segments(source, file=file):
-            sid = seg.id
-            if sid == "ISA":
-                parsed.isa13 = seg.get(13)
-                parsed.sender_id = seg.get(6).strip()
-                parsed.receiver_id = seg.get(8).strip()
-                parsed.usage = seg.get(15) or "P"
-            elif sid == "GS":
-                parsed.application_sender, parsed.application_receiver = seg.get(2), seg.get(3)
-            elif sid == "ST":
-                reader = _InquiryReader(seg.get(2)) if seg.get(1) == "270" else None
-                if reader is None:
-                    parsed.findings.append(
-                        Finding(
-                            Severity.WARNING,
-                            "270_NOT_270",
-                            "transaction set is not a 270; skipped",
-                            segment="ST",
-                            file_ordinal=seg.ordinal,
-                        )
-                    )
-            elif sid == "SE" and reader is not None:
-                inquiry = reader.result()
-                if inquiry is None:
-                    parsed.findings.append(
-                        Finding(
-                            Severity.ERROR,
-                            "270_INCOMPLETE",
-                            "the 270 names no payer (2100A), provider (2100B) or subscriber (2100C)",
-                            segment="SE",
-                            file_ordinal=seg.ordinal,
-                            transaction_set=reader.control_number,
-                        )
-                    )
-                else:
-                    parsed.inquiries.append(inquiry)
-                reader = None
-            elif reader is not None:
+        for transaction_set in transaction_sets_of(source, "270", parsed.findings, file=file):
+            if (interchange := transaction_set.interchange) is not None:
+                parsed.isa13 = interchange.control_number
+                parsed.sender_id, parsed.receiver_id = interchange.sender_id, interchange.receiver_id
+                parsed.usage = interchange.usage or "P"
+            if (group := transaction_set.group) is not None:
+                parsed.application_sender = group.application_sender
+                parsed.application_receiver = group.application_receiver
+            reader = _InquiryReader(transaction_set.control_number)
+            for seg in transaction_set:
                 reader.feed(seg)
+            se = transaction_set.se
+            if se is None:
+                continue  # no SE: structure is the validator's to report, as for a truncated file
+            inquiry = reader.result()
+            if inquiry is None:
+                parsed.findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        "270_INCOMPLETE",
+                        "the 270 names no payer (2100A), provider (2100B) or subscriber (2100C)",
+                        segment="SE",
+                        file_ordinal=se.ordinal,
+                        transaction_set=reader.control_number,
+                    )
+                )
+            else:
+                parsed.inquiries.append(inquiry)
     except X12SyntaxError as exc:
         parsed.readable = False
-        parsed.findings.append(
-            Finding(Severity.ERROR, exc.code, exc.message, file_ordinal=exc.segment_ordinal)
-        )
+        parsed.findings.append(unreadable(exc))
     return parsed

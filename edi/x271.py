@@ -27,8 +27,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
-from edi.reader import Delimiters, Segment, Source, X12SyntaxError, read_segments
+from edi.reader import Delimiters, Segment, Source, X12SyntaxError
 from edi.writer import X12Writer, format_amount, format_decimal
 from edi.x270 import IMPLEMENTATION, Envelope, parse_date
 
@@ -378,9 +379,9 @@ _LEVEL_LOOPS = {"20": "2100A", "21": "2100B", "22": "2100C", "23": "2100D"}
 
 
 class _Reader271:
-    def __init__(self, response: EligibilityResponse, st_ordinal: int) -> None:
+    def __init__(self, response: EligibilityResponse, transaction_set: TransactionSet) -> None:
         self.response = response
-        self.st_ordinal = st_ordinal
+        self.transaction_set = transaction_set
         self.level = ""
         self.entity: Entity | None = None  # the open NM1 owner (payer, provider, 2120 entity)
         self.member: MemberResponse | None = None
@@ -396,7 +397,7 @@ class _Reader271:
                 code,
                 message,
                 segment=seg.id,
-                segment_position=seg.ordinal - self.st_ordinal + 1,
+                segment_position=self.transaction_set.position(seg),
                 loop=self.loop_id(),
                 element=element,
                 value=value,
@@ -583,33 +584,16 @@ class _Reader271:
 def parse_271(source: Source, *, file: str | None = None) -> Document271:
     """Every 271 transaction set in ``source``; never raises on bad input."""
     doc = Document271()
-    reader: _Reader271 | None = None
     try:
-        for seg in read_segments(source, file=file):
-            sid = seg.id
-            if sid == "ST":
-                if seg.get(1) != "271":
-                    reader = None
-                    doc.findings.append(
-                        Finding(
-                            Severity.WARNING,
-                            "271_NOT_271",
-                            "transaction set is not a 271; skipped",
-                            segment="ST",
-                            file_ordinal=seg.ordinal,
-                        )
-                    )
-                    continue
-                response = EligibilityResponse(seg.get(2), seg.get(3))
-                doc.responses.append(response)
-                reader = _Reader271(response, seg.ordinal)
-            elif sid == "SE":
-                reader = None
-            elif reader is not None:
+        for transaction_set in transaction_sets_of(source, "271", doc.findings, file=file):
+            response = EligibilityResponse(transaction_set.control_number, transaction_set.implementation)
+            doc.responses.append(response)
+            reader = _Reader271(response, transaction_set)
+            for seg in transaction_set:
                 reader.feed(seg)
     except X12SyntaxError as exc:
         doc.readable = False
-        doc.findings.append(Finding(Severity.ERROR, exc.code, exc.message, file_ordinal=exc.segment_ordinal))
+        doc.findings.append(unreadable(exc))
     return doc
 
 

@@ -15,8 +15,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
-from edi.reader import X12SyntaxError, read_segments
+from edi.reader import X12SyntaxError
 
 IMPLEMENTATION = "005010X214"
 
@@ -338,9 +339,9 @@ def _cents(text: str) -> int | None:
 class _Reader277:
     """Walks the HL tree of one 277CA; statuses attach to the innermost open level."""
 
-    def __init__(self, tx: ClaimAck277, st_ordinal: int) -> None:
+    def __init__(self, tx: ClaimAck277, transaction_set: TransactionSet) -> None:
         self.tx = tx
-        self.st_ordinal = st_ordinal
+        self.transaction_set = transaction_set
         self.level = ""
         self.entity: Entity | None = None
         self.provider: Entity | None = None
@@ -354,7 +355,7 @@ class _Reader277:
                 code,
                 message,
                 segment=seg.id,
-                segment_position=seg.ordinal - self.st_ordinal + 1,
+                segment_position=self.transaction_set.position(seg),
                 loop=self.loop_id(),
                 element=element,
                 value=value[:20] or None,
@@ -504,44 +505,27 @@ class _Reader277:
 def parse_277ca(source: Any, *, file: str | None = None) -> Document277CA:
     """Every 277CA transaction set in ``source``; never raises on bad input."""
     doc = Document277CA()
-    reader: _Reader277 | None = None
     try:
-        for seg in read_segments(source, file=file):
-            sid = seg.id
-            if sid == "ST":
-                if seg.get(1) != "277":
-                    reader = None
-                    doc.findings.append(
-                        Finding(
-                            Severity.WARNING,
-                            "277_NOT_277",
-                            "transaction set is not a 277; skipped",
-                            segment="ST",
-                            file_ordinal=seg.ordinal,
-                        )
+        for transaction_set in transaction_sets_of(source, "277", doc.findings, file=file):
+            tx = ClaimAck277(transaction_set.control_number, transaction_set.implementation)
+            doc.transactions.append(tx)
+            if tx.implementation and not tx.implementation.startswith("005010X214"):
+                tx.findings.append(
+                    Finding(
+                        Severity.WARNING,
+                        "277_VERSION",
+                        "ST03 is not 005010X214 (277CA); read with the 277CA layout",
+                        segment="ST",
+                        element="ST03",
+                        value=tx.implementation,
+                        file_ordinal=transaction_set.st.ordinal,
+                        transaction_set=tx.control_number,
                     )
-                    continue
-                tx = ClaimAck277(seg.get(2), seg.get(3))
-                doc.transactions.append(tx)
-                reader = _Reader277(tx, seg.ordinal)
-                if tx.implementation and not tx.implementation.startswith("005010X214"):
-                    tx.findings.append(
-                        Finding(
-                            Severity.WARNING,
-                            "277_VERSION",
-                            "ST03 is not 005010X214 (277CA); read with the 277CA layout",
-                            segment="ST",
-                            element="ST03",
-                            value=tx.implementation,
-                            file_ordinal=seg.ordinal,
-                            transaction_set=tx.control_number,
-                        )
-                    )
-            elif sid == "SE":
-                reader = None
-            elif reader is not None:
+                )
+            reader = _Reader277(tx, transaction_set)
+            for seg in transaction_set:
                 reader.feed(seg)
     except X12SyntaxError as exc:
         doc.readable = False
-        doc.findings.append(Finding(Severity.ERROR, exc.code, exc.message, file_ordinal=exc.segment_ordinal))
+        doc.findings.append(unreadable(exc))
     return doc

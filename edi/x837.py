@@ -44,7 +44,8 @@ from edi.claims import (
     Subscriber,
     ValueCode,
 )
-from edi.reader import Delimiters, Segment, Source, X12SyntaxError, read_segments
+from edi.envelope import GroupEnvelope, InterchangeEnvelope, TransactionSet, iter_transaction_sets
+from edi.reader import Delimiters, Segment, Source, X12SyntaxError
 from edi.writer import X12WriteError, X12Writer, format_amount, format_decimal
 
 __all__ = [
@@ -879,12 +880,8 @@ class _Parser:
     def __init__(self, file: str | None) -> None:
         self.file = file
         self.results: list[Parsed837] = []
-        self.isa13 = ""
-        self.gs06 = ""
-        self.gs08 = ""
-        self.isa: Segment | None = None
-        self.gs: Segment | None = None
-        self.in_837 = False
+        self.interchange: InterchangeEnvelope | None = None
+        self.group: GroupEnvelope | None = None
         self.seg: Segment | None = None
 
     # Values -----------------------------------------------------------------------------
@@ -938,33 +935,22 @@ class _Parser:
 
     # Driver -----------------------------------------------------------------------------
 
-    def run(self, segments: Iterator[Segment]) -> list[Parsed837]:
-        for seg in segments:
-            self.seg = seg
-            sid = seg.id
-            if sid == "ISA":
-                self.isa = seg
-                self.isa13 = seg.get(13)
-            elif sid == "GS":
-                self.gs = seg
-                self.gs06 = seg.get(6)
-                self.gs08 = seg.get(8)
-            elif sid == "ST":
-                self.in_837 = seg.get(1) == "837"
-                if self.in_837:
-                    self.start_transaction(seg)
-            elif sid == "SE":
-                if self.in_837:
-                    self.end_transaction()
-                self.in_837 = False
-            elif self.in_837:
+    def run(self, transaction_sets: Iterator[TransactionSet]) -> list[Parsed837]:
+        for transaction_set in transaction_sets:
+            if transaction_set.id != "837":
+                continue  # other transaction sets in the file are not ours to read
+            self.interchange, self.group = transaction_set.interchange, transaction_set.group
+            self.seg = transaction_set.st
+            self.start_transaction(transaction_set.st)
+            for seg in transaction_set:
+                self.seg = seg
                 self.segment(seg)
-        if self.in_837:
+            self.seg = transaction_set.se or self.seg
             self.end_transaction()
         return self.results
 
     def start_transaction(self, st: Segment) -> None:
-        self.implementation = st.get(3) or self.gs08
+        self.implementation = st.get(3) or (self.group.version if self.group else "")
         self.kind = ClaimKind.INSTITUTIONAL if "X223" in self.implementation else ClaimKind.PROFESSIONAL
         self.control = st.get(2)
         self.claims: list[Claim] = []
@@ -999,8 +985,7 @@ class _Parser:
             hour = int(hhmm[:2]) if hhmm[:2].isdigit() else 0
             minute = int(hhmm[2:4]) if hhmm[2:4].isdigit() else 0
             created = datetime(day.year, day.month, day.day, min(hour, 23), min(minute, 59))
-        isa = self.isa
-        gs = self.gs
+        isa, gs = self.interchange, self.group
         batch = Batch837(
             submitter=Submitter(
                 submitter.name,
@@ -1011,18 +996,25 @@ class _Parser:
             receiver=Receiver(receiver.name, receiver.identifier or ""),
             claims=self.claims,
             kind=self.kind,
-            sender_qualifier=isa.get(5) if isa else "ZZ",
-            sender_id=isa.get(6).strip() if isa else None,
-            receiver_qualifier=isa.get(7) if isa else "ZZ",
-            receiver_id=isa.get(8).strip() if isa else None,
-            application_sender_code=gs.get(2) if gs else None,
-            application_receiver_code=gs.get(3) if gs else None,
+            sender_qualifier=isa.sender_qualifier if isa else "ZZ",
+            sender_id=isa.sender_id if isa else None,
+            receiver_qualifier=isa.receiver_qualifier if isa else "ZZ",
+            receiver_id=isa.receiver_id if isa else None,
+            application_sender_code=gs.application_sender if gs else None,
+            application_receiver_code=gs.application_receiver if gs else None,
             reference=bht.get(3) if bht else None,
             created=created,
             transaction_type=bht.get(6) if bht else "CH",
         )
         self.results.append(
-            Parsed837(self.control, self.implementation, self.kind, batch, self.isa13, self.gs06)
+            Parsed837(
+                self.control,
+                self.implementation,
+                self.kind,
+                batch,
+                self.interchange.control_number if self.interchange else "",
+                self.group.control_number if self.group else "",
+            )
         )
 
     # Segments ---------------------------------------------------------------------------
@@ -1553,7 +1545,7 @@ def parse_837(source: Source, *, file: str | None = None) -> list[Parsed837]:
     name = file or (os.fspath(source) if isinstance(source, os.PathLike) else None)
     parser = _Parser(name)
     try:
-        return parser.run(read_segments(source, file=file))
+        return parser.run(iter_transaction_sets(source, file=file))
     except X12SyntaxError as exc:
         raise X837ParseError(
             exc.message, code=exc.code, file=exc.file or name, segment_ordinal=exc.segment_ordinal

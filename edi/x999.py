@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
-from edi.reader import Delimiters, X12SyntaxError, read_segments
+from edi.reader import Delimiters, X12SyntaxError
 from edi.writer import X12Writer
 
 IMPLEMENTATION = "005010X231A1"
@@ -356,96 +357,78 @@ def parse_999(source: Any, *, file: str | None = None) -> Document999:
     finding in ``Document999.findings``.
     """
     doc = Document999()
-    ack: Ack999 | None = None
+    try:
+        for transaction_set in transaction_sets_of(source, "999", doc.findings, file=file):
+            ack = _read_999(transaction_set)
+            doc.acks.append(ack)
+            if transaction_set.se is None:
+                doc.findings.append(
+                    _file_finding(
+                        "999_SE_MISSING", "999 transaction set ended without SE", None, "ST", Severity.ERROR
+                    )
+                )
+    except X12SyntaxError as exc:
+        doc.readable = False
+        doc.findings.append(unreadable(exc))
+    return doc
+
+
+def _read_999(transaction_set: TransactionSet) -> Ack999:
+    """One 999: AK1, then per acknowledged set AK2 / IK3 / IK4 / CTX / IK5, then AK9."""
+    ack = Ack999(transaction_set.control_number, transaction_set.implementation, "", "", "")
+    interchange = transaction_set.interchange
+    if interchange is not None:
+        ack.interchange_control_number = interchange.control_number
+        ack.sender, ack.receiver = interchange.sender_id, interchange.receiver_id
     tx: TransactionSetAck | None = None
     seg_err: SegmentError | None = None
     el_err: ElementError | None = None
-    isa13 = sender = receiver = ""
-    in_999 = False
-    try:
-        for seg in read_segments(source, file=file):
-            sid = seg.id
-            el = seg.elements
-            n = len(el)
-
-            def get(i: int, _el: list[str] = el, _n: int = n) -> str:
-                return _el[i] if i < _n else ""
-
-            if sid == "ISA":
-                isa13, sender, receiver = get(13), get(6).strip(), get(8).strip()
-            elif sid == "ST":
-                in_999 = get(1) == "999"
-                if not in_999:
-                    doc.findings.append(
-                        _file_finding(
-                            "999_NOT_999",
-                            "transaction set is not a 999; skipped",
-                            seg.ordinal,
-                            "ST",
-                            Severity.WARNING,
-                        )
-                    )
-                    continue
-                ack = Ack999(get(2), get(3), "", "", "")
-                ack.interchange_control_number, ack.sender, ack.receiver = isa13, sender, receiver
-                tx = seg_err = el_err = None
-            elif not in_999 or ack is None:
-                continue
-            elif sid == "AK1":
-                ack.functional_id, ack.group_control_number, ack.version = get(1), get(2), get(3)
-            elif sid == "AK2":
-                tx = TransactionSetAck(get(1), get(2), get(3))
-                ack.transaction_sets.append(tx)
-                seg_err = el_err = None
-            elif sid == "IK3" and tx is not None:
-                seg_err = SegmentError(get(1), _int_or_none(get(2)), get(3), get(4))
-                tx.segment_errors.append(seg_err)
-                el_err = None
-            elif sid == "IK4" and seg_err is not None:
-                parts = seg.components(1)
-                el_err = ElementError(
-                    position=_int_or_none(parts[0]) if parts else None,
-                    component=_int_or_none(parts[1]) if len(parts) > 1 else None,
-                    repetition=_int_or_none(parts[2]) if len(parts) > 2 else None,
-                    reference_number=get(2),
-                    code=get(3),
-                    bad_value=get(4),
-                )
-                seg_err.element_errors.append(el_err)
-            elif sid == "CTX":
-                parts = seg.components(1)
-                ctx = Context(parts[0] if parts else "", parts[1] if len(parts) > 1 else "", tuple(el[1:]))
-                if el_err is not None:
-                    el_err.contexts.append(ctx)
-                elif seg_err is not None:
-                    seg_err.contexts.append(ctx)
-            elif sid == "IK5" and tx is not None:
-                tx.status = get(1)
-                tx.syntax_errors = [c for c in el[2:7] if c]
-                tx = seg_err = el_err = None
-            elif sid == "AK9":
-                ack.group_status = get(1)
-                ack.included, ack.received, ack.accepted = (
-                    _int_or_none(get(2)),
-                    _int_or_none(get(3)),
-                    _int_or_none(get(4)),
-                )
-                ack.group_syntax_errors = [c for c in el[5:10] if c]
-            elif sid == "SE":
-                doc.acks.append(ack)
-                ack = tx = seg_err = el_err = None
-                in_999 = False
-        if ack is not None:
-            doc.acks.append(ack)
-            doc.findings.append(
-                _file_finding(
-                    "999_SE_MISSING", "999 transaction set ended without SE", None, "ST", Severity.ERROR
-                )
+    for seg in transaction_set:
+        sid = seg.id
+        get = seg.get
+        if sid == "AK1":
+            ack.functional_id, ack.group_control_number, ack.version = get(1), get(2), get(3)
+        elif sid == "AK2":
+            tx = TransactionSetAck(get(1), get(2), get(3))
+            ack.transaction_sets.append(tx)
+            seg_err = el_err = None
+        elif sid == "IK3" and tx is not None:
+            seg_err = SegmentError(get(1), _int_or_none(get(2)), get(3), get(4))
+            tx.segment_errors.append(seg_err)
+            el_err = None
+        elif sid == "IK4" and seg_err is not None:
+            parts = seg.components(1)
+            el_err = ElementError(
+                position=_int_or_none(parts[0]) if parts else None,
+                component=_int_or_none(parts[1]) if len(parts) > 1 else None,
+                repetition=_int_or_none(parts[2]) if len(parts) > 2 else None,
+                reference_number=get(2),
+                code=get(3),
+                bad_value=get(4),
             )
-    except X12SyntaxError as exc:
-        doc.readable = False
-        doc.findings.append(_file_finding(exc.code, exc.message, exc.segment_ordinal, None, Severity.ERROR))
-    return doc
+            seg_err.element_errors.append(el_err)
+        elif sid == "CTX":
+            parts = seg.components(1)
+            ctx = Context(
+                parts[0] if parts else "", parts[1] if len(parts) > 1 else "", tuple(seg.elements[1:])
+            )
+            if el_err is not None:
+                el_err.contexts.append(ctx)
+            elif seg_err is not None:
+                seg_err.contexts.append(ctx)
+        elif sid == "IK5" and tx is not None:
+            tx.status = get(1)
+            tx.syntax_errors = [c for c in seg.elements[2:7] if c]
+            tx = seg_err = el_err = None
+        elif sid == "AK9":
+            ack.group_status = get(1)
+            ack.included, ack.received, ack.accepted = (
+                _int_or_none(get(2)),
+                _int_or_none(get(3)),
+                _int_or_none(get(4)),
+            )
+            ack.group_syntax_errors = [c for c in seg.elements[5:10] if c]
+    return ack
 
 
 def _file_finding(

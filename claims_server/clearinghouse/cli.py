@@ -75,3 +75,31 @@ def send_command(batch_id: int) -> None:
             click.echo(json.dumps({"batch_id": batch_id, "error": str(exc)}), err=True)
             sys.exit(1)
     click.echo(json.dumps({"batch_id": batch_id, "state": result.state, "uploaded": result.uploaded}))
+
+
+@clearinghouse_group.command("check")
+@click.argument("route_id", type=int)
+def check_command(route_id: int) -> None:
+    """Check one route's transport settings and connection (lists its inbox); exit 1 on a problem."""
+    from claims_server.clearinghouse import services
+    from claims_server.clearinghouse.transport import TransportConfigError, TransportError
+    from claims_server.models import ClearinghouseRoute
+
+    factory, base = _factory_and_base()
+    with factory() as session:  # type: ignore[operator]
+        route = session.get(ClearinghouseRoute, route_id)
+        if route is None:
+            click.echo(json.dumps({"route_id": route_id, "error": "no such route"}), err=True)
+            sys.exit(1)
+        session.expunge(route)
+    out: dict[str, object] = {"route_id": route_id, "transport": route.transport.value}
+    try:
+        transport = services.route_transport(route, base)
+        try:
+            out["inbox_files"] = len(transport.list_inbox())
+        finally:
+            transport.close()
+    except (TransportError, TransportConfigError) as exc:
+        click.echo(json.dumps({**out, "error": str(exc)}), err=True)
+        sys.exit(1)
+    click.echo(json.dumps(out))

@@ -1,17 +1,19 @@
-"""How files reach and come from the clearinghouse: one small interface, two adapters.
+"""How files reach and come from the clearinghouse: one small interface, three adapters.
 
 ``Transport`` is what the send and poll services need: upload one file (confirmed),
 see whether a file is already there, list / fetch / remove inbox files. Adapters:
 
 - :class:`FolderTransport`: a local (or mounted) folder pair, the embedded default
   and the demo's "clearinghouse";
-- :class:`SftpTransport`: an SFTP mailbox, with paramiko, host key pinned.
+- :class:`SftpTransport`: an SFTP mailbox, with paramiko, host key pinned;
+- :class:`~claims_server.clearinghouse.http_transport.HttpTransport`: a clearinghouse's
+  HTTPS file API (POST a file, GET the list, GET one, DELETE it), see docs/clearinghouse-http.md.
 
-Both upload to a hidden temporary name (``.<name>.part``) and rename it only once
-every byte is written, so the clearinghouse never picks up half a file, and both
-confirm the upload by reading the final file back (size and SHA-256) before the
-caller may mark anything sent. Errors are :class:`TransportError` with a message
-naming the operation and the file name (our server-generated names hold no PHI).
+Folder and SFTP upload to a hidden temporary name (``.<name>.part``) and rename it only
+once every byte is written, so the clearinghouse never picks up half a file; every
+adapter confirms the upload (size and SHA-256 read back, or echoed by the HTTP API)
+before the caller may mark anything sent. Errors are :class:`TransportError` with a
+message naming the operation and the file name (our server-generated names hold no PHI).
 """
 
 from __future__ import annotations
@@ -56,13 +58,18 @@ def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _confirm(name: str, content: bytes, read_back: bytes) -> UploadReceipt:
-    if len(read_back) != len(content) or _digest(read_back) != _digest(content):
+def confirm_receipt(name: str, content: bytes, size: int, sha256: str) -> UploadReceipt:
+    """The receipt when the far side holds ``size`` bytes with digest ``sha256``; else TransportError."""
+    if size != len(content) or sha256 != _digest(content):
         raise TransportError(
-            f"upload of {name} not confirmed: read back {len(read_back)} bytes, "
+            f"upload of {name} not confirmed: read back {size} bytes, "
             f"expected {len(content)} with the same SHA-256"
         )
-    return UploadReceipt(name, len(read_back), _digest(read_back))
+    return UploadReceipt(name, size, sha256)
+
+
+def _confirm(name: str, content: bytes, read_back: bytes) -> UploadReceipt:
+    return confirm_receipt(name, content, len(read_back), _digest(read_back))
 
 
 class Transport(Protocol):
@@ -290,14 +297,34 @@ def _setting(settings: Mapping[str, Any], key: str) -> Any:
     return value
 
 
+def secret_from_env(settings: Mapping[str, Any], key: str) -> str | None:
+    """The secret held by the environment variable that setting ``key`` names (None if unnamed).
+
+    Routes store where a secret lives, never the secret: a named but unset variable is a
+    configuration error that says which variable, not what it should hold.
+    """
+    variable = settings.get(key)
+    if not variable:
+        return None
+    value = os.environ.get(str(variable))
+    if value is None:
+        raise TransportConfigError(f"the environment variable {variable} ({key}) is not set")
+    return value
+
+
 def transport_for(
-    transport: str, settings: Mapping[str, Any], *, base_dir: str | os.PathLike[str]
+    transport: str,
+    settings: Mapping[str, Any],
+    *,
+    base_dir: str | os.PathLike[str],
+    route_name: str = "clearinghouse",
 ) -> Transport:
-    """Open the adapter a route names (``folder`` or ``sftp``) with its settings.
+    """Open the adapter a route names (``folder``, ``sftp`` or ``http``) with its settings.
 
     Folder paths that are relative resolve against ``base_dir`` (the instance folder).
-    SFTP secrets are referenced, never stored: ``password_env`` names an environment
-    variable holding the password, ``private_key_file`` a key file on this host.
+    Secrets are referenced, never stored: ``password_env`` / ``token_env`` name an
+    environment variable holding the secret, ``private_key_file`` a key file on this host.
+    ``route_name`` labels the HTTP adapter's errors and log lines.
     """
     if transport == "folder":
         base = Path(base_dir)
@@ -305,13 +332,7 @@ def transport_for(
             base / str(_setting(settings, "outbox")), base / str(_setting(settings, "inbox"))
         )
     if transport == "sftp":
-        password = None
-        if settings.get("password_env"):
-            password = os.environ.get(str(settings["password_env"]))
-            if password is None:
-                raise TransportConfigError(
-                    f"the environment variable {settings['password_env']} (password_env) is not set"
-                )
+        password = secret_from_env(settings, "password_env")
         if password is None and not settings.get("private_key_file"):
             raise TransportConfigError("the route's SFTP settings need password_env or private_key_file")
         try:
@@ -329,4 +350,8 @@ def transport_for(
             private_key_file=settings.get("private_key_file") or None,
             timeout=float(settings.get("timeout_seconds", 30)),
         )
-    raise TransportConfigError(f"no adapter for transport {transport!r} (use folder or sftp)")
+    if transport == "http":
+        from claims_server.clearinghouse.http_transport import open_http_transport
+
+        return open_http_transport(route_name, settings)
+    raise TransportConfigError(f"no adapter for transport {transport!r} (use folder, sftp or http)")

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from claims_server.api_common.audit import audit
 from claims_server.api_common.crud import apply_fields, get_by_public_id, reference
 from claims_server.api_common.pagination import Page, paginate
-from claims_server.errors import Conflict
-from claims_server.models import AuditAction, ClearinghouseRoute, Payer
+from claims_server.clearinghouse.http_transport import parse_http_settings
+from claims_server.clearinghouse.transport import TransportConfigError
+from claims_server.errors import Conflict, Unprocessable
+from claims_server.models import AuditAction, ClearinghouseRoute, Payer, TransportKind
 
 ROUTE_FIELDS = [
     "name",
@@ -63,10 +65,23 @@ def _unique(session: Session, column: Any, value: Any, row_id: int | None, field
         )
 
 
+def _check_transport_settings(route: ClearinghouseRoute) -> None:
+    """An ``http`` route's settings are checked when saved, not first when a batch is sent."""
+    if route.transport != TransportKind.HTTP:
+        return
+    try:
+        parse_http_settings(route.settings or {})
+    except TransportConfigError as exc:
+        raise Unprocessable(
+            str(exc), errors=[{"field": "settings", "rule": "http_transport", "message": str(exc)}]
+        ) from None
+
+
 def create_route(session: Session, data: Mapping[str, Any]) -> ClearinghouseRoute:
     _unique(session, ClearinghouseRoute.name, data["name"], None, "name", "route")
     route = ClearinghouseRoute()
     changed = apply_fields(route, data, ROUTE_FIELDS)
+    _check_transport_settings(route)
     session.add(route)
     session.flush()
     _audit(session, AuditAction.CREATE, "clearinghouse_route", route, changed)
@@ -77,6 +92,7 @@ def update_route(session: Session, route: ClearinghouseRoute, data: Mapping[str,
     if "name" in data:
         _unique(session, ClearinghouseRoute.name, data["name"], route.id, "name", "route")
     changed = apply_fields(route, data, ROUTE_FIELDS)
+    _check_transport_settings(route)
     session.flush()
     _audit(session, AuditAction.UPDATE, "clearinghouse_route", route, changed)
     return route
