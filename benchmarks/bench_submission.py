@@ -42,6 +42,7 @@ from claims_server.models import (
     ClearinghouseRoute,
     Coverage,
     EdiFile,
+    EligibilityCheck,
     Provider,
     ServiceLine,
 )
@@ -101,6 +102,38 @@ def seed_claims(factory, count: int) -> None:
         session.commit()
 
 
+def seed_eligibility(factory) -> int:
+    """Every coverage's last eligibility answer, as the nightly batch leaves it (setup, not timed).
+
+    One 270 for all coverages (``eligibility.services.start_batch``), answered by the
+    simulator's payer and received like any inbound 271, so batching scrubs every claim
+    with its coverage's facts (read in bulk, the 271 parsed once). Returns the checks answered.
+    """
+    from claims_server.clearinghouse.services import receive_file
+    from claims_server.eligibility.services import start_batch
+    from claims_server.simulator.eligibility import answer_270
+
+    with factory() as session, acting_as(system_principal("bench:eligibility")):
+        coverages = session.scalars(select(Coverage).order_by(Coverage.id)).all()
+        check_ids = start_batch(session, [(c, date.today() - timedelta(days=5)) for c in coverages])
+        session.commit()
+        request = session.scalar(
+            select(EdiFile).where(EdiFile.id == session.get(EligibilityCheck, check_ids[0]).request_file_id)
+        )
+        kind, text = answer_270(bytes(request.content))
+        route_id = request.route_id
+    assert kind == "271", kind
+    with acting_as(system_principal("bench:eligibility")):
+        receive_file(factory, text.encode("ascii"), route_id=route_id)
+    with factory() as session:
+        answered = session.scalars(
+            select(EligibilityCheck.id).where(
+                EligibilityCheck.id.in_(check_ids), EligibilityCheck.benefits_summary.is_not(None)
+            )
+        ).all()
+    return len(answered)
+
+
 def anchor_write_rate(factory, limit: int) -> tuple[float, int]:
     """Raw write_837 claims/s on the same claims (conversion done before timing)."""
     with factory() as session:
@@ -135,6 +168,7 @@ def run(url: str, count: int) -> None:
     factory = make_session_factory(engine)
     print(f"seeding {count} ready claims ...", flush=True)
     seed_claims(factory, count)
+    print(f"eligibility answers stored for {seed_eligibility(factory)} coverages", flush=True)
     with acting_as(system_principal("bench:warm-up")), factory() as session:
         # A batching worker is long-lived: code sets, the TR3 map and SQLAlchemy's statement
         # cache are loaded by its first run. One small run, rolled back, does that here so

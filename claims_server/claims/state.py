@@ -130,11 +130,14 @@ def transition(
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    audit_events: list[dict[str, Any]] | None = None,
 ) -> Claim:
     """Perform transition ``event`` (a key of ``EVENTS``) on ``claim`` and audit it.
 
     The audit event is ``claim.<event>``. ``reason`` and ``details`` go into the audit
-    record: callers pass codes and ids there (STC codes, batch ids), never PHI.
+    record: callers pass codes and ids there (STC codes, batch ids), never PHI. With
+    ``audit_events`` the event is appended to that list instead of written, for a caller
+    that moves thousands of claims and writes their events with ``audit_events_bulk``.
     """
     target = check_transition(claim, event)
     previous = ClaimState(claim.state)
@@ -145,21 +148,24 @@ def transition(
         audit_details["reason"] = reason
     if details:
         audit_details.update(details)
-    _audit(session, claim, event, audit_details)
+    record = _audit_record(claim, event, audit_details)
+    if audit_events is not None:
+        audit_events.append(record)
+    else:
+        audit(session, **record)
     return claim
 
 
-def _audit(session: Session, claim: Claim, event: str, details: dict[str, Any]) -> None:
-    """Append the transition to the hash-chained audit log in the caller's transaction."""
-    audit(
-        session,
-        action=AuditAction.UPDATE,
-        event_type=f"claim.{event}",
-        entity_type="claim",
-        entity_id=claim.public_id,
-        patient_id=claim.patient_id,
-        details=details,
-    )
+def _audit_record(claim: Claim, event: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The transition's audit event as keyword arguments of ``audit_event`` / ``audit_events_bulk``."""
+    return {
+        "action": AuditAction.UPDATE,
+        "event_type": f"claim.{event}",
+        "entity_type": "claim",
+        "entity_id": claim.public_id,
+        "patient_id": claim.patient_id,
+        "details": details,
+    }
 
 
 # -- one function per transition -----------------------------------------------------------------
@@ -275,16 +281,7 @@ def transition_many(
             if details:
                 audit_details.update(details)
             shared[previous] = audit_details
-        events.append(
-            {
-                "action": AuditAction.UPDATE,
-                "event_type": f"claim.{event}",
-                "entity_type": "claim",
-                "entity_id": claim.public_id,
-                "patient_id": claim.patient_id,
-                "details": audit_details,
-            }
-        )
+        events.append(_audit_record(claim, event, audit_details))
     audit_events_bulk(session, events)
     return claims
 

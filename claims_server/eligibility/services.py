@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.api_common.audit import audit
@@ -644,39 +644,78 @@ def audit_read(session: Session, check: EligibilityCheck, what: str) -> None:
 
 def last_check(session: Session, coverage_id: int) -> EligibilityCheck | None:
     """The newest check of a coverage that got an answer (active, inactive or error)."""
-    return session.scalar(
-        select(EligibilityCheck)
-        .where(
-            EligibilityCheck.coverage_id == coverage_id,
-            EligibilityCheck.benefits_summary.is_not(None),
+    return last_checks(session, [coverage_id]).get(coverage_id)
+
+
+def last_checks(session: Session, coverage_ids: Iterable[int]) -> dict[int, EligibilityCheck]:
+    """coverage id -> its newest answered check, for many coverages in one query."""
+    ids = sorted(set(coverage_ids))
+    if not ids:
+        return {}
+    ranked = (
+        select(
+            EligibilityCheck.id,
+            func.row_number()
+            .over(
+                partition_by=EligibilityCheck.coverage_id,
+                order_by=(EligibilityCheck.requested_at.desc(), EligibilityCheck.id.desc()),
+            )
+            .label("rank"),
         )
-        .order_by(EligibilityCheck.requested_at.desc(), EligibilityCheck.id.desc())
-        .limit(1)
+        .where(EligibilityCheck.coverage_id.in_(ids), EligibilityCheck.benefits_summary.is_not(None))
+        .subquery()
     )
+    checks = session.scalars(
+        select(EligibilityCheck).join(ranked, ranked.c.id == EligibilityCheck.id).where(ranked.c.rank == 1)
+    )
+    return {check.coverage_id: check for check in checks}
+
+
+def _member_ids(content: bytes) -> dict[str, str]:
+    """TRN02 trace number -> the subscriber's member id (NM109), for every answer in a stored 271."""
+    found: dict[str, str] = {}
+    for response in parse_271(content).responses:
+        for member in response.subscribers:
+            for person in (member, *member.dependents):
+                for trace in person.traces:
+                    found[trace.number] = member.person.identifier
+    return found
 
 
 def eligibility_facts(session: Session, coverage: Coverage) -> EligibilityFacts | None:
-    """The scrubber's view of the coverage's last answered check (None: never checked).
+    """The scrubber's view of the coverage's last answered check (None: never checked)."""
+    return eligibility_facts_for(session, [coverage]).get(coverage.id)
 
-    The payer's member id comes from the stored 271 (encrypted at rest), not from the
-    summary JSON, which holds no PHI.
+
+def eligibility_facts_for(
+    session: Session, coverages: Iterable[Coverage], *, member_ids: dict[int, dict[str, str]] | None = None
+) -> dict[int, EligibilityFacts]:
+    """coverage id -> the scrubber's view of its last answered check (absent: never checked).
+
+    The same facts for one claim (``scrub_claim``, ``ready``) or thousands (batching): one
+    query for the checks, one for the 271 files not yet read. The payer's member id comes
+    from the stored 271 (encrypted at rest), not from the summary JSON, which holds no
+    PHI; ``member_ids`` (file id -> trace -> member id) keeps each file parsed once across
+    calls, since one batch 271 answers many coverages.
     """
-    check = last_check(session, coverage.id)
-    if check is None or check.benefits_summary is None:
-        return None
-    summary = from_json(check.benefits_summary)
-    member_id = ""
-    if check.response_file_id is not None:
-        answer = session.get(EdiFile, check.response_file_id)
-        if answer is not None and answer.content is not None and answer.status is EdiFileStatus.PROCESSED:
-            for response in parse_271(bytes(answer.content)).responses:
-                for member in response.subscribers:
-                    if any(
-                        t.number == check.trace_number for m in (member, *member.dependents) for t in m.traces
-                    ):
-                        member_id = member.person.identifier
-    checked = check.responded_at.date() if check.responded_at else None
-    return scrub_facts(summary, payer_id=coverage.payer.payer_id, checked_on=checked, member_id=member_id)
+    by_id = {coverage.id: coverage for coverage in coverages}
+    checks = last_checks(session, by_id)
+    cache = member_ids if member_ids is not None else {}
+    wanted = {c.response_file_id for c in checks.values() if c.response_file_id is not None} - cache.keys()
+    if wanted:
+        for answer in session.scalars(select(EdiFile).where(EdiFile.id.in_(sorted(wanted)))):
+            readable = answer.content is not None and answer.status is EdiFileStatus.PROCESSED
+            cache[answer.id] = _member_ids(bytes(answer.content)) if readable else {}
+    facts: dict[int, EligibilityFacts] = {}
+    for coverage_id, check in checks.items():
+        answered = cache.get(check.response_file_id, {}) if check.response_file_id is not None else {}
+        facts[coverage_id] = scrub_facts(
+            from_json(check.benefits_summary),
+            payer_id=by_id[coverage_id].payer.payer_id,
+            checked_on=check.responded_at.date() if check.responded_at else None,
+            member_id=answered.get(check.trace_number, "") if check.trace_number else "",
+        )
+    return facts
 
 
 def patient_of(session: Session, coverage_public_id: str, principal: Principal) -> Coverage:
@@ -692,6 +731,7 @@ __all__ = [
     "EligibilityUnavailable",
     "check_json",
     "eligibility_facts",
+    "eligibility_facts_for",
     "get_check",
     "poll_answers",
     "process_271",

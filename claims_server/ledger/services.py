@@ -10,7 +10,9 @@ the journal is not written again. Each entry written appends one audit event
 (``ledger.<event_type>``) in the same transaction.
 
 Postings are append-only (database triggers): a correction is a NEW entry with the
-mirrored postings (``mirror_legs``), never an UPDATE.
+mirrored postings (``mirror_legs``), never an UPDATE. A replacement, void or resent
+claim restates its charge with a ``charge_correction`` entry (``post_charge_corrections``,
+docs/ledger-corrections.md).
 
 Balances are sums over postings (``balance``, ``balances_by``), optionally as of an
 accounting date (``JournalEntry.effective_date``), so A/R aging can be computed for any
@@ -24,14 +26,16 @@ BPR02 into cash clearing and keep every entry balanced.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from claims_server.db import bulk_insert
 from claims_server.errors import Conflict, Unprocessable
 from claims_server.models import (
     RECEIVABLE_ACCOUNTS,
@@ -39,6 +43,7 @@ from claims_server.models import (
     AccountCode,
     AuditAction,
     Claim,
+    ClaimFrequency,
     JournalEntry,
     JournalEventType,
     Posting,
@@ -93,6 +98,7 @@ class EntrySpec:
     claim_id: int | None = None
     remittance_id: int | None = None
     claim_payment_id: int | None = None
+    patient_payment_id: int | None = None
     reverses_entry_id: int | None = None
     reason_code: str | None = None
     memo: str | None = None
@@ -201,55 +207,6 @@ def account_ids(session: Session) -> dict[str, int]:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def bulk_insert(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, returning_ids: bool = False
-) -> list[int]:
-    """INSERT ``rows`` (all with the same keys) into ``table`` in the session's transaction.
-
-    PostgreSQL: ids are drawn from the table's sequence first (when wanted) and the rows are
-    sent with COPY, which is several times faster than a multi-row INSERT for the hundreds
-    of thousands of rows a large remittance produces (psycopg re-parses every long INSERT
-    text). Elsewhere: one executemany INSERT (with RETURNING when ids are wanted). Values
-    go through each column's type (enums to text, JSON to text), as an INSERT would do.
-    """
-    if not rows:
-        return []
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql":
-        # Through the connection, not the session: a session execute would autoflush pending
-        # ORM objects first, and a flush that audits (PHI changes) must see these rows.
-        if returning_ids:
-            stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(connection.scalars(stmt, list(rows)).all())
-        connection.execute(insert(table), list(rows))
-        return []
-    ids: list[int] = []
-    if returning_ids:
-        ids = list(
-            connection.scalars(
-                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-                {"table": table.name, "n": len(rows)},
-            )
-        )
-    names = list(rows[0])
-    if returning_ids:
-        names = ["id", *names]
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    columns = ", ".join(f'"{name}"' for name in names)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for n, row in enumerate(rows):
-            values = [ids[n], *row.values()] if returning_ids else list(row.values())
-            copy.write_row(
-                [
-                    processor(value) if processor is not None and value is not None else value
-                    for processor, value in zip(processors, values, strict=True)
-                ]
-            )
-    return ids
-
-
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -317,7 +274,7 @@ def post_entries(
             "claim_id": s.claim_id,
             "remittance_id": s.remittance_id,
             "claim_payment_id": s.claim_payment_id,
-            "patient_payment_id": None,
+            "patient_payment_id": s.patient_payment_id,
             "reverses_entry_id": s.reverses_entry_id,
             "reason_code": s.reason_code,
             "memo": s.memo,
@@ -347,13 +304,18 @@ def post_entries(
 
 
 def _audit_entries(session: Session, specs: Sequence[EntrySpec], public_ids: Sequence[str]) -> None:
-    """One audit event per entry, or per ``audit_group`` listing its entries (same transaction)."""
-    from claims_server.security.audit import audit_event
+    """One audit event per entry, or per ``audit_group`` listing its entries (same transaction).
+
+    Written with ``audit_events_bulk``, the one bulk path to the audit chain: a large
+    remittance posts tens of thousands of entries in one call.
+    """
+    from claims_server.security.audit import audit_events_bulk
 
     groups: dict[str, list[tuple[EntrySpec, str]]] = {}
     for spec, public_id in zip(specs, public_ids, strict=True):
         key = spec.audit_group if spec.audit_group is not None else f"entry:{public_id}"
         groups.setdefault(key, []).append((spec, public_id))
+    events: list[dict[str, Any]] = []
     for members in groups.values():
         first, first_id = members[0]
         entries = [
@@ -374,52 +336,17 @@ def _audit_entries(session: Session, specs: Sequence[EntrySpec], public_ids: Seq
         for spec, _ in members:
             details.update(spec.audit_details)
         patients = {spec.patient_id for spec, _ in members} - {None}
-        audit_event(
-            session,
-            action=AuditAction.CREATE,
-            event_type=f"ledger.{entries[0]['event_type'] if len(members) == 1 else 'entries'}",
-            entity_type="journal_entry",
-            entity_id=first_id,
-            patient_id=patients.pop() if len(patients) == 1 else None,
-            details=details,
+        events.append(
+            {
+                "action": AuditAction.CREATE,
+                "event_type": f"ledger.{entries[0]['event_type'] if len(members) == 1 else 'entries'}",
+                "entity_type": "journal_entry",
+                "entity_id": first_id,
+                "patient_id": patients.pop() if len(patients) == 1 else None,
+                "details": details,
+            }
         )
-
-
-def store_pending_audit_events(session: Session) -> int:
-    """Write the session's pending audit events with ``bulk_insert`` instead of the ORM flush.
-
-    A 25,000-claim remittance appends about 50,000 audit events (one per claim's money,
-    one per claim state change); the ORM inserts them several times slower than COPY.
-    The events are exactly those ``audit_event`` built (same fields, same hashes), written
-    in chain order (each one's ``prev_hash`` is the previous one's ``hash``) with ids in
-    that order, so ``audit verify`` sees the same chain. They are detached from the
-    session first; the next ``audit_event`` then reads the chain head back from the table
-    (its lock on the chain is held until the transaction ends). If the pending events do
-    not form one chain, nothing is done and the ORM flush writes them as usual.
-    """
-    from claims_server.models.security import AuditEvent
-
-    pending = [obj for obj in session.new if isinstance(obj, AuditEvent)]
-    if not pending:
-        return 0
-    hashes = {event.hash for event in pending}
-    after = {event.prev_hash: event for event in pending}
-    starts = [event for event in pending if event.prev_hash not in hashes]
-    if len(starts) != 1 or len(after) != len(pending):
-        return 0
-    ordered = [starts[0]]
-    while len(ordered) < len(pending):
-        following = after.get(ordered[-1].hash)
-        if following is None:
-            return 0
-        ordered.append(following)
-    table = AuditEvent.__table__
-    names = [column.name for column in table.columns if column.name != "id"]
-    rows = [{name: getattr(event, name) for name in names} for event in ordered]
-    for event in ordered:
-        session.expunge(event)
-    bulk_insert(session, table, rows, returning_ids=True)
-    return len(rows)
+    audit_events_bulk(session, events)
 
 
 def _legs_of(session: Session, entry_id: int) -> list[Leg]:
@@ -450,6 +377,7 @@ def post_entry(
     claim_id: int | None = None,
     remittance_id: int | None = None,
     claim_payment_id: int | None = None,
+    patient_payment_id: int | None = None,
     reverses_entry_id: int | None = None,
     reason_code: str | None = None,
     memo: str | None = None,
@@ -470,6 +398,7 @@ def post_entry(
         claim_id=claim_id,
         remittance_id=remittance_id,
         claim_payment_id=claim_payment_id,
+        patient_payment_id=patient_payment_id,
         reverses_entry_id=reverses_entry_id,
         reason_code=reason_code,
         memo=memo,
@@ -601,6 +530,162 @@ def claim_charge(claim: Claim) -> ClaimCharge:
         effective_date=min(dates) if dates else (claim.created_at or utcnow()).date(),
         lines=tuple((line.id, line.charge_cents) for line in claim.service_lines),
     )
+
+
+# -- charge corrections: a replacement (frequency 7) or void (8) claim reaching the payer ------
+
+#: Entries that put a claim's charge on the books (what a correction restates).
+CHARGE_EVENTS = (JournalEventType.CHARGE, JournalEventType.CHARGE_CORRECTION)
+_CORRECTING = frozenset({ClaimFrequency.REPLACEMENT, ClaimFrequency.VOID})
+
+
+def receivable_claim_id(session: Session, claim: Claim) -> int:
+    """The claim whose A/R a payment reduces: the original of a replacement or next-payer claim.
+
+    A replacement (frequency 7) or a claim to the next payer carries ``original_claim_id``;
+    the money of one encounter stays on the claim that was charged.
+    """
+    current = claim
+    seen = {claim.id}
+    while current.original_claim_id is not None and current.original_claim_id not in seen:
+        parent = session.get(Claim, current.original_claim_id)
+        if parent is None:
+            break
+        seen.add(parent.id)
+        current = parent
+    return current.id
+
+
+def _charged_claim(session: Session, claim: Claim) -> Claim | None:
+    """The charged original a correction restates, up through corrections only.
+
+    None when the chain passes a next-payer claim: that claim carries no charge of its
+    own (its A/R is the primary's patient share moved to it), so correcting it restates
+    an adjudication, not the charge.
+    """
+    current = claim
+    seen = {claim.id}
+    while ClaimFrequency(current.frequency_code) in _CORRECTING and current.original_claim_id not in seen:
+        parent = session.get(Claim, current.original_claim_id) if current.original_claim_id else None
+        if parent is None:
+            return None
+        seen.add(parent.id)
+        current = parent
+    return current if current.original_claim_id is None else None
+
+
+def charge_on_books(session: Session, claim_id: int) -> dict[tuple[int | None, int | None, int | None], int]:
+    """(service line, payer, patient) -> A/R insurance the charge entries of ``claim_id`` put there."""
+    rows = session.execute(
+        select(Posting.service_line_id, Posting.payer_id, Posting.patient_id, func.sum(Posting.amount_cents))
+        .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(
+            JournalEntry.claim_id == claim_id,
+            JournalEntry.event_type.in_(CHARGE_EVENTS),
+            Posting.claim_id == claim_id,
+            Account.code == AccountCode.AR_INSURANCE.value,
+        )
+        .group_by(Posting.service_line_id, Posting.payer_id, Posting.patient_id)
+    )
+    return {(line, payer, patient): int(total) for line, payer, patient, total in rows if total}
+
+
+_Booked = dict[tuple[int | None, int | None, int | None], int]
+
+
+def charge_correction_key(public_id: str, books: _Booked, billed: _Booked) -> str:
+    """``charge_correction:claim:<public id>:<digest of the books before and the claim billed>``.
+
+    The digest makes the key name one restatement: marking the same batch sent twice
+    finds the same key (and the books already equal to the claim, so nothing to post);
+    a claim corrected again later (a rejected replacement fixed in place) gets a new one.
+    """
+    text = repr((sorted(books.items(), key=repr), sorted(billed.items(), key=repr)))
+    return f"charge_correction:claim:{public_id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def post_charge_corrections(
+    session: Session, claims: Sequence[Claim], *, effective_date: date | None = None
+) -> int:
+    """Make the charge on the books what each of ``claims`` now bills the payer; return the entries posted.
+
+    Called when a batch reaches the clearinghouse, before the charges of first-time
+    claims post (``ensure_claims_receivable``). Three cases restate a charge:
+
+    - a replacement (CLM05-3 = 7) replaces the whole adjudicated claim (TR3 2300 CLM05-3,
+      REF*F8): the charge becomes the replacement's lines;
+    - a void (8) cancels it: the charge on the books is reversed;
+    - an original already charged and now sent again (rejected by a 999/277CA, corrected
+      in place): the charge becomes its corrected lines.
+
+    One ``charge_correction`` entry per claim takes the A/R insurance the charge entries
+    (``charge`` and earlier corrections) put on each line off it and charges the lines
+    billed now (A/R per line, so the payer's answer pays down lines that exist); gross
+    charges moves by the difference of the totals. A claim whose books already match
+    posts nothing. The entries stay on the charged original's claim dimension (one
+    encounter's A/R, see ``receivable_claim_id``), are dated the day the claim is sent,
+    keyed by ``charge_correction_key`` (exactly once) and audited. A next-payer claim and
+    its corrections carry no charge of their own and post nothing.
+    """
+    posted = 0
+    day = effective_date or utcnow().date()
+    first_sent = [c for c in claims if c.original_claim_id is None]
+    charged_before = existing_entry_ids(session, [charge_key(c.public_id) for c in first_sent])
+    for claim in claims:
+        frequency = ClaimFrequency(claim.frequency_code)
+        if frequency in _CORRECTING:
+            charged = _charged_claim(session, claim)
+            if charged is None:
+                continue
+            # The original's charge is on the books at the latest now (posting charges it
+            # with its first remittance; an older claim may never have been charged at sending).
+            ensure_claims_receivable(session, [claim_charge(charged)])
+        elif claim.original_claim_id is None and charge_key(claim.public_id) in charged_before:
+            charged = claim
+        else:
+            continue
+        books = charge_on_books(session, charged.id)
+        payer_id = claim.coverage.payer_id
+        billed: _Booked = {}
+        if frequency is not ClaimFrequency.VOID:
+            for line in claim.service_lines:
+                if line.charge_cents > 0:
+                    billed[(line.id, payer_id, claim.patient_id)] = line.charge_cents
+        if billed == books:
+            continue
+        booked, new_total = sum(books.values()), sum(billed.values())
+        legs = [
+            Leg(AccountCode.AR_INSURANCE, -cents, charged.id, line_id, payer, patient)
+            for (line_id, payer, patient), cents in books.items()
+        ]
+        legs += [
+            Leg(AccountCode.AR_INSURANCE, cents, charged.id, line_id, payer, patient)
+            for (line_id, payer, patient), cents in billed.items()
+        ]
+        if booked != new_total:
+            legs.append(Leg(AccountCode.GROSS_CHARGES, booked - new_total, charged.id, None, payer_id, None))
+        legs = consolidate(legs)
+        if len(legs) < 2:
+            continue
+        spec = EntrySpec(
+            event_type=JournalEventType.CHARGE_CORRECTION,
+            idempotency_key=charge_correction_key(claim.public_id, books, billed),
+            legs=legs,
+            effective_date=day,
+            claim_id=charged.id,
+            reason_code=f"CLM05-3:{frequency.value}",
+            audit_entity=claim.public_id,
+            audit_details={
+                "original_claim": charged.public_id,
+                "frequency": frequency.value,
+                "booked_cents": booked,
+                "new_total_cents": new_total,
+                "difference_cents": new_total - booked,
+            },
+        )
+        posted += len(post_entries(session, [spec]))
+    return posted
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from claims_server.claims import state
+from claims_server.db import bulk_insert
 from claims_server.errors import NotFound, Unprocessable
 from claims_server.ledger.services import (
     UNAPPLIED_PAYMENTS,
@@ -81,12 +82,11 @@ from claims_server.ledger.services import (
     EntrySpec,
     Leg,
     account_ids,
-    bulk_insert,
     charge_specs,
     consolidate,
     mirror_legs,
     post_entries,
-    store_pending_audit_events,
+    receivable_claim_id,
     unbalanced_entries,
 )
 from claims_server.models import (
@@ -111,11 +111,14 @@ from claims_server.models import (
 from claims_server.models.common import utcnow
 from claims_server.models.remittance import AdjustmentGroup, RemittanceState
 from claims_server.models.workqueue import WorkQueue
+from claims_server.security.audit import audit_events_bulk
 from edi import x835
 from edi.findings import Finding
 from edi.reader import X12SyntaxError
 
 CHUNK = 500
+#: The kinds of work item posting opens (the first part of their dedupe keys).
+WORK_ITEM_KINDS = ("unmatched", "denied", "reversal", "unmatched_lines")
 
 #: CLP02 codes that mean "adjudicated, money may move" (1/2/3 processed as
 #: primary/secondary/tertiary, 19/20/21 the same and forwarded to the next payer).
@@ -389,6 +392,9 @@ class _Poster:
         self.claims_done = 0
         self.traces_in_file: set[tuple[str, str]] = set()
         self.claim_payments: dict[int | None, ClaimPayment] = {}
+        # The chunk's claim-state and work-item audit events, written with one bulk append.
+        self.audit_events: list[dict[str, Any]] = []
+        self.open_item_keys: set[str] = set()  # dedupe keys of the chunk's items already open
 
     # ---- events
 
@@ -672,18 +678,20 @@ class _Poster:
                 specs.append(spec)
         posted = post_entries(session, specs, accounts=self.accounts)
         ctx.result.entries_posted += len(posted)
-        store_pending_audit_events(session)
 
         # 3. claim states and work items (no flush per item: one flush for the batch)
-        wanted = [
-            p.claim_payment_id
-            for p in plans
-            if p.claim_row is None or p.queue is not None or None in p.line_ids
-        ]
+        queued = [p for p in plans if p.claim_row is None or p.queue is not None or None in p.line_ids]
         self.claim_payments = {
             cp.id: cp
-            for chunk in _chunks(wanted)
+            for chunk in _chunks([p.claim_payment_id for p in queued])
             for cp in session.scalars(select(ClaimPayment).where(ClaimPayment.id.in_(chunk)))
+        }
+        # The work items a rerun would find already open, in a few queries instead of one per item.
+        keys = [self.item_key(p, kind) for p in queued for kind in WORK_ITEM_KINDS]
+        self.open_item_keys = {
+            key
+            for chunk in _chunks(keys)
+            for key in session.scalars(select(WorkItem.dedupe_key).where(WorkItem.dedupe_key.in_(chunk)))
         }
         with session.no_autoflush:
             for plan in plans:
@@ -697,7 +705,8 @@ class _Poster:
             ctx.result.paid_posted_cents += plan.cash_cents
         self.claims_done += len(plans)
         _store_claim_states(session, [p.claim_row for p in plans if p.claim_row is not None])
-        store_pending_audit_events(session)
+        audit_events_bulk(session, self.audit_events)
+        self.audit_events = []
         session.flush()
         # Keep memory flat: nothing of this batch is needed by the next one.
         for obj in [*ours.values(), *self.claim_payments.values()]:
@@ -732,28 +741,12 @@ class _Poster:
             payer_id, order = remitting, found[0].order
         plan.claim_row = claim
         plan.payer_id = payer_id
-        plan.dimension_claim_id = self.receivable_claim_id(claim)
+        plan.dimension_claim_id = receivable_claim_id(self.session, claim)
         plan.next_payer_id = next(
             (c.payer_id for c in patient_coverages if c.order == order + 1 and c.active_on(dos)), None
         )
         plan.line_ids = _match_lines(plan.claim, our_lines)
         plan.outcome.claim = claim.public_id
-
-    def receivable_claim_id(self, claim: Claim) -> int:
-        """The claim whose A/R a payment reduces: the original of a replacement or next-payer claim.
-
-        A replacement (frequency 7) or a claim to the next payer carries ``original_claim_id``;
-        the money of one encounter stays on the claim that was charged.
-        """
-        current = claim
-        seen = {claim.id}
-        while current.original_claim_id is not None and current.original_claim_id not in seen:
-            parent = self.session.get(Claim, current.original_claim_id)
-            if parent is None:
-                break
-            seen.add(parent.id)
-            current = parent
-        return current.id
 
     def entry_for(self, plan: _ClaimPlan) -> EntrySpec | None:
         ctx = self.ctx
@@ -1010,11 +1003,20 @@ class _Poster:
         }
         if claim.state == ClaimState.SUBMITTED:
             # An 835 without a 999 or 277CA before it: the payer adjudicated, so it accepted.
-            state.mark_accepted(self.session, claim, reason="implied by 835", details=details)
+            state.transition(
+                self.session,
+                claim,
+                "accepted",
+                reason="implied by 835",
+                details=details,
+                audit_events=self.audit_events,
+            )
         target = state.EVENTS[event][1]
         if claim.state != target:
             if claim.state in state.EVENTS[event][0]:
-                state.transition(self.session, claim, event, reason="835", details=details)
+                state.transition(
+                    self.session, claim, event, reason="835", details=details, audit_events=self.audit_events
+                )
             else:
                 plan.outcome.notes.append(f"claim state {claim.state.value} left as is ({event} not allowed)")
         plan.outcome.state = claim.state.value
@@ -1034,20 +1036,28 @@ class _Poster:
 
         ctx = self.ctx
         assert ctx is not None
-        payment = self.claim_payments[plan.claim_payment_id]
-        open_work_item(
-            self.session,
-            queue=queue,
-            claim=plan.claim_row,
-            claim_payment=payment,
-            reason_codes=codes,
-            recommended_action=action,
-            explanation=explanation,
-            dedupe_key=f"{kind}:{ctx.key_prefix}:{plan.position}",
-            priority=priority,
-        )
+        key = self.item_key(plan, kind)
+        if key not in self.open_item_keys:
+            open_work_item(
+                self.session,
+                queue=queue,
+                claim=plan.claim_row,
+                claim_payment=self.claim_payments[plan.claim_payment_id],
+                reason_codes=codes,
+                recommended_action=action,
+                explanation=explanation,
+                dedupe_key=key,
+                priority=priority,
+                audit_events=self.audit_events,
+                known_new=True,
+            )
         plan.outcome.queues.append(queue.value)
         ctx.result.work_items_opened += 1
+
+    def item_key(self, plan: _ClaimPlan, kind: str) -> str:
+        """The work item's dedupe key: one item per kind per CLP of this payment."""
+        assert self.ctx is not None and kind in WORK_ITEM_KINDS
+        return f"{kind}:{self.ctx.key_prefix}:{plan.position}"
 
     # ---- PLB and checks
 

@@ -162,15 +162,28 @@ def receive_and_post(
 
 
 def list_remittances(
-    session: Session, *, limit: int = 50, cursor: str | None = None, state: str | None = None
+    session: Session,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    state: str | None = None,
+    newest_first: bool = False,
 ) -> Page[Remittance]:
-    """Remittances in insertion order, one keyset page (``state``: received, posted, failed)."""
+    """Remittances in insertion order (or newest first), one keyset page (``state``: received, posted, failed)."""
     from claims_server.api_common.pagination import paginate
 
     query = select(Remittance)
     if state is not None:
         query = query.where(Remittance.state == state)
-    return paginate(session, query, Remittance.id, limit=limit, cursor=cursor, filters={"state": state})
+    return paginate(
+        session,
+        query,
+        Remittance.id,
+        limit=limit,
+        cursor=cursor,
+        filters={"state": state, "newest_first": newest_first or None},
+        descending=newest_first,
+    )
 
 
 def get_remittance(session: Session, public_id: str) -> Remittance:

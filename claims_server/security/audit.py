@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import instance_state
 
+from claims_server.db import bulk_insert
 from claims_server.models.encrypted import encrypted_attributes
 from claims_server.models.security import AuditAction, AuditEvent, AuditOutcome, KeyPurpose
 from claims_server.security import clock
@@ -199,7 +200,7 @@ _BULK_KEYS = frozenset(
 
 
 def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
-    """Append many chained audit events with one executemany INSERT; returns how many.
+    """Append many chained audit events with one bulk INSERT (COPY on PostgreSQL); returns how many.
 
     Each event is a mapping of :func:`audit_event`'s keyword arguments (``action`` and
     ``event_type`` required). The chain is the one ``audit_event`` extends, under the same
@@ -207,8 +208,10 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
     before these in the chain and must get the lower ids), then the HMAC of every new
     row is computed in memory from the head onwards and the rows are inserted in chain
     order, so ids and ``prev_hash`` links agree and ``audit verify`` passes. For
-    thousands of events (a batch moving its claims) this replaces thousands of ORM
-    inserts; the rows are not returned as ORM objects.
+    thousands of events (a batch moving its claims, a remittance posting its entries)
+    this replaces thousands of ORM inserts; the rows are not returned as ORM objects.
+    It is the one bulk path to the chain: services that audit one event at a time take
+    an ``audit_events`` list to collect theirs for it instead (``claims.state.transition``).
     """
     specs = list(events)
     if not specs:
@@ -267,8 +270,9 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
         row["occurred_at"] = clock.now()
         row["prev_hash"] = previous
         row["hash"] = previous = chain_hash(key, row)
-    # A Core executemany on the table: no ORM objects to build or track for these rows.
-    session.execute(insert(AuditEvent.__table__), rows)
+    # Core rows, no ORM objects to build or track: COPY on PostgreSQL (ids drawn from the
+    # sequence in row order, so id order is chain order), one executemany INSERT elsewhere.
+    bulk_insert(session, AuditEvent.__table__, rows)
     # The head is now a row without an ORM object: the next append reads it back (still
     # under this transaction's lock).
     head.last_event = None

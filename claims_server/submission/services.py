@@ -8,9 +8,11 @@ exactly one stored file):
 1. converts each claim with ``build_cob_edi_claim`` (``build_edi_claim``, the conversion
    the scrubber uses, plus one 2320/2330/2430 loop per prior payer's adjudication for a
    secondary or tertiary claim; nothing more for a primary one) and scrubs it with the
-   payer's rules; a claim with errors is *held*. A claim to a second or third payer with
-   no prior adjudication linked has no 2320 loop, so the 837 check (``X12.PRIMARY_PAYER``:
-   exactly one payer with responsibility P) holds it;
+   payer's rules and its coverage's last eligibility answer (``eligibility_facts_for``:
+   the rules ``scrub_claim`` and ``ready`` apply, loaded per chunk); a claim with errors
+   is *held*. A claim to a second or third payer with no prior adjudication linked has
+   no 2320 loop, so the 837 check (``X12.PRIMARY_PAYER``: exactly one payer with
+   responsibility P) holds it;
 2. allocates ISA13/GS06/ST02 (``control_numbers.allocate``), writes the 837 with
    ``edi.x837.write_837`` and validates the text with ``edi.validate`` (TR3 map,
    envelope and the 837 guide rules). Findings inside a claim hold that claim and the
@@ -47,6 +49,7 @@ from sqlalchemy.orm import Session
 from claims_server.claims import state
 from claims_server.claims.scrub import payer_rules, scrubber, to_json_findings
 from claims_server.claims.to_edi import ClaimDataError, batch_for, build_billing_provider, claim_load_options
+from claims_server.eligibility.services import eligibility_facts_for
 from claims_server.errors import Unprocessable
 from claims_server.models import (
     BatchClaim,
@@ -510,9 +513,15 @@ def _build_batches(
     billing: dict[int, edi.BillingProvider] = {}
     rules: dict[int, PayerRules] = {}
     scrub = scrubber()
+    member_ids: dict[int, dict[str, str]] = {}  # 271 files read so far (one answers many coverages)
     for chunk in _select_ready(session, route_id, limit):
         # Secondary and tertiary claims: their prior adjudications in a few queries per chunk.
         payments = preload_prior_payments(session, chunk)
+        # The last eligibility answer of each coverage, as ``scrub_claim`` and ``ready`` use it
+        # (not active on the date of service, another payer primary, member id mismatch).
+        eligibility = eligibility_facts_for(
+            session, {claim.coverage for claim in chunk}, member_ids=member_ids
+        )
         for claim in chunk:
             payer = claim.coverage.payer
             route = payer.route
@@ -530,7 +539,9 @@ def _build_batches(
                 continue
             if payer.id not in rules:
                 rules[payer.id] = payer_rules(payer)
-            findings = scrub.scrub(edi_claim, today=today, rules=rules[payer.id])
+            findings = scrub.scrub(
+                edi_claim, today=today, rules=rules[payer.id], eligibility=eligibility.get(claim.coverage_id)
+            )
             if any(f.severity is Severity.ERROR for f in findings):
                 _hold(session, result.held, claim, to_json_findings(findings))
                 continue

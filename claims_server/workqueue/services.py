@@ -70,16 +70,26 @@ __all__ = [
 ]
 
 
-def _audit(session: Session, item: WorkItem, event: str, details: dict[str, Any]) -> None:
-    audit(
-        session,
-        action=AuditAction.CREATE if event == "open" else AuditAction.UPDATE,
-        event_type=f"work_item.{event}",
-        entity_type="work_item",
-        entity_id=item.public_id,
-        patient_id=item.claim.patient_id if item.claim is not None else None,
-        details={"queue": item.queue.value, **details},
-    )
+def _audit(
+    session: Session,
+    item: WorkItem,
+    event: str,
+    details: dict[str, Any],
+    audit_events: list[dict[str, Any]] | None = None,
+) -> None:
+    """Audit ``event`` on ``item`` now, or append it to ``audit_events`` (written in bulk by the caller)."""
+    record = {
+        "action": AuditAction.CREATE if event == "open" else AuditAction.UPDATE,
+        "event_type": f"work_item.{event}",
+        "entity_type": "work_item",
+        "entity_id": item.public_id,
+        "patient_id": item.claim.patient_id if item.claim is not None else None,
+        "details": {"queue": item.queue.value, **details},
+    }
+    if audit_events is not None:
+        audit_events.append(record)
+    else:
+        audit(session, **record)
 
 
 def open_work_item(
@@ -94,6 +104,8 @@ def open_work_item(
     dedupe_key: str,
     priority: int = 0,
     due_date: date | None = None,
+    audit_events: list[dict[str, Any]] | None = None,
+    known_new: bool = False,
 ) -> WorkItem:
     """Open a work item, or return the one already opened under ``dedupe_key``.
 
@@ -101,13 +113,19 @@ def open_work_item(
     the second run finds the first run's item, unchanged, with no second audit record.
     Two transactions racing on the same key cannot both commit (``dedupe_key`` is
     UNIQUE): the loser's unit of work fails as a whole and its rerun finds the item.
+    With ``audit_events`` the audit event is appended there for the caller to write with
+    ``audit_events_bulk`` (a remittance opening thousands of items) instead of now.
     """
     if not dedupe_key.strip():
         raise Unprocessable(
             "a work item needs a dedupe key",
             errors=[{"field": "dedupe_key", "rule": "required", "message": "must not be empty"}],
         )
-    existing = session.scalar(select(WorkItem).where(WorkItem.dedupe_key == dedupe_key))
+    # ``known_new``: the caller looked the key up with many others (835 posting, one query
+    # per chunk of claims); the UNIQUE key still refuses a second item.
+    existing = (
+        None if known_new else session.scalar(select(WorkItem).where(WorkItem.dedupe_key == dedupe_key))
+    )
     if existing is not None:
         return existing
     if claim is None and claim_payment is not None and claim_payment.claim is not None:
@@ -139,6 +157,7 @@ def open_work_item(
             "recommended_action": str(recommended_action),
             "claim": claim.public_id if claim is not None else None,
         },
+        audit_events,
     )
     return item
 
