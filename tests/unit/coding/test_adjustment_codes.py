@@ -62,3 +62,23 @@ def test_official_list_loader_errors() -> None:
         ac.read_official_list(b"1,x\n", "group")
     with pytest.raises(CodeSetError):
         ac.read_official_list(b"", "rarc")
+
+
+def test_every_code_the_payer_simulator_sends_is_explained() -> None:
+    """The simulator's denials reach the EOB, the ERA screen and statements: each needs its meaning."""
+    import ast
+
+    import claims_server.simulator.rules as rules
+
+    tree = ast.parse(Path(rules.__file__).read_text())
+    sent: set[tuple[str, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_denied":
+            reason = node.args[1]
+            assert isinstance(reason, ast.Constant)
+            sent.add(("carc", reason.value))
+            if len(node.args) > 2:
+                sent |= {("rarc", elt.value) for elt in node.args[2].elts}
+    assert ("rarc", "M119") in sent and ("carc", "97") in sent
+    missing = sorted(f"{kind} {code}" for kind, code in sent if ac.lookup(kind, code) is None)
+    assert not missing, f"codes the simulator sends with no explanation: {missing}"
