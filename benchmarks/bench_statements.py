@@ -1,179 +1,441 @@
-"""10,000 statements (PDF + HTML) rendered by Celery workers; target <= 60 s on 2 cores.
+"""The real statement run, end to end: 10,000 statements (PDF + HTML) by Celery workers; target <= 60 s.
 
-Anchor, measured in the same run: reportlab drawing a blank US-letter page 10,000 times
-(the floor of any reportlab statement). The statements are synthetic (invented names,
-amounts in cents), 3-6 service lines each; the work is the pure library's
-``build_statement`` + ``render_pdf`` + ``render_html``, sent to real Celery workers on
-Redis in chunks of ids (``python benchmarks/bench_statements.py [--workers 2]``).
-Without Redis it falls back to a process pool of the same size and says so.
+    python benchmarks/bench_statements.py                    # 10,000 statements, both worker layouts
+    python benchmarks/bench_statements.py --statements 2000 --layouts 2x1
+
+Setup (not timed): a fresh PostgreSQL database, migrated; the demo practice; one synthetic
+patient per claim (invented names, ``example.org`` emails, encrypted through the ORM like
+every patient) with a primary coverage; acknowledged claims matching
+``benchmarks/synth_835.py``'s remittance, which is then stored and posted by the real
+poster (``run_posting``): charges, payments, CO and PR adjustments, so each patient's
+balance is on A/R patient through the real ledger, with CARC reasons. Every 10th claim of
+that file is denied (nothing owed), so 10/9 as many claims as statements are seeded. The
+seeded database is a PostgreSQL template: each worker layout gets an identical copy.
+
+Timed, per layout: ``start_statement_run`` + ``enqueue_run`` (what ``claims-server statements
+run`` does) against real ``claims-server worker`` processes on Redis, until the run reports
+done: candidate query, ledger reads, cycle rules, build, PDF + HTML render, encrypted
+storage, the two audit events per statement (hash-chained), commit per chunk. Layouts:
+``2x1`` = two worker processes with concurrency 1, ``1x2`` = one with concurrency 2.
+
+Anchor, measured in the same run: reportlab drawing a blank US-letter page 10,000 times in
+one process (the floor of any reportlab statement, before any data or database work).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import os
+import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from reportlab.lib.pagesizes import LETTER
-from reportlab.pdfgen.canvas import Canvas
-
-from statements import (
-    Address,
-    DunningStage,
-    Guarantor,
-    LedgerLine,
-    Practice,
-    ResponsibilityPart,
-    StatementInput,
-    build_statement,
-    render_html,
-    render_pdf,
-)
-
-AS_OF = date(2026, 3, 2)
-PRACTICE = Practice(
-    "Larkspur Family Medicine Demo",
-    Address("400 Larkspur Lane", "Suite 200", "Springfield", "IL", "627010400"),
-    "2175550100",
-)
-CODES = ("99213", "G0008", "J1100", "99214", "E0114", "A0425")
-REASONS = (("1", "Deductible"), ("2", "Coinsurance"), ("3", "Copay"), ("96", "Not covered"))
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+TRN03 = "1512345678"  # synth_835's payer identifier
+DOS = date(2024, 1, 5)  # synth_835's service date
+AS_OF = date(2024, 2, 1)  # after the 835 (BPR16 2024-01-10)
+LAYOUTS = {"2x1": (2, 1), "1x2": (1, 2)}
 
 
-def synthetic_input(n: int) -> StatementInput:
-    """Statement ``n``: deterministic synthetic patient and lines (integer cents)."""
-    lines = []
-    for k in range(3 + n % 4):
-        reason = REASONS[(n + k) % len(REASONS)][0]
-        owed = 1000 + (n * 37 + k * 113) % 9000
-        since = AS_OF - timedelta(days=(n + 17 * k) % 150)
-        lines.append(
-            LedgerLine(
-                claim_ref=f"C{n:06d}{k // 2}",
-                line_ref=f"C{n:06d}:{k}",
-                service_date=since,
-                provider_name="Jordan Rivera, MD",
-                procedure_code=CODES[(n + k) % len(CODES)],
-                billed_cents=owed * 4,
-                insurance_paid_cents=owed * 2,
-                adjustments_cents=owed,
-                balance_cents=owed,
-                responsible_since=since,
-                responsibility=(ResponsibilityPart("PR", reason, owed),),
+def _claims_for(statements: int) -> int:
+    """Claims to seed so that ``statements`` patients owe a balance due now.
+
+    synth_835 denies claim i when i % 10 == 9 (nothing owed) and pays claim i as a secondary
+    payer when i % 25 == 24 (a balance still waiting on insurance: no statement yet).
+    """
+    claims = owing = 0
+    while owing < statements:
+        owing += claims % 10 != 9 and claims % 25 != 24
+        claims += 1
+    return claims
+
+
+def _seed(factory, claims: int) -> None:  # type: ignore[no-untyped-def]
+    """One patient + primary coverage + one acknowledged claim per synth_835 claim (not timed)."""
+    import synth_835
+    from sqlalchemy import insert, select
+
+    from claims_server.db import unit_of_work
+    from claims_server.demo_seed import seed_practice
+    from claims_server.models import Claim, ClaimState, Coverage, Patient, Payer, Provider, ServiceLine
+    from claims_server.models.common import new_public_id, utcnow
+    from claims_server.models.patients import RelationshipToSubscriber
+
+    with unit_of_work(factory) as session:
+        seed_practice(session)
+    with unit_of_work(factory) as session:
+        acme = session.scalar(select(Payer).where(Payer.payer_id == "DEMOACME"))
+        acme.remittance_payer_identifier = TRN03
+        acme_id = acme.id
+        provider = session.scalar(
+            select(Provider).where(Provider.is_rendering.is_(True)).order_by(Provider.id)
+        )
+        practice_id, provider_id = provider.practice_id, provider.id
+    step = 2000
+    for start in range(0, claims, step):
+        batch = range(start, min(claims, start + step))
+        with unit_of_work(factory) as session:
+            patients = [
+                Patient(
+                    practice_id=practice_id,
+                    account_number=f"BENCH-{i:07d}",
+                    last_name=f"Synthetic{i % 97}",
+                    first_name=f"Patient{i}",
+                    birth_date=date(1950, 1, 1) + timedelta(days=i % 20000),
+                    sex="FMU"[i % 3],
+                    address_line1=f"{100 + i % 900} Example Street",
+                    city="Springfield",
+                    state="IL",
+                    zip_code="62704",
+                    email=f"patient{i}@example.org",
+                )
+                for i in batch
+            ]
+            session.add_all(patients)
+            session.flush()
+            coverages = [
+                Coverage(
+                    patient_id=p.id,
+                    payer_id=acme_id,
+                    coverage_order=1,
+                    effective_start=date(2024, 1, 1),
+                    member_id=f"BM{i:09d}",
+                    relationship_code=RelationshipToSubscriber.SELF,
+                )
+                for i, p in zip(batch, patients, strict=True)
+            ]
+            session.add_all(coverages)
+            session.flush()
+            now = utcnow()
+            charges = {i: [5_000 + (i * 37 + k * 1_913) % 45_000 for k in range(2)] for i in batch}
+            rows = [
+                {
+                    "public_id": new_public_id(),
+                    "practice_id": practice_id,
+                    "patient_id": p.id,
+                    "coverage_id": c.id,
+                    "coverage_order": 1,
+                    "patient_control_number": f"PCN{i:09d}",
+                    "state": ClaimState.ACKNOWLEDGED,
+                    "state_changed_at": now,
+                    "place_of_service": "11",
+                    "total_charge_cents": sum(charges[i]),
+                    "rendering_provider_id": provider_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+                for i, p, c in zip(batch, patients, coverages, strict=True)
+            ]
+            ids = session.scalars(insert(Claim).returning(Claim.id, sort_by_parameter_order=True), rows).all()
+            session.execute(
+                insert(ServiceLine),
+                [
+                    {
+                        "claim_id": claim_id,
+                        "line_number": k + 1,
+                        "line_control_number": f"{i:07d}-{k + 1}",
+                        "procedure_code": synth_835._PROCEDURES[(i + k) % len(synth_835._PROCEDURES)],
+                        "modifier1": "25" if (i + k) % 7 == 0 else None,
+                        "charge_cents": charges[i][k],
+                        "units": "1",
+                        "diagnosis_pointers": "1",
+                        "service_date_from": DOS,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, claim_id in zip(batch, ids, strict=True)
+                    for k in range(2)
+                ],
             )
-        )
-    return StatementInput(
-        statement_date=AS_OF,
-        account_number=f"A{n:07d}",
-        practice=PRACTICE,
-        guarantor=Guarantor(
-            f"Synthetic Patient {n}", Address(f"{n} Example Street", None, "Springfield", "IL", "62704")
-        ),
-        patient_name=f"Synthetic Patient {n}",
-        lines=tuple(lines),
-    )
 
 
-def render_range(first: int, last: int) -> int:
-    """Build and render statements ``first``..``last``; returns the bytes produced (PDF + HTML)."""
-    total = 0
-    for n in range(first, last + 1):
-        s = build_statement(
-            synthetic_input(n), stage=DunningStage(n % 3), step=1 + n % 3, due_date=AS_OF + timedelta(days=21)
-        )
-        total += len(render_pdf(s)) + len(render_html(s))
-    return total
+def _post_remittance(factory, claims: int) -> str:  # type: ignore[no-untyped-def]
+    """The synthetic 835 stored and posted by the real poster; returns its status."""
+    import synth_835
+
+    from claims_server.db import unit_of_work
+    from claims_server.remittance.services import run_posting, store_835
+
+    content = synth_835.generate_835(claims).encode("ascii")
+    with unit_of_work(factory) as session:
+        file_id = store_835(session, content)[0].id
+    return run_posting(factory, file_id).status
 
 
 def blank_pages(count: int) -> float:
+    """The anchor: reportlab's blank US-letter page, ``count`` times in this process."""
+    from reportlab.lib.pagesizes import LETTER
+    from reportlab.pdfgen.canvas import Canvas
+
     start = time.perf_counter()
     for _ in range(count):
         buffer = io.BytesIO()
-        c = Canvas(buffer, pagesize=LETTER, invariant=1, pageCompression=1)
-        c.showPage()
-        c.save()
+        canvas = Canvas(buffer, pagesize=LETTER, invariant=1, pageCompression=1)
+        canvas.showPage()
+        canvas.save()
     return time.perf_counter() - start
 
 
-def _celery(count: int, chunk: int, workers: int) -> tuple[float, str] | None:
-    import subprocess
-
-    import redis
-
-    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.RedisError:
-        return None
+def _start_workers(url: str, queue: str, processes: int, concurrency: int, instance: Path) -> list:  # type: ignore[type-arg]
     from celery import Celery
 
-    app = Celery("bench_statements", broker=url, backend=url)
-    app.conf.update(task_serializer="json", result_serializer="json", worker_prefetch_multiplier=1)
-    queue = f"bench-statements-{os.getpid()}"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.bench_statements_worker",
-            "worker",
-            f"--concurrency={workers}",
-            f"--queues={queue}",
-            "--loglevel=WARNING",
-        ],
-        cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "BENCH_REDIS_URL": url},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=1.0):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                return None
-        start = time.perf_counter()
-        results = [
-            app.send_task("bench.render_range", (first, min(first + chunk, count) - 1), queue=queue)
-            for first in range(0, count, chunk)
-        ]
-        produced = sum(r.get(timeout=600) for r in results)
-        elapsed = time.perf_counter() - start
-        return elapsed, f"Celery, {workers} worker processes on Redis, {produced / 1e6:.0f} MB produced"
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunk", type=int, default=250)
-    args = parser.parse_args()
-    anchor = blank_pages(args.count)
-    measured = _celery(args.count, args.chunk, args.workers)
-    if measured is None:
-        start = time.perf_counter()
-        with ProcessPoolExecutor(args.workers) as pool:
-            ranges = [(f, min(f + args.chunk, args.count) - 1) for f in range(0, args.count, args.chunk)]
-            produced = sum(pool.map(render_range, *zip(*ranges, strict=True)))
-        measured = (
-            time.perf_counter() - start,
-            f"process pool of {args.workers} (Redis unavailable), {produced / 1e6:.0f} MB",
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "INSTANCE_PATH": str(instance),
+        "LOG_LEVEL": "WARNING",
+    }
+    procs = []
+    for n in range(processes):
+        log = open(instance / f"worker-{n}.log", "wb")  # noqa: SIM115 - closed with the process
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "claims_server",
+                    "worker",
+                    f"--concurrency={concurrency}",
+                    f"--queues={queue}",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         )
-    elapsed, how = measured
-    print(
-        f"statements (PDF + HTML): {args.count} in {elapsed:.1f} s ({args.count / elapsed:.0f}/s) via {how}"
-    )
-    print(f"anchor, reportlab blank page x {args.count} (1 process): {anchor:.1f} s")
-    print(f"target <= 60 s: {'met' if elapsed <= 60 else 'NOT met'}")
+    probe = Celery(broker=REDIS_URL, backend=REDIS_URL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit(f"a worker exited early; see {instance}/worker-*.log")
+        if len(probe.control.ping(timeout=1.0)) >= processes:
+            return procs
+    raise SystemExit("workers did not answer a ping within 90 s")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and their children (Linux /proc), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seen: set[int] = set()
+    todo = list(pids)
+    total = 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return total / ticks
+
+
+def _backend_pids(engine, name: str) -> list[int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                {"d": name},
+            )
+        )
+
+
+def _stop(procs: list) -> None:  # type: ignore[type-arg]
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_layout(url: str, processes: int, concurrency: int, directory: Path) -> dict[str, object]:
+    """One timed statement run on a copy of the seeded database; returns seconds and checks."""
+    import redis
+    from sqlalchemy import func, select, text
+
+    from claims_server.config import load_settings
+    from claims_server.db import make_engine, make_session_factory, unit_of_work
+    from claims_server.models import AuditEvent, Statement
+    from claims_server.models.statements import StatementRun, StatementRunState
+    from claims_server.security.principal import acting_as, system_principal
+    from claims_server.statements.services import start_statement_run
+    from claims_server.statements.tasks import enqueue_run
+    from claims_server.tasks.celery_app import configure_celery
+
+    os.environ["DATABASE_URL"] = url
+    os.environ["CELERY_BROKER_URL"] = REDIS_URL
+    configure_celery(load_settings())
+    queue = f"bench-statements-{uuid.uuid4().hex[:8]}"
+    instance = directory / f"instance-{processes}x{concurrency}"
+    instance.mkdir()
+    procs = _start_workers(url, queue, processes, concurrency, instance)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    worker_pids = [p.pid for p in procs]
+    try:
+        load_before = os.getloadavg()[0]
+        cpu_before = _cpu_seconds(worker_pids)
+        with acting_as(system_principal("bench:statements")):
+            start = time.perf_counter()
+            with unit_of_work(factory) as session:
+                run, chunks = start_statement_run(session, AS_OF)
+                run_id = run.id
+            enqueue_run(run_id, chunks, queue=queue)
+            while True:
+                with factory() as session:
+                    run = session.get(StatementRun, run_id)
+                    state, done, total = run.state, run.done, run.total
+                if state in (StatementRunState.DONE, StatementRunState.FAILED):
+                    break
+                time.sleep(0.1)
+            seconds = time.perf_counter() - start
+        worker_cpu = _cpu_seconds(worker_pids) - cpu_before
+        database_cpu = _cpu_seconds(_backend_pids(engine, url.rsplit("/", 1)[1]))
+        load_after = os.getloadavg()[0]
+        with factory() as session:
+            run = session.get(StatementRun, run_id)
+            issued = session.scalar(
+                select(func.count()).select_from(Statement).where(Statement.run_id == run_id)
+            )
+            audited = session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.event_type == "statement.issue")
+            )
+            raw = session.execute(text("SELECT pdf_content FROM statements ORDER BY id LIMIT 1")).scalar()
+            sample = session.scalar(select(Statement).order_by(Statement.id).limit(1))
+            encrypted = (
+                raw is not None and b"%PDF" not in bytes(raw) and bytes(sample.pdf_content)[:4] == b"%PDF"
+            )
+            result = {
+                "seconds": seconds,
+                "state": state.value,
+                "done": done,
+                "total": total,
+                "issued": run.issued,
+                "skipped": run.skipped,
+                "skip_reasons": dict(run.skip_reasons or {}),
+                "failed": run.failed,
+                "rows": issued,
+                "audited": audited,
+                "encrypted": encrypted,
+                "chunks": len(chunks),
+                "worker_cpu": worker_cpu,
+                "database_cpu": database_cpu,
+                "load": (load_before, load_after),
+            }
+        return result
+    finally:
+        _stop(procs)
+        engine.dispose()
+        redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--statements", type=int, default=10_000)
+    parser.add_argument("--layouts", default="2x1,1x2", help="comma-separated: 2x1, 1x2")
+    args = parser.parse_args(argv)
+    # Benchmark-only synthetic key, as in the tests: encryption is on, with a throwaway key.
+    os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
+
+    from sqlalchemy import create_engine, text
+
+    from claims_server.db import make_engine, make_session_factory
+    from claims_server.migrate import upgrade
+    from claims_server.security.principal import acting_as, system_principal
+
+    claims = _claims_for(args.statements)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    template = f"bench_statements_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{template}"'))
+        made.append(template)
+        t0 = time.perf_counter()
+        with acting_as(system_principal("bench:statements-seed")):
+            upgrade(f"{base}/{template}")
+            engine = make_engine(f"{base}/{template}")
+            factory = make_session_factory(engine)
+            _seed(factory, claims)
+            status = _post_remittance(factory, claims)
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.commit()
+            engine.dispose()
+        setup = time.perf_counter() - t0
+        print(
+            f"setup (not timed): {claims:,} patients and claims, 835 posted ({status}) on PostgreSQL "
+            f"in {setup:.0f} s; python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+        )
+        anchor = blank_pages(args.statements)
+        results: dict[str, dict[str, object]] = {}
+        with tempfile.TemporaryDirectory() as directory:
+            for layout in args.layouts.split(","):
+                processes, concurrency = LAYOUTS[layout]
+                name = f"{template}_{layout}"
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+                made.append(name)
+                results[layout] = run_layout(f"{base}/{name}", processes, concurrency, Path(directory))
+        print(f"{'measurement':<72} {'seconds':>8} {'per s':>7}")
+        for layout, r in results.items():
+            processes, concurrency = LAYOUTS[layout]
+            label = (
+                f"ours: statement run, {processes} worker process(es) x concurrency {concurrency}"
+                f" ({r['issued']:,} issued)"
+            )
+            print(f"{label:<72} {r['seconds']:>8.1f} {int(r['issued']) / float(r['seconds']):>7.0f}")  # type: ignore[arg-type]
+            print(
+                f"    state {r['state']}, done {r['done']}/{r['total']}, skipped {r['skipped']}, "
+                f"({r['skip_reasons']}), failed {r['failed']}, rows {r['rows']}, statement.issue audits {r['audited']}, "
+                f"{r['chunks']} chunks, PDF stored encrypted: {r['encrypted']}"
+            )
+            load = r["load"]
+            print(
+                f"    CPU: workers {r['worker_cpu']:.1f} s + PostgreSQL backends {r['database_cpu']:.1f} s "
+                f"(CPU floor on 2 cores: {(float(r['worker_cpu']) + float(r['database_cpu'])) / 2:.1f} s); "
+                f"load average {load[0]:.1f} -> {load[1]:.1f} (other processes share these 2 cores)"  # type: ignore[index]
+            )
+        label = f"anchor: reportlab blank page x {args.statements:,} (1 process)"
+        print(f"{label:<72} {anchor:>8.1f} {args.statements / anchor:>7.0f}")
+        best = min(results, key=lambda k: float(results[k]["seconds"]))  # type: ignore[arg-type]
+        seconds = float(results[best]["seconds"])  # type: ignore[arg-type]
+        ok = all(int(r["issued"]) >= args.statements and r["encrypted"] for r in results.values())  # type: ignore[call-overload]
+        verdict = "met" if seconds <= 60 and ok else "NOT met"
+        print(
+            f"best: {best} in {seconds:.1f} s; target <= 60 s for {args.statements:,} statements -> {verdict}"
+        )
+    finally:
+        with admin.connect() as conn:
+            for name in reversed(made):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

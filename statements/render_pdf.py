@@ -24,6 +24,7 @@ import io
 from dataclasses import dataclass
 
 from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.lib.units import inch
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -126,14 +127,25 @@ class _Pdf:
         self.c = Canvas(self.buffer, pagesize=LETTER, invariant=1, pageCompression=1)
         self.c.setTitle(f"Statement {statement.statement_ref or statement.account_number}")
         self.c.setAuthor(statement.practice.name)
+        self.fonts: dict[str, str] = {}  # font name -> the document's internal name (/F1 ...)
 
     def text(self, x: float, y: float, value: str, font: str = _FONT, size: float = 9.0) -> None:
+        """``value`` at (x, y). ASCII text (nearly all of a statement) is written as one text
+        object directly, which is what ``setFont`` + ``drawString`` produce with two objects
+        and a dozen calls; anything else goes through reportlab's own encoding path."""
+        if value.isascii():
+            name = self.fonts.get(font)
+            if name is None:
+                name = self.fonts[font] = self.c._doc.getInternalFontName(font)
+            self.c.addLiteral(
+                f"BT {name} {fp_str(size)} Tf 1 0 0 1 {fp_str(x)} {fp_str(y)} Tm ({escapePDF(value)}) Tj ET"
+            )
+            return
         self.c.setFont(font, size)
         self.c.drawString(x, y, value)
 
     def right(self, x: float, y: float, value: str, font: str = _FONT, size: float = 9.0) -> None:
-        self.c.setFont(font, size)
-        self.c.drawRightString(x, y, value)
+        self.text(x - stringWidth(value, font, size), y, value, font, size)
 
     def block(
         self, box: tuple[float, float, float, float], lines: list[str], first_bold: bool = True

@@ -99,3 +99,47 @@ def status_command(run_public_id: str, as_json: bool) -> None:
             raise click.ClickException(f"no statement run {run_public_id}")
         current = run_progress(run)
     click.echo(json.dumps(current, sort_keys=True) if as_json else _progress_line(current))
+
+
+@statements_group.command("holds")
+@click.option("--all", "show_all", is_flag=True, help="released holds too")
+@click.option("--json", "as_json", is_flag=True)
+def holds_command(show_all: bool, as_json: bool) -> None:
+    """Collection holds: accounts whose statements stopped until a person decides (open ones by default)."""
+    from claims_server.security.principal import acting_as, system_principal
+    from claims_server.statements.services import hold_summary, list_holds
+
+    with acting_as(system_principal("cli:statements-holds")), _session_factory()() as session:
+        items = [
+            hold_summary(hold, patient)
+            for hold, patient in list_holds(session, "all" if show_all else "open")
+        ]
+    if as_json:
+        click.echo(json.dumps({"items": items}, sort_keys=True))
+        return
+    for item in items:
+        state = f"released {item['released_at']}" if item["released_at"] else "open"
+        click.echo(
+            f"hold {item['id']} patient {item['patient_id']}: {item['reason']}, {item['balance']} due at "
+            f"step {item['dunning_step']}, placed {item['placed_at']}, {state}"
+        )
+    if not items:
+        click.echo("no holds")
+
+
+@statements_group.command("release-hold")
+@click.argument("hold_public_id")
+def release_hold_command(hold_public_id: str) -> None:
+    """Release a collection hold (audited): the patient's statements resume with the next run."""
+    from claims_server.errors import NotFound
+    from claims_server.security.principal import acting_as, system_principal
+    from claims_server.statements.services import release_hold
+
+    with acting_as(system_principal("cli:statements-release-hold")), _session_factory()() as session:
+        try:
+            hold = release_hold(session, hold_public_id)
+        except NotFound as exc:
+            raise click.ClickException(exc.detail) from None
+        session.commit()
+        released = hold.released_at
+    click.echo(f"hold {hold_public_id} released at {released.isoformat() if released else '?'}")

@@ -52,6 +52,7 @@ from claims_server.models import (
     StatementState,
 )
 from claims_server.models.common import new_public_id
+from claims_server.portal.urls import pay_link_url
 from claims_server.security.audit import audit_event
 from claims_server.security.authn import token_hash
 from claims_server.security.patient_links import create_patient_link
@@ -450,7 +451,7 @@ def email_statement(
     issued = create_patient_link(
         session, patient, created_by_user_id=current_principal().user_id, settings=settings, now=now
     )
-    link_url = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/patient#{issued.token}"
+    link_url = pay_link_url(settings, issued.token)
     expires_at = issued.link.expires_at
     message = statement_email(
         content=replace(content, link_expires_on=expires_at.date()),

@@ -32,6 +32,7 @@ from claims_server.statements.delivery import (
 @dataclass
 class StatementDay:
     as_of: str = ""
+    today: str = ""
     run: dict[str, Any] = field(default_factory=dict)
     emailed: str | None = None  # statement public id
     email_file: str | None = None
@@ -42,6 +43,12 @@ class StatementDay:
             f"statement run as of {self.as_of}: {self.run.get('issued', 0)} issued, "
             f"{self.run.get('skipped', 0)} skipped {self.run.get('skip_reasons', {})}, {self.run.get('held', 0)} held"
         ]
+        if self.today and self.as_of > self.today:
+            days = (date.fromisoformat(self.as_of) - date.fromisoformat(self.today)).days
+            out.append(
+                f"(dated {self.as_of}, {days} days after today {self.today}: the payers' 835s pay on that "
+                "date (BPR16), and a patient is billed once the insurance has paid)"
+            )
         if self.emailed:
             out.append(f"emailed statement {self.emailed} -> {self.email_file}")
         if self.print_batch:
@@ -66,6 +73,7 @@ def run_statement_day(
     factory: sessionmaker[Session], out_dir: Path, *, today: date | None = None
 ) -> StatementDay:
     """Run statements, email the first one whose patient has an email address, print the rest."""
+    from claims_server.portal.urls import pay_page_url
     from claims_server.statements.services import run_progress, run_statements
 
     settings = load_settings()
@@ -74,8 +82,9 @@ def run_statement_day(
     with acting_as(system_principal("cli:demo")):
         with unit_of_work(factory) as session:
             as_of = _last_accounting_date(session, today or date.today())
-            run = run_statements(session, as_of)
+            run = run_statements(session, as_of, pay_url=pay_page_url(settings))
             day.as_of = as_of.isoformat()
+            day.today = (today or date.today()).isoformat()
             day.run = run_progress(run)
         now = utcnow()
         with unit_of_work(factory) as session:

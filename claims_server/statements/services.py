@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 import statements as lib
+from claims_server.db import bulk_insert
 from claims_server.errors import NotFound
 from claims_server.models import (
     Account,
@@ -34,6 +35,7 @@ from claims_server.models import (
     Adjustment,
     AuditAction,
     Claim,
+    DeliveryChannel,
     JournalEntry,
     JournalEventType,
     LinePayment,
@@ -49,12 +51,18 @@ from claims_server.models import (
     WorkQueue,
 )
 from claims_server.models.common import utcnow
+from claims_server.models.encrypted import encrypted_attributes
 from claims_server.models.statements import HoldReason, StatementHold, StatementRun, StatementRunState
 from claims_server.security.audit import audit_events_bulk
+from claims_server.security.fields import cipher_for
 
 _IN = 900  # bound parameters per IN list (SQLite's historical limit is 999)
 #: Patients per Celery chunk: small enough for steady progress, large enough to batch queries.
 CHUNK_SIZE = 250
+#: The encrypted document columns of ``statements``, sealed in bulk by ``_issue``.
+_DOCUMENT_ATTRS = {attr.key: attr for attr in encrypted_attributes(Statement.__mapper__)}
+#: First key of the (run, chunk) advisory locks ("stmt" in ASCII), away from other locks' keys.
+_CHUNK_LOCK_BASE = 0x73746D74
 
 
 def _chunks(values: Sequence[int], size: int = _IN) -> Iterable[Sequence[int]]:
@@ -83,7 +91,7 @@ def _address(line1: str | None, line2: str | None, city: str | None, state: str 
     return lib.Address(line1, line2, city, state, zip_code)
 
 
-def _practice(practice: Practice) -> lib.Practice:
+def _practice(practice: Practice, pay_url: str | None = None) -> lib.Practice:
     address = _address(
         practice.address_line1, practice.address_line2, practice.city, practice.state, practice.zip_code
     )
@@ -95,7 +103,7 @@ def _practice(practice: Practice) -> lib.Practice:
         practice.pay_to_state,
         practice.pay_to_zip_code,
     )
-    return lib.Practice(practice.name, address, practice.phone, remit)
+    return lib.Practice(practice.name, address, practice.phone, remit, pay_url)
 
 
 def _person(first: str | None, middle: str | None, last: str | None, suffix: str | None = None) -> str:
@@ -119,9 +127,13 @@ class _LineAcc:
 
 
 def build_statement_inputs(
-    session: Session, patient_ids: Sequence[int], as_of: date
+    session: Session, patient_ids: Sequence[int], as_of: date, *, pay_url: str | None = None
 ) -> dict[int, lib.StatementInput]:
-    """The statement input of each patient (by id) as of ``as_of``, read in batched queries."""
+    """The statement input of each patient (by id) as of ``as_of``, read in batched queries.
+
+    ``pay_url``: the patient pages' address printed on the statement (no token; see
+    ``claims_server.portal.urls``).
+    """
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
@@ -130,7 +142,7 @@ def build_statement_inputs(
         for chunk in _chunks(ids)
         for p in session.scalars(select(Patient).where(Patient.id.in_(chunk)))
     }
-    practices = {p.id: _practice(p) for p in session.scalars(select(Practice))}
+    practices = {p.id: _practice(p, pay_url) for p in session.scalars(select(Practice))}
     codes = {code: account_id for account_id, code in session.execute(select(Account.id, Account.code))}
     ar_patient = codes.get(AccountCode.AR_PATIENT.value)
     ar_insurance = codes.get(AccountCode.AR_INSURANCE.value)
@@ -334,15 +346,23 @@ class ChunkOutcome:
     statement_ids: list[int] = field(default_factory=list)
 
 
-def candidate_patient_ids(session: Session, as_of: date) -> list[int]:
-    """Patients with a non-zero A/R-patient balance as of ``as_of`` (sorted ids)."""
+def candidate_patient_ids(
+    session: Session, as_of: date, first_patient_id: int | None = None, last_patient_id: int | None = None
+) -> list[int]:
+    """Patients with a non-zero A/R-patient balance as of ``as_of`` (sorted ids), optionally in an id range."""
     stmt = (
         select(Posting.patient_id)
         .join(Account, Account.id == Posting.account_id)
         .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
         .where(Account.code == AccountCode.AR_PATIENT.value, JournalEntry.effective_date <= as_of)
         .where(Posting.patient_id.is_not(None))
-        .group_by(Posting.patient_id)
+    )
+    if first_patient_id is not None:
+        stmt = stmt.where(Posting.patient_id >= first_patient_id)
+    if last_patient_id is not None:
+        stmt = stmt.where(Posting.patient_id <= last_patient_id)
+    stmt = (
+        stmt.group_by(Posting.patient_id)
         .having(func.sum(Posting.amount_cents) != 0)
         .order_by(Posting.patient_id)
     )
@@ -375,6 +395,7 @@ def process_patients(
     rules: lib.CycleRules,
     *,
     run: StatementRun | None = None,
+    pay_url: str | None = None,
 ) -> ChunkOutcome:
     """Decide, build, render and store the statements of ``patient_ids`` (caller commits)."""
     outcome = ChunkOutcome()
@@ -386,10 +407,15 @@ def process_patients(
             )
         )
         ids = [pid for pid in ids if pid not in done_already]
-    inputs = build_statement_inputs(session, ids, as_of)
+    inputs = build_statement_inputs(session, ids, as_of, pay_url=pay_url)
     holds = _open_holds(session, ids)
     plans = _plans_in_good_standing(session, ids, as_of)
+    public_ids = _patient_public_ids(session, ids)
     audits: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    line_rows: list[list[dict[str, Any]]] = []
+    cipher = cipher_for(session)
+    now = utcnow()
     for patient_id in ids:
         data = inputs.get(patient_id)
         outcome.considered += 1
@@ -415,7 +441,7 @@ def process_patients(
             key = decision.reason.value if decision.reason else "skipped"
             outcome.skip_reasons[key] = outcome.skip_reasons.get(key, 0) + 1
             continue
-        patient_public_id = session.get(Patient, patient_id).public_id  # type: ignore[union-attr]
+        patient_public_id = public_ids[patient_id]
         if decision.action is lib.CycleAction.HOLD:
             _place_collections_hold(
                 session, patient_id, patient_public_id, amounts.amount_due_cents, decision.step, run
@@ -423,13 +449,14 @@ def process_patients(
             outcome.held += 1
             continue
         try:
-            statement = _issue(session, patient_id, data, decision, rules, run)
+            row, lines = _issue(patient_id, data, decision, rules, run, cipher, now)
         except lib.StatementInputError as exc:
             outcome.failed += 1
             outcome.errors.append({"patient": patient_public_id, **exc.to_dict()})
             continue
         outcome.issued += 1
-        outcome.statement_ids.append(statement.id)
+        rows.append(row)
+        line_rows.append(lines)
         audits.append(
             {
                 "action": AuditAction.READ,
@@ -445,68 +472,104 @@ def process_patients(
                 "action": AuditAction.CREATE,
                 "event_type": "statement.issue",
                 "entity_type": "statement",
-                "entity_id": statement.public_id,
+                "entity_id": row["public_id"],
                 "patient_id": patient_id,
                 "details": {
+                    "fields": ["html_content", "pdf_content"],
                     "dunning_stage": decision.stage.name.lower() if decision.stage else None,
                     "dunning_step": decision.step,
-                    "lines": len(statement.lines),
+                    "lines": len(lines),
                     "run": run.public_id if run is not None else None,
                 },
             }
         )
+    # The whole chunk's statements and lines in two bulk INSERTs (COPY on PostgreSQL).
     session.flush()
+    outcome.statement_ids = bulk_insert(session, Statement.__table__, rows, returning_ids=True)
+    bulk_insert(
+        session,
+        StatementLine.__table__,
+        [
+            {"statement_id": statement_id, **line}
+            for statement_id, lines in zip(outcome.statement_ids, line_rows, strict=True)
+            for line in lines
+        ],
+    )
     audit_events_bulk(session, audits)
     return outcome
 
 
+def _patient_public_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """patients.id -> public_id in one query per IN chunk (no autoflush between statements)."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(list(ids)):
+        rows = session.execute(select(Patient.id, Patient.public_id).where(Patient.id.in_(chunk)))
+        out.update((int(patient_id), public_id) for patient_id, public_id in rows)
+    return out
+
+
 def _issue(
-    session: Session,
     patient_id: int,
     data: lib.StatementInput,
     decision: lib.CycleDecision,
     rules: lib.CycleRules,
     run: StatementRun | None,
-) -> Statement:
+    cipher: Any,
+    now: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Build and render one statement: its ``statements`` row (documents sealed) and its line rows.
+
+    Rows, not ORM objects: a chunk's statements go to the database in one bulk INSERT (COPY
+    on PostgreSQL) with their PDF and HTML encrypted here, as the ORM flush would do, bound
+    to the row's public id. The ``statement.issue`` audit event names the PHI fields stored.
+    """
     assert decision.stage is not None
-    row = Statement(patient_id=patient_id, statement_date=data.statement_date, run_id=run.id if run else None)
-    row.public_id = row.public_id or _new_public_id()
-    data = _with_ref(data, row.public_id)
+    public_id = _new_public_id()
+    data = _with_ref(data, public_id)
     statement = lib.build_statement(
         data, stage=decision.stage, step=decision.step, due_date=rules.due_date(data.statement_date)
     )
     pdf = lib.render_pdf(statement)
+    html = lib.render_html(statement).encode("utf-8")
     aging = statement.aging
-    row.due_date = statement.due_date
-    row.balance_cents = statement.amount_due_cents
-    row.current_cents = aging.current_cents
-    row.days_31_60_cents = aging.days_31_60_cents
-    row.days_61_90_cents = aging.days_61_90_cents
-    row.days_91_120_cents = aging.days_91_120_cents
-    row.over_120_cents = aging.over_120_cents
-    row.dunning_stage = int(decision.stage)
-    row.dunning_step = decision.step
-    row.pending_insurance_cents = statement.pending_insurance_cents
-    row.state = StatementState.ISSUED
-    row.pdf_content = pdf
-    row.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-    row.html_content = lib.render_html(statement).encode("utf-8")
-    row.lines = [
-        StatementLine(
-            line_number=n,
-            service_date=line.service_date,
-            description=f"{line.procedure_code} {line.description}".strip()[:512],
-            charge_cents=line.billed_cents,
-            insurance_paid_cents=line.insurance_paid_cents,
-            adjustments_cents=line.adjustments_cents,
-            patient_paid_cents=line.patient_paid_cents,
-            balance_cents=line.balance_cents,
-            reason_text=line.reason_text() or None,
-        )
+    row = {
+        "public_id": public_id,
+        "created_at": now,
+        "updated_at": now,
+        "patient_id": patient_id,
+        "statement_date": data.statement_date,
+        "due_date": statement.due_date,
+        "balance_cents": statement.amount_due_cents,
+        "current_cents": aging.current_cents,
+        "days_31_60_cents": aging.days_31_60_cents,
+        "days_61_90_cents": aging.days_61_90_cents,
+        "days_91_120_cents": aging.days_91_120_cents,
+        "over_120_cents": aging.over_120_cents,
+        "dunning_stage": int(decision.stage),
+        "delivery_channel": DeliveryChannel.MAIL,
+        "state": StatementState.ISSUED,
+        "run_id": run.id if run is not None else None,
+        "dunning_step": decision.step,
+        "pending_insurance_cents": statement.pending_insurance_cents,
+        "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+        "pdf_content": cipher.seal(_DOCUMENT_ATTRS["pdf_content"], public_id, pdf),
+        "html_content": cipher.seal(_DOCUMENT_ATTRS["html_content"], public_id, html),
+    }
+    lines = [
+        {
+            "line_number": n,
+            "service_date": line.service_date,
+            "description": f"{line.procedure_code} {line.description}".strip()[:512],
+            "charge_cents": line.billed_cents,
+            "insurance_paid_cents": line.insurance_paid_cents,
+            "adjustments_cents": line.adjustments_cents,
+            "patient_paid_cents": line.patient_paid_cents,
+            "balance_cents": line.balance_cents,
+            "reason_text": line.reason_text() or None,
+        }
         for n, line in enumerate(statement.lines(), 1)
     ]
-    session.add(row)
-    return row
+    return row, lines
 
 
 def _new_public_id() -> str:
@@ -588,6 +651,31 @@ def release_hold(session: Session, hold_public_id: str, *, user_id: int | None =
     return hold
 
 
+def list_holds(session: Session, state: str = "open") -> list[tuple[StatementHold, str]]:
+    """Holds (``open``, ``released`` or ``all``), oldest first, each with its patient's public id."""
+    stmt = select(StatementHold, Patient.public_id).join(Patient, Patient.id == StatementHold.patient_id)
+    if state == "open":
+        stmt = stmt.where(StatementHold.released_at.is_(None))
+    elif state == "released":
+        stmt = stmt.where(StatementHold.released_at.is_not(None))
+    return [(hold, public_id) for hold, public_id in session.execute(stmt.order_by(StatementHold.id))]
+
+
+def hold_summary(hold: StatementHold, patient_public_id: str | None) -> dict[str, Any]:
+    """A hold as the API and the CLI show it (public ids, amounts and dates; no patient data)."""
+    from claims_server.api_common.fields import cents_to_money
+
+    return {
+        "id": hold.public_id,
+        "patient_id": patient_public_id,
+        "reason": hold.reason.value,
+        "balance": cents_to_money(hold.balance_cents) if hold.balance_cents is not None else None,
+        "dunning_step": hold.dunning_step,
+        "placed_at": hold.created_at.isoformat(),
+        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+    }
+
+
 def start_statement_run(
     session: Session, as_of: date, *, user_id: int | None = None
 ) -> tuple[StatementRun, list[tuple[int, int]]]:
@@ -605,22 +693,59 @@ def start_statement_run(
     return run, chunks
 
 
+def mark_run_started(session: Session, run_id: int) -> None:
+    """The run is running from its first chunk on (a short transaction of its own; caller commits)."""
+    run = session.get(StatementRun, run_id, with_for_update={"key_share": True})
+    if run is not None and run.state is StatementRunState.QUEUED:
+        run.state = StatementRunState.RUNNING
+        run.started_at = utcnow()
+        session.flush()
+
+
+def _lock_chunk(session: Session, run_id: int, first_patient_id: int) -> None:
+    """Serialize two deliveries of the same chunk (acks_late redelivery) until this transaction ends.
+
+    PostgreSQL: an advisory lock on (run, chunk), so the second delivery waits and then sees
+    the chunk done. SQLite: its database-wide write lock does the same.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:run AS integer), CAST(:chunk AS integer))"),
+            {"run": _CHUNK_LOCK_BASE + run_id % 1_000_000, "chunk": first_patient_id % 2**31},
+        )
+
+
 def process_run_chunk(
-    session: Session, run_id: int, first_patient_id: int, last_patient_id: int, rules: lib.CycleRules
+    session: Session,
+    run_id: int,
+    first_patient_id: int,
+    last_patient_id: int,
+    rules: lib.CycleRules,
+    *,
+    pay_url: str | None = None,
 ) -> ChunkOutcome:
-    """One chunk of a run: the candidates with ids in the range; advances progress (caller commits)."""
-    run = session.get(StatementRun, run_id, with_for_update=True)
+    """One chunk of a run: the candidates with ids in the range; advances progress (caller commits).
+
+    The run's row is locked only at the end, to add this chunk's counts: holding it while
+    statements are rendered would make every other worker wait (one chunk at a time).
+    A chunk whose ids are already done (a redelivered task) does nothing.
+    """
+    _lock_chunk(session, run_id, first_patient_id)
+    run = session.get(StatementRun, run_id, populate_existing=True)
     if run is None:
         raise NotFound(f"no statement run with id {run_id}")
     if first_patient_id in (run.chunks_done or []):
         return ChunkOutcome()
+    ids = candidate_patient_ids(session, run.as_of, first_patient_id, last_patient_id)
+    outcome = process_patients(session, ids, run.as_of, rules, run=run, pay_url=pay_url)
+    # FOR NO KEY UPDATE: the statements other chunks are inserting hold a KEY SHARE lock on
+    # this row (their run_id foreign key); FOR UPDATE would wait for them while they wait for
+    # the audit chain lock this transaction holds, a deadlock.
+    run = session.get(StatementRun, run_id, with_for_update={"key_share": True}, populate_existing=True)
+    assert run is not None
     if run.state is StatementRunState.QUEUED:
         run.state = StatementRunState.RUNNING
         run.started_at = utcnow()
-    ids = [
-        pid for pid in candidate_patient_ids(session, run.as_of) if first_patient_id <= pid <= last_patient_id
-    ]
-    outcome = process_patients(session, ids, run.as_of, rules, run=run)
     run.done = min(run.total, run.done + outcome.considered)
     run.issued += outcome.issued
     run.skipped += outcome.skipped
@@ -641,13 +766,18 @@ def process_run_chunk(
 
 
 def run_statements(
-    session: Session, as_of: date, *, rules: lib.CycleRules | None = None, user_id: int | None = None
+    session: Session,
+    as_of: date,
+    *,
+    rules: lib.CycleRules | None = None,
+    user_id: int | None = None,
+    pay_url: str | None = None,
 ) -> StatementRun:
     """A whole statement run in this process and transaction (caller commits)."""
     rules = rules or lib.CycleRules()
     run, chunks = start_statement_run(session, as_of, user_id=user_id)
     for first, last in chunks:
-        process_run_chunk(session, run.id, first, last, rules)
+        process_run_chunk(session, run.id, first, last, rules, pay_url=pay_url)
     return run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.db import make_engine, make_session_factory
@@ -21,14 +22,28 @@ def _session_factory() -> sessionmaker[Session]:
     return factory
 
 
-@celery_app.task(name="claims_server.statements.run_chunk")
+@celery_app.task(
+    name="claims_server.statements.run_chunk",
+    # A deadlock or a lost connection rolls the chunk back whole; the chunk is idempotent, so
+    # it is simply run again (without this the run would never reach done).
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    retry_jitter=True,
+    max_retries=5,
+)
 def run_chunk_task(run_id: int, first_patient_id: int, last_patient_id: int) -> dict[str, Any]:
     """Statements of the run's candidates with ids in [first, last]; one transaction, safe to redeliver."""
-    from claims_server.statements.services import process_run_chunk, rules_from_settings
+    from claims_server.portal.urls import pay_page_url
+    from claims_server.statements.services import mark_run_started, process_run_chunk, rules_from_settings
 
-    rules = rules_from_settings(celery_app.conf.claims_settings)
+    settings = celery_app.conf.claims_settings
+    rules = rules_from_settings(settings)
     with acting_as(system_principal("task:statement-run")), _session_factory()() as session:
-        outcome = process_run_chunk(session, run_id, first_patient_id, last_patient_id, rules)
+        mark_run_started(session, run_id)
+        session.commit()
+        outcome = process_run_chunk(
+            session, run_id, first_patient_id, last_patient_id, rules, pay_url=pay_page_url(settings)
+        )
         session.commit()
     return {
         "considered": outcome.considered,

@@ -119,7 +119,7 @@ def _document(body: bytes | str, mimetype: str, name: str | None = None) -> Resp
     return response
 
 
-def _pdf_response(row: Statement) -> Response:
+def statement_pdf_response(row: Statement) -> Response:
     from claims_server.statements.services import statement_pdf
 
     pdf = statement_pdf(row)
@@ -127,7 +127,7 @@ def _pdf_response(row: Statement) -> Response:
     return _document(pdf, "application/pdf", f"statement-{row.public_id[:10]}.pdf")
 
 
-def _html_response(row: Statement) -> Response:
+def statement_html_response(row: Statement) -> Response:
     from claims_server.statements.services import statement_html
 
     html = statement_html(row)
@@ -179,14 +179,14 @@ def get_statement(statement_id: str) -> dict[str, Any]:
 @mutation()
 def get_statement_pdf(statement_id: str) -> Response:
     """The statement as mailed (PDF, audited)."""
-    return _pdf_response(_owned(statement_id))
+    return statement_pdf_response(_owned(statement_id))
 
 
 @blp.route("/<statement_id>/html", methods=["GET"], endpoint="statement_html")
 @mutation()
 def get_statement_html(statement_id: str) -> Response:
     """The statement as emailed, without a pay link (HTML, audited)."""
-    return _html_response(_owned(statement_id))
+    return statement_html_response(_owned(statement_id))
 
 
 @blp.route("/<statement_id>/email", methods=["POST"], endpoint="email_statement")
@@ -286,11 +286,43 @@ def get_run(run_id: str) -> dict[str, Any]:
 @mutation()
 def patient_statement_pdf(statement_id: str) -> Response:
     """My statement as a PDF; another patient's is 404."""
-    return _pdf_response(_owned(statement_id))
+    return statement_pdf_response(_owned(statement_id))
 
 
 @patient_statement_blp.route("/statements/<statement_id>/html", methods=["GET"], endpoint="html")
 @mutation()
 def patient_statement_html(statement_id: str) -> Response:
     """My statement as a web page; another patient's is 404."""
-    return _html_response(_owned(statement_id))
+    return statement_html_response(_owned(statement_id))
+
+
+# -- collection holds (statements stop until a person releases them) -------------------------------
+
+
+class HoldListArgs(Schema):
+    state = fields.String(load_default="open", validate=validate.OneOf(["open", "released", "all"]))
+
+
+@blp.route("/holds", methods=["GET"], endpoint="list_holds")
+@mutation()
+@blp.arguments(HoldListArgs, location="query")
+def list_holds(args: dict[str, Any]) -> dict[str, Any]:
+    """Collection holds, open ones by default (oldest first): the accounts waiting for a person."""
+    from claims_server.statements.services import hold_summary
+    from claims_server.statements.services import list_holds as holds_of
+
+    rows = holds_of(db_session(), args["state"])
+    return {"items": [hold_summary(hold, patient) for hold, patient in rows]}
+
+
+@blp.route("/holds/<hold_id>/release", methods=["POST"], endpoint="release_hold")
+@mutation()
+def release_hold(hold_id: str) -> dict[str, Any]:
+    """Release a hold: the patient's statements resume with the next run (audited)."""
+    from claims_server.statements.services import hold_summary
+    from claims_server.statements.services import release_hold as release
+
+    session = db_session()
+    hold = release(session, hold_id, user_id=current_principal().user_id)
+    patient = session.get(Patient, hold.patient_id)
+    return hold_summary(hold, patient.public_id if patient else None)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from claims_server.models import Coverage, Statement
+from claims_server.models import Claim, Coverage, Statement
 from claims_server.remittance.services import receive_and_post
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.statements.services import run_statements
@@ -38,6 +38,17 @@ def acme_only_coverages(session: Session, world: World) -> list[Coverage]:
 
 def issue_statements(session: Session, factory: sessionmaker[Session]) -> list[Statement]:
     """Post the 835 for both claims and run statements: two issued statements, A then B."""
+    a, b = bill_two_patients(session, factory)
+    with acting_as(system_principal("test:statements")):
+        run_statements(session, AS_OF, rules=CycleRules())
+        session.commit()
+    rows = session.scalars(select(Statement).order_by(Statement.id)).all()
+    by_patient = {row.patient_id: row for row in rows}
+    return [by_patient[a.patient_id], by_patient[b.patient_id]]
+
+
+def bill_two_patients(session: Session, factory: sessionmaker[Session]) -> tuple[Claim, Claim]:
+    """Claims A and B billed and paid by a real 835: each patient owes a balance, no statement yet."""
     world = seed_world(session)
     first, second = acme_only_coverages(session, world)[:2]
     a = make_claim(session, world, "DLV-A", [("99213", 10000)], coverage=first)
@@ -79,9 +90,4 @@ def issue_statements(session: Session, factory: sessionmaker[Session]) -> list[S
         ]
     )
     assert receive_and_post(factory, content).status == "posted"
-    with acting_as(system_principal("test:statements")):
-        run_statements(session, AS_OF, rules=CycleRules())
-        session.commit()
-    rows = session.scalars(select(Statement).order_by(Statement.id)).all()
-    by_patient = {row.patient_id: row for row in rows}
-    return [by_patient[a.patient_id], by_patient[b.patient_id]]
+    return a, b
