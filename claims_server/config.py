@@ -80,6 +80,10 @@ class Settings:
     STATEMENT_REMINDERS: int = 2  # reminders between the first statement and the final notice
     STATEMENT_DUE_DAYS: int = 21  # due date = statement date + this
     # --- end statements-core
+    # --- write-offs (claims_server.ledger.write_offs)
+    # The most a biller may write off at once (cents); supervisors and admins have no limit.
+    WRITE_OFF_BILLER_LIMIT_CENTS: int = 50_000
+    # --- end write-offs
 
     @property
     def database_url(self) -> str:

@@ -110,12 +110,14 @@ def paginate(
     limit: int,
     cursor: str | None,
     filters: Mapping[str, Any],
+    descending: bool = False,
 ) -> Page[Any]:
-    """One page of ``query`` (which selects ORM entities) ordered by ``id_column``."""
+    """One page of ``query`` (which selects ORM entities) ordered by ``id_column`` (newest first if ``descending``)."""
     after = decode_cursor(cursor, filters)
     if after is not None:
-        query = query.where(id_column > after)
-    rows: Sequence[Any] = session.scalars(query.order_by(id_column).limit(limit + 1)).all()
+        query = query.where(id_column < after if descending else id_column > after)
+    order = id_column.desc() if descending else id_column
+    rows: Sequence[Any] = session.scalars(query.order_by(order).limit(limit + 1)).all()
     items = list(rows[:limit])
     next_cursor = encode_cursor(items[-1].id, filters) if len(rows) > limit and items else None
     return Page(items, next_cursor)

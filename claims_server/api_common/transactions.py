@@ -52,6 +52,18 @@ def principal_key() -> str:
     return f"{principal.kind.value}:{ident}"[:100]
 
 
+def required_idempotency_key(what: str) -> str:
+    """The request's ``Idempotency-Key`` scoped to the caller, for services that post money
+    and key their ledger entries by it; 422 naming the header when it is missing."""
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if not key:
+        raise Unprocessable(
+            f"{what} needs an {IDEMPOTENCY_HEADER} header so that a retry cannot post twice",
+            errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "required"}],
+        )
+    return f"{principal_key()}:{key}"[:KEY_MAX_LENGTH]
+
+
 def request_fingerprint() -> str:
     """SHA-256 of method, path and body (JSON canonicalised: key order and spacing ignored)."""
     raw = request.get_data(cache=True)

@@ -44,7 +44,7 @@ from claims_server.clearinghouse.transport import Transport, TransportError, tra
 from claims_server.cli_edi import transaction_kind
 from claims_server.db import unit_of_work
 from claims_server.errors import NotFound
-from claims_server.ledger.services import claim_charge, ensure_claims_receivable
+from claims_server.ledger.services import claim_charge, ensure_claims_receivable, post_charge_corrections
 from claims_server.models import (
     Ack999Result,
     AuditAction,
@@ -90,7 +90,9 @@ class SendResult:
 
 def route_transport(route: ClearinghouseRoute, base_dir: str | os.PathLike[str]) -> Transport:
     """The adapter for ``route`` (folder paths relative to ``base_dir``, the instance folder)."""
-    return transport_for(route.transport.value, route.settings or {}, base_dir=base_dir)
+    return transport_for(
+        route.transport.value, route.settings or {}, base_dir=base_dir, route_name=route.name
+    )
 
 
 def _claim_batch(session: Session, batch_id: int) -> SubmissionBatch:
@@ -184,16 +186,24 @@ def mark_sent(session: Session, batch: SubmissionBatch, *, evidence: str) -> Non
     # A billed claim is a receivable from the day it leaves (ARCHITECTURE.md: "charge on a
     # claim line"), so A/R aging shows it before any 835. Replacement and next-payer
     # claims carry their original's receivable; the charge key makes this exactly once.
+    # A replacement, a void or a claim corrected in place and sent again restates the
+    # receivable already on the books (``post_charge_corrections``, before the first-time
+    # charges so that it sees only what was charged before this send).
+    corrected = post_charge_corrections(session, claims, effective_date=now.date())
     originals = [c for c in claims if c.original_claim_id is None]
     charged = ensure_claims_receivable(session, [claim_charge(c) for c in originals])
-    if charged:
+    if charged or corrected:
         audit(
             session,
             action=AuditAction.CREATE,
             event_type="ledger.charges",
             entity_type="submission_batch",
             entity_id=batch.public_id,
-            details={"charge_entries": charged, "claims": [c.public_id for c in originals]},
+            details={
+                "charge_entries": charged,
+                "charge_correction_entries": corrected,
+                "claims": [c.public_id for c in originals],
+            },
         )
     audit(
         session,

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -136,15 +137,20 @@ def _copy_for_payer(
         patient_id=copy.patient_id,
         details=details,
     )
+    _resolve_correction_items(session, original, f"{event} {copy.public_id}")
+    return copy
+
+
+def _resolve_correction_items(session: Session, claim: Claim, note: str) -> None:
+    """Resolve ``claim``'s open rejection and denial items as corrected and resubmitted."""
     for item in session.scalars(
         select(WorkItem).where(
-            WorkItem.claim_id == original.id,
+            WorkItem.claim_id == claim.id,
             WorkItem.queue.in_((WorkQueue.DENIED, WorkQueue.REJECTED)),
             WorkItem.status != WorkItemStatus.RESOLVED,
         )
     ):
-        resolve(session, item, ResolutionCode.CORRECTED_AND_RESUBMITTED, f"{event} {copy.public_id}")
-    return copy
+        resolve(session, item, ResolutionCode.CORRECTED_AND_RESUBMITTED, note)
 
 
 def create_replacement_claim(session: Session, original: Claim, *, reason: str | None = None) -> Claim:
@@ -318,3 +324,23 @@ def payments_of(session: Session, claim: Claim) -> list[ClaimPayment]:
             select(ClaimPayment).where(ClaimPayment.claim_id == claim.id).order_by(ClaimPayment.id)
         )
     )
+
+
+def resubmit_corrected(session: Session, claim: Claim, data: dict[str, Any]) -> Claim:
+    """Fix and resubmit a claim the payer never adjudicated: save ``data``, scrub, make it ready.
+
+    A rejected claim (999/277CA) is corrected in place (``reopen_for_correction`` → draft)
+    and sent again as an original; a draft one just needs a clean scrub. Scrub errors refuse
+    the whole change (``Unprocessable`` listing them; the caller's unit of work rolls back).
+    The claim's open rejection/denial items are resolved as corrected and resubmitted, so
+    it leaves the work queue.
+    """
+    from claims_server.claims import state
+    from claims_server.claims.services import make_ready, update_claim
+
+    update_claim(session, claim, {**data, "ready": False})
+    if ClaimState(claim.state) == ClaimState.REJECTED:
+        state.reopen_for_correction(session, claim, reason="corrected in place")
+    make_ready(session, claim, reason="corrected and resubmitted")
+    _resolve_correction_items(session, claim, f"resubmitted {claim.public_id}")
+    return claim

@@ -277,6 +277,7 @@ def record_patient_payment(
         idempotency_key=f"patient_payment:{payment.public_id}",
         postings=legs,
         effective_date=received_on or utcnow().date(),
+        patient_payment_id=payment.id,
         audit_entity=payment.public_id,
         memo=f"{source.value} payment",
     )

@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 
 from claims_server.api_common.fields import Money, PublicId, cents_to_money
-from claims_server.api_common.transactions import IDEMPOTENCY_HEADER, mutation, principal_key
+from claims_server.api_common.transactions import mutation, required_idempotency_key
 from claims_server.app import db_session
 from claims_server.errors import Unprocessable
 from claims_server.models import AuditAction, Claim, Patient, PatientPayment, PaymentMethod, Statement
@@ -75,17 +74,6 @@ class PlanSchema(Schema):
 
 class AsOfSchema(Schema):
     as_of = fields.Date(load_default=None)
-
-
-def _idempotency_key() -> str:
-    """The request's Idempotency-Key scoped to the caller (required for payments)."""
-    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-    if not key:
-        raise Unprocessable(
-            f"a payment needs an {IDEMPOTENCY_HEADER} header so that a retry cannot pay twice",
-            errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "required"}],
-        )
-    return f"{principal_key()}:{key}"[:255]
 
 
 def _ref(model: type[Any], public_id: str | None, field: str, patient_id: int) -> int | None:
@@ -172,7 +160,7 @@ def record_payment(data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any
         amount_cents=data["amount"],
         source=PaymentSource(data["source"]),
         method=PaymentMethod(data["method"]),
-        idempotency_key=_idempotency_key(),
+        idempotency_key=required_idempotency_key("a payment"),
         received_on=data["received_on"],
         statement_id=_ref(Statement, data["statement_id"], "statement_id", patient.id),
         payment_plan_id=_ref(PaymentPlan, data["payment_plan_id"], "payment_plan_id", patient.id),
@@ -311,7 +299,7 @@ def pay_statement(data: dict[str, Any], statement_id: str) -> tuple[dict[str, An
         amount_cents=data["amount"],
         source=PaymentSource.LINK,
         method=PaymentMethod.PORTAL,
-        idempotency_key=_idempotency_key(),
+        idempotency_key=required_idempotency_key("a payment"),
         statement_id=statement.id,
         payment_plan_id=_ref(PaymentPlan, data["payment_plan_id"], "payment_plan_id", statement.patient_id),
         reference=data["processor_reference"],

@@ -30,7 +30,11 @@ our data forces a choice). The period is ``[start, end]``, both inclusive.
   contractual adjustments - other adjustments, by accounting date).
 - Net collection rate = cash collected in the period (Σ cash clearing: insurance
   payments net of provider-level adjustments, plus patient payments) / (gross charges -
-  contractual adjustments) of the period.
+  contractual adjustments - non-controllable write-offs) of the period. Write-offs the
+  office could have avoided (small balance, timely filing, bad debt, administrative,
+  other) stay in the denominator and lower the rate; charity/hardship, non-covered by
+  contract and duplicate charges are not collectible revenue and are deducted
+  (``ledger.write_offs.NON_CONTROLLABLE_REASONS``; docs/write-offs.md).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from claims_server.api_common.fields import cents_to_money
@@ -51,6 +55,7 @@ from claims_server.errors import Unprocessable
 from claims_server.models import (
     Account,
     AccountCode,
+    Adjustment,
     AuditEvent,
     Claim,
     ClaimFrequency,
@@ -62,6 +67,7 @@ from claims_server.models import (
     Posting,
     Remittance,
 )
+from claims_server.models.remittance import AdjustmentGroup
 from claims_server.remittance.posting import PRICING_CARCS
 
 #: (label, first day, last day or None for open-ended) of each aging bucket.
@@ -215,28 +221,101 @@ def _in_period(moment_date: date | None, start: date, end: date) -> bool:
     return moment_date is not None and start <= moment_date <= end
 
 
-def _first_payments(session: Session, start: date, end: date) -> list[ClaimPayment]:
-    """Each claim's first 835 claim payment, when that payment's remittance is dated in the period."""
-    payments = session.scalars(
-        select(ClaimPayment)
-        .join(Remittance, Remittance.id == ClaimPayment.remittance_id)
+@dataclass(frozen=True, slots=True)
+class AdjustmentFact:
+    """A stored CAS triple, as the KPIs read it."""
+
+    group_code: AdjustmentGroup
+    reason_code: str
+    amount_cents: int
+
+
+@dataclass(slots=True)
+class LineFact:
+    """A stored SVC loop: what it charged, what was paid, and its CAS."""
+
+    charge_cents: int
+    paid_cents: int
+    adjustments: list[AdjustmentFact] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FirstPayment:
+    """A claim's first 835 decision (its first ``ClaimPayment``), dated by DTM*405.
+
+    Read with column queries rather than ORM entities: the KPIs are aggregates, and
+    loading every claim as an entity would also record each one as a PHI read.
+    """
+
+    claim_id: int
+    claim_public_id: str
+    status_code: str
+    charge_cents: int
+    day: date
+    adjustments: list[AdjustmentFact] = field(default_factory=list)  # claim level (2100 CAS)
+    line_payments: list[LineFact] = field(default_factory=list)
+
+
+def _first_payments(session: Session) -> list[FirstPayment]:
+    """Each claim's first 835 claim payment with its lines and adjustments, in three queries."""
+    first_ids = (
+        select(func.min(ClaimPayment.id))
         .where(ClaimPayment.claim_id.is_not(None))
-        .order_by(ClaimPayment.claim_id, ClaimPayment.id)
-    ).all()
-    first: dict[int, ClaimPayment] = {}
-    for payment in payments:
-        first.setdefault(payment.claim_id, payment)
-    out = []
-    for payment in first.values():
-        remittance = payment.remittance
+        .group_by(ClaimPayment.claim_id)
+        .scalar_subquery()
+    )
+    by_id: dict[int, FirstPayment] = {}
+    for cp_id, claim_id, public_id, status, charge, produced, paid_on, created in session.execute(
+        select(
+            ClaimPayment.id,
+            ClaimPayment.claim_id,
+            Claim.public_id,
+            ClaimPayment.status_code,
+            ClaimPayment.charge_cents,
+            Remittance.production_date,
+            Remittance.payment_date,
+            ClaimPayment.created_at,
+        )
+        .join(Remittance, Remittance.id == ClaimPayment.remittance_id)
+        .join(Claim, Claim.id == ClaimPayment.claim_id)
+        .where(ClaimPayment.id.in_(first_ids))
+    ):
         # DTM*405 (production) is when the payer decided; BPR16 is when the money settles.
-        day = remittance.production_date or remittance.payment_date or payment.created_at.date()
-        if _in_period(day, start, end):
-            out.append(payment)
-    return out
+        day = produced or paid_on or created.date()
+        by_id[cp_id] = FirstPayment(claim_id, public_id, status, int(charge), day)
+    lines: dict[int, LineFact] = {}
+    for line_id, cp_id, charge, paid in session.execute(
+        select(LinePayment.id, LinePayment.claim_payment_id, LinePayment.charge_cents, LinePayment.paid_cents)
+        .where(LinePayment.claim_payment_id.in_(first_ids))
+        .order_by(LinePayment.claim_payment_id, LinePayment.position)
+    ):
+        lines[line_id] = LineFact(int(charge), int(paid))
+        by_id[cp_id].line_payments.append(lines[line_id])
+    for cp_id, line_id, group, reason, amount in session.execute(
+        select(
+            Adjustment.claim_payment_id,
+            Adjustment.line_payment_id,
+            Adjustment.group_code,
+            Adjustment.reason_code,
+            Adjustment.amount_cents,
+        )
+        .outerjoin(LinePayment, LinePayment.id == Adjustment.line_payment_id)
+        .where(or_(Adjustment.claim_payment_id.in_(first_ids), LinePayment.claim_payment_id.in_(first_ids)))
+        .order_by(Adjustment.id)
+    ):
+        fact = AdjustmentFact(AdjustmentGroup(group), reason, int(amount))
+        if line_id is not None:
+            lines[line_id].adjustments.append(fact)
+        else:
+            by_id[cp_id].adjustments.append(fact)
+    return list(by_id.values())
 
 
-def denied_line(line: LinePayment) -> bool:
+def _denial_adjustment(adjustment: AdjustmentFact) -> bool:
+    return adjustment.group_code.value != "PR" and adjustment.reason_code not in PRICING_CARCS
+
+
+def denied_line(line: LineFact) -> bool:
     """A line paid nothing with a denial reason: a non-PR CARC that does not merely price it.
 
     The posting engine's definition (``PRICING_CARCS``): CO-45 plus PR-1 on a zero-paid line
@@ -245,18 +324,18 @@ def denied_line(line: LinePayment) -> bool:
     return (
         line.paid_cents == 0
         and line.charge_cents != 0
-        and any(a.group_code.value != "PR" and a.reason_code not in PRICING_CARCS for a in line.adjustments)
+        and any(_denial_adjustment(a) for a in line.adjustments)
     )
 
 
-def denied_cents(payment: ClaimPayment) -> int:
+def denied_cents(payment: FirstPayment) -> int:
     """The charges a first 835 denied: the whole claim for CLP02 = 4, else its denied lines."""
     if payment.status_code == "4":
         return payment.charge_cents
     return sum(line.charge_cents for line in payment.line_payments if denied_line(line))
 
 
-def is_denial(payment: ClaimPayment) -> bool:
+def is_denial(payment: FirstPayment) -> bool:
     return payment.status_code == "4" or any(denied_line(line) for line in payment.line_payments)
 
 
@@ -274,45 +353,94 @@ def _ledger_sum(session: Session, accounts: Iterable[AccountCode], start: date, 
     return int(session.scalar(stmt) or 0)
 
 
+def _non_controllable_write_offs(session: Session, start: date, end: date) -> int:
+    """Σ write-offs (net of reversals) in the period whose reason is not the office's to control."""
+    from claims_server.ledger.write_offs import NON_CONTROLLABLE_REASONS
+
+    stmt = (
+        select(func.coalesce(func.sum(Posting.amount_cents), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
+        .where(
+            Account.code == AccountCode.WRITE_OFFS.value,
+            JournalEntry.reason_code.in_(sorted(r.value for r in NON_CONTROLLABLE_REASONS)),
+            JournalEntry.effective_date >= start,
+            JournalEntry.effective_date <= end,
+        )
+    )
+    return int(session.scalar(stmt) or 0)
+
+
 def _receivable_as_of(session: Session, as_of: date) -> int:
     return _ledger_sum(session, (AccountCode.AR_INSURANCE, AccountCode.AR_PATIENT), date.min, as_of)
 
 
-def kpis(session: Session, *, start: date, end: date) -> list[Kpi]:
-    """The five indicators for the period ``[start, end]`` (see the module docstring)."""
+@dataclass
+class KpiFacts:
+    """What the claim-based KPIs count, read once so that many periods cost one read."""
+
+    submitted: list[tuple[str, date]]  # (public id, first submission day) of original claims
+    rejected_or_reworked: set[str]  # public ids
+    replaced: set[int]  # ids of claims a replacement or void points to
+    first_payments: list[FirstPayment]
+
+    @classmethod
+    def load(cls, session: Session) -> KpiFacts:
+        submitted = [
+            (public_id, moment.date())
+            for public_id, moment in session.execute(
+                select(Claim.public_id, Claim.submitted_at).where(
+                    Claim.submitted_at.is_not(None), Claim.frequency_code == ClaimFrequency.ORIGINAL
+                )
+            )
+        ]
+        replaced = set(
+            session.scalars(
+                select(Claim.original_claim_id).where(
+                    Claim.frequency_code.in_((ClaimFrequency.REPLACEMENT, ClaimFrequency.VOID))
+                )
+            )
+        )
+        return cls(
+            submitted=submitted,
+            rejected_or_reworked=_claims_with_events(
+                session, ("claim.rejected", "claim.reopen_for_correction")
+            ),
+            replaced=replaced,
+            first_payments=_first_payments(session),
+        )
+
+    def first_in(self, start: date, end: date) -> list[FirstPayment]:
+        return [p for p in self.first_payments if _in_period(p.day, start, end)]
+
+
+def _check_period(start: date, end: date) -> None:
     if start > end:
         raise Unprocessable(
             "start must not be after end",
             errors=[{"field": "start", "rule": "order", "message": "after end"}],
         )
-    rejected_or_reworked = _claims_with_events(session, ("claim.rejected", "claim.reopen_for_correction"))
-    submitted = [
-        c
-        for c in session.scalars(
-            select(Claim).where(
-                Claim.submitted_at.is_not(None), Claim.frequency_code == ClaimFrequency.ORIGINAL
-            )
-        )
-        if _in_period(c.submitted_at.date(), start, end)
-    ]
-    clean = [c for c in submitted if c.public_id not in rejected_or_reworked]
 
-    first = _first_payments(session, start, end)
+
+def kpis(session: Session, *, start: date, end: date) -> list[Kpi]:
+    """The five indicators for the period ``[start, end]`` (see the module docstring)."""
+    _check_period(start, end)
+    return _kpis_for(session, KpiFacts.load(session), start, end)
+
+
+def _kpis_for(session: Session, facts: KpiFacts, start: date, end: date) -> list[Kpi]:
+    submitted = [public_id for public_id, day in facts.submitted if _in_period(day, start, end)]
+    clean = [c for c in submitted if c not in facts.rejected_or_reworked]
+
+    first = facts.first_in(start, end)
     denied = [p for p in first if is_denial(p)]
-    replaced = set(
-        session.scalars(
-            select(Claim.original_claim_id).where(
-                Claim.frequency_code.in_((ClaimFrequency.REPLACEMENT, ClaimFrequency.VOID))
-            )
-        )
-    )
     resolved = [
         p
         for p in first
         if p.status_code in ("1", "2", "3")
         and not is_denial(p)
-        and p.claim_id not in replaced
-        and p.claim.public_id not in rejected_or_reworked
+        and p.claim_id not in facts.replaced
+        and p.claim_public_id not in facts.rejected_or_reworked
     ]
     remitted_cents = sum(p.charge_cents for p in first)
     denied_dollars = sum(denied_cents(p) for p in denied)
@@ -320,6 +448,7 @@ def kpis(session: Session, *, start: date, end: date) -> list[Kpi]:
     gross = -_ledger_sum(session, (AccountCode.GROSS_CHARGES,), start, end)
     contractual = _ledger_sum(session, (AccountCode.CONTRACTUAL_ADJUSTMENTS,), start, end)
     cash = _ledger_sum(session, (AccountCode.CASH_CLEARING,), start, end)
+    collectible = gross - contractual - _non_controllable_write_offs(session, start, end)
 
     window_start = end - timedelta(days=REVENUE_WINDOW_DAYS - 1)
     window_net = -_ledger_sum(
@@ -347,9 +476,94 @@ def kpis(session: Session, *, start: date, end: date) -> list[Kpi]:
             "charges denied on first 835s / charges first remitted (cents)"),
         Kpi("days_in_ar", days_in_ar, "days", net_ar, window_net,
             f"net A/R at the end / (net revenue of the {REVENUE_WINDOW_DAYS} days ending then / {REVENUE_WINDOW_DAYS})"),
-        Kpi("net_collection_rate", percent(cash, gross - contractual), "percent", cash, gross - contractual,
-            "cash collected / (gross charges - contractual adjustments) in the period (cents)"),
+        Kpi("net_collection_rate", percent(cash, collectible), "percent", cash, collectible,
+            "cash collected / (gross charges - contractual adjustments - non-controllable write-offs)"
+            " in the period (cents)"),
     ]  # fmt: skip
+
+
+# -- trends and denial reasons ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiPeriod:
+    """The KPIs of one period of a trend."""
+
+    start: date
+    end: date
+    kpis: list[Kpi]
+
+    def value(self, name: str) -> Decimal | None:
+        return next((k.value for k in self.kpis if k.name == name), None)
+
+
+def month_periods(end: date, months: int) -> list[tuple[date, date]]:
+    """The ``months`` calendar months ending with ``end``'s month, oldest first; the last ends on ``end``."""
+    if months < 1:
+        raise Unprocessable(
+            "months must be at least 1", errors=[{"field": "months", "rule": "minimum", "message": ">= 1"}]
+        )
+    periods = []
+    first, last = end.replace(day=1), end
+    for _ in range(months):
+        periods.append((first, last))
+        last = first - timedelta(days=1)
+        first = last.replace(day=1)
+    return periods[::-1]
+
+
+def kpi_trend(session: Session, periods: Sequence[tuple[date, date]]) -> list[KpiPeriod]:
+    """The KPIs of each ``(start, end)`` period, reading the claims and 835s once."""
+    for start, end in periods:
+        _check_period(start, end)
+    facts = KpiFacts.load(session)
+    return [KpiPeriod(start, end, _kpis_for(session, facts, start, end)) for start, end in periods]
+
+
+@dataclass(frozen=True)
+class DenialReason:
+    """One CARC (with its group) behind the initial denials of a period."""
+
+    group_code: str  # CAS01; "" when the payer denied the claim without a CAS
+    reason_code: str  # CAS02
+    claims: int  # denied claims citing it
+    amount_cents: int  # Σ its CAS03 on the denied claims and lines
+
+    @property
+    def code(self) -> str:
+        return f"{self.group_code}-{self.reason_code}" if self.group_code else "none given"
+
+
+def _denial_adjustments(payment: FirstPayment) -> list[AdjustmentFact]:
+    """The CAS a denial rests on: every non-PR, non-pricing CAS of a CLP02 = 4 claim, else of its denied lines."""
+    if payment.status_code == "4":
+        found = [*payment.adjustments, *(a for line in payment.line_payments for a in line.adjustments)]
+    else:
+        found = [a for line in payment.line_payments if denied_line(line) for a in line.adjustments]
+    return [a for a in found if _denial_adjustment(a)]
+
+
+def top_denial_reasons(session: Session, *, start: date, end: date, limit: int = 10) -> list[DenialReason]:
+    """The reasons of the initial denials counted by the denial rate, most claims first.
+
+    Same population as ``denial_rate_count``: claims whose first 835 in ``[start, end]``
+    denied them. A claim citing a CARC on several lines counts once for it.
+    """
+    _check_period(start, end)
+    claims: dict[tuple[str, str], set[int]] = {}
+    amounts: dict[tuple[str, str], int] = {}
+    for payment in KpiFacts.load(session).first_in(start, end):
+        if not is_denial(payment):
+            continue
+        reasons = _denial_adjustments(payment)
+        keys = [(a.group_code.value, a.reason_code) for a in reasons] or [("", "")]
+        for key in keys:
+            claims.setdefault(key, set()).add(payment.claim_id)
+            amounts.setdefault(key, 0)
+        for a in reasons:
+            amounts[(a.group_code.value, a.reason_code)] += a.amount_cents
+    ranked = sorted(claims, key=lambda k: (-len(claims[k]), -amounts[k], k))
+    return [DenialReason(g, r, len(claims[(g, r)]), amounts[(g, r)]) for g, r in ranked[:limit]]
 
 
 # -- output ---------------------------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""``/api/v1/claims/<claim id>/write-offs``: write off a claim's open balance, list, reverse.
+
+Thin views over ``claims_server.ledger.write_offs``. Posting needs an ``Idempotency-Key``
+header, handled like a payment (``payments.views``): the HTTP layer replays the stored
+answer, and the key (scoped to the caller) names the journal entry, so a retry posts once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from claims_server.api_common.fields import Money, PublicId
+from claims_server.api_common.transactions import mutation, required_idempotency_key
+from claims_server.app import db_session
+from claims_server.claims.services import get_claim
+from claims_server.errors import Unprocessable
+from claims_server.ledger import write_offs
+from claims_server.models import Payer
+from claims_server.security.principal import current_principal
+
+blp = Blueprint(
+    "write_offs",
+    __name__,
+    url_prefix="/api/v1",
+    description="Write-offs of a claim's open insurance or patient balance, with a reason from a fixed list",
+)
+
+
+class WriteOffInSchema(Schema):
+    amount = Money(required=True)
+    bucket = fields.String(
+        required=True, validate=validate.OneOf([b.value for b in write_offs.WriteOffBucket])
+    )
+    reason = fields.String(
+        required=True, validate=validate.OneOf([r.value for r in write_offs.WriteOffReason])
+    )
+    note = fields.String(load_default=None, validate=validate.Length(max=write_offs.MAX_NOTE))
+    line = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, 999))
+    payer_id = PublicId(load_default=None)
+
+
+class ReversalInSchema(Schema):
+    reason = fields.String(
+        required=True, validate=validate.OneOf([r.value for r in write_offs.ReversalReason])
+    )
+
+
+def approval_limit() -> int | None:
+    """The caller's per-write-off limit (config ``WRITE_OFF_BILLER_LIMIT_CENTS`` for billers)."""
+    settings = current_app.extensions["claims_server"].settings
+    return write_offs.approval_limit_for(current_principal().role, settings.WRITE_OFF_BILLER_LIMIT_CENTS)
+
+
+def payer_of(public_id: str | None, field: str = "payer_id") -> Payer | None:
+    if public_id is None:
+        return None
+    payer = db_session().scalar(select(Payer).where(Payer.public_id == public_id))
+    if payer is None:
+        raise Unprocessable(
+            f"{field}: no payer has this id",
+            errors=[
+                {"field": field, "location": "json", "rule": "exists", "message": "no payer has this id"}
+            ],
+        )
+    return payer
+
+
+@blp.route("/claims/<claim_id>/write-offs", methods=["POST"], endpoint="create_write_off")
+@mutation(idempotent=True)
+@blp.arguments(WriteOffInSchema)
+def create_write_off(data: dict[str, Any], claim_id: str) -> tuple[dict[str, Any], int]:
+    """Write off all or part of the claim's insurance or patient balance (Idempotency-Key required)."""
+    session = db_session()
+    done = write_offs.write_off(
+        session,
+        get_claim(session, claim_id),
+        amount_cents=data["amount"],
+        bucket=data["bucket"],
+        reason=data["reason"],
+        note=data["note"],
+        line_number=data["line"],
+        payer=payer_of(data["payer_id"]),
+        idempotency_key=required_idempotency_key("a write-off"),
+        approval_limit_cents=approval_limit(),
+    )
+    return done.to_json_dict(), 200 if done.replayed else 201
+
+
+@blp.route("/claims/<claim_id>/write-offs", methods=["GET"], endpoint="list_write_offs")
+@mutation()
+def list_write_offs(claim_id: str) -> dict[str, Any]:
+    """The claim's write-offs and reversals, oldest first, with its open balances now."""
+    session = db_session()
+    claim = get_claim(session, claim_id)
+    from claims_server.api_common.fields import cents_to_money
+
+    balances = write_offs.open_balances(session, claim)
+    return {
+        "items": [w.to_json_dict() for w in write_offs.list_write_offs(session, claim)],
+        "open_balance": {bucket.value: cents_to_money(cents) for bucket, cents in balances.items()},
+    }
+
+
+@blp.route(
+    "/claims/<claim_id>/write-offs/<write_off_id>/reversal", methods=["POST"], endpoint="reverse_write_off"
+)
+@mutation(idempotent=True)
+@blp.arguments(ReversalInSchema)
+def reverse_write_off(data: dict[str, Any], claim_id: str, write_off_id: str) -> tuple[dict[str, Any], int]:
+    """Undo a write-off with a mirrored entry (at most once per write-off)."""
+    session = db_session()
+    done = write_offs.reverse_write_off(
+        session, get_claim(session, claim_id), write_off_id, reason=data["reason"]
+    )
+    return done.to_json_dict(), 201

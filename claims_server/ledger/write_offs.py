@@ -1,0 +1,572 @@
+"""Write-offs: giving up all or part of a claim's open balance, with a reason, exactly once.
+
+A write-off is one ``write_off`` journal entry (ARCHITECTURE.md, the ledger table): Dr
+write-offs / Cr A/R insurance (the payer that owes) or A/R patient, line by line, posted
+through the ledger's own ``post_entries`` (balanced, validated, audited as
+``ledger.write_off`` with the reason, bucket and amount in the audit details). There is
+no ``write_offs`` table: the journal entry IS the write-off (``reason_code`` = the
+reason, ``claim_id`` = the claim whose A/R it reduces), so nothing can disagree with the
+ledger.
+
+Rules (each refusal is a 422 naming the field and the rule, and writes nothing):
+
+- ``amount_cents`` a positive integer (cents; never a float), at most the open balance of
+  the chosen bucket (insurance or patient) on the claim, or of the one line named;
+- ``reason`` one of :class:`WriteOffReason`; ``other`` needs a note;
+- insurance A/R owed by more than one payer (primary and secondary) needs the payer named;
+- a biller may write off at most ``WRITE_OFF_BILLER_LIMIT_CENTS`` per write-off (config);
+  billing supervisors and admins have no limit (:func:`approval_limit_for`).
+
+The free-text note can name the patient, and ``journal_entries.memo`` is deliberately not
+encrypted (docs/security.md), so the note is kept as the (encrypted) comment of a work
+item in the ``other`` queue opened and resolved with the write-off (dedupe key
+``write_off:<entry public id>``); the memo holds only the fixed reason label.
+
+Exactly once: the caller's idempotency key (the API's ``Idempotency-Key`` scoped to the
+caller; the UI's per-form key) names the journal entry, whose key is UNIQUE. The same key
+again answers the first write-off (``replayed``); with another claim, amount, bucket or
+reason it is a :class:`Conflict`.
+
+A write-off resolves the claim's open work items whose recommended action is
+``write_off`` (resolution ``written_off``). A reversal (supervisors) is a new entry with
+the mirrored postings (``mirror_legs``), ``reverses_entry_id`` set (an entry is reversed
+at most once), the same reason code (so the KPIs net it) and a reversal reason from a
+fixed list. It keeps the ``write_off`` event type so statements, which count write-off
+entries as adjustments, net the pair to zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from claims_server.errors import Conflict, NotFound, Unprocessable
+from claims_server.ledger.services import (
+    EntrySpec,
+    Leg,
+    existing_entry_ids,
+    mirror_legs,
+    post_entries,
+    receivable_claim_id,
+)
+from claims_server.models import (
+    Account,
+    AccountCode,
+    Claim,
+    JournalEntry,
+    JournalEventType,
+    Payer,
+    Posting,
+    ServiceLine,
+    WorkItem,
+)
+from claims_server.models.common import utcnow
+from claims_server.models.workqueue import WorkItemStatus, WorkQueue
+from claims_server.security.principal import current_principal
+from claims_server.workqueue.recommend import RecommendedAction
+
+
+class WriteOffReason(StrEnum):
+    """Why a balance is given up (the fixed list; docs/write-offs.md explains each)."""
+
+    SMALL_BALANCE = "small_balance"
+    TIMELY_FILING = "timely_filing"
+    BAD_DEBT = "bad_debt"  # uncollectible after the dunning cycle / sent to collections
+    HARDSHIP = "hardship"  # financial hardship or charity care under the practice's policy
+    ADMINISTRATIVE = "administrative"  # the practice's own error or decision (e.g. a courtesy)
+    NON_COVERED_CONTRACT = "non_covered_contract"  # the contract forbids billing anyone for it
+    DUPLICATE = "duplicate"  # the balance comes from a charge that should not exist
+    OTHER = "other"  # with a note saying why
+
+
+REASON_LABELS: dict[WriteOffReason, str] = {
+    WriteOffReason.SMALL_BALANCE: "Small balance",
+    WriteOffReason.TIMELY_FILING: "Timely filing limit missed",
+    WriteOffReason.BAD_DEBT: "Bad debt / collections",
+    WriteOffReason.HARDSHIP: "Financial hardship / charity care",
+    WriteOffReason.ADMINISTRATIVE: "Administrative",
+    WriteOffReason.NON_COVERED_CONTRACT: "Non-covered service by contract",
+    WriteOffReason.DUPLICATE: "Duplicate charge",
+    WriteOffReason.OTHER: "Other (see note)",
+}
+
+#: Write-offs the billing office could have avoided (HFMA MAP Keys count avoidable losses —
+#: denial write-offs, bad debt — against performance): they stay in the net collection
+#: rate's denominator and lower it. The other reasons (charity/hardship, contractually
+#: non-billable, duplicate charges) are not collectible revenue and are deducted like
+#: contractual adjustments. See docs/write-offs.md and reports/services.py.
+CONTROLLABLE_REASONS = frozenset(
+    {
+        WriteOffReason.SMALL_BALANCE,
+        WriteOffReason.TIMELY_FILING,
+        WriteOffReason.BAD_DEBT,
+        WriteOffReason.ADMINISTRATIVE,
+        WriteOffReason.OTHER,
+    }
+)
+NON_CONTROLLABLE_REASONS = frozenset(WriteOffReason) - CONTROLLABLE_REASONS
+
+
+class WriteOffBucket(StrEnum):
+    """Which receivable is written off."""
+
+    INSURANCE = "insurance"
+    PATIENT = "patient"
+
+
+BUCKET_ACCOUNTS: dict[WriteOffBucket, AccountCode] = {
+    WriteOffBucket.INSURANCE: AccountCode.AR_INSURANCE,
+    WriteOffBucket.PATIENT: AccountCode.AR_PATIENT,
+}
+
+
+class ReversalReason(StrEnum):
+    """Why a write-off is undone (a fixed list: the memo is not encrypted, so no free text)."""
+
+    POSTED_IN_ERROR = "posted_in_error"
+    WRONG_AMOUNT = "wrong_amount"
+    WRONG_BUCKET = "wrong_bucket"
+    PAYMENT_RECEIVED = "payment_received"
+
+
+MAX_NOTE = 2000
+#: Roles without a per-write-off limit; every other role that may write off has the biller limit.
+UNLIMITED_ROLES = frozenset({"billing_supervisor", "admin"})
+
+
+class WriteOffRefused(Unprocessable):
+    """A write-off that fails validation; nothing was posted."""
+
+
+def _refuse(field: str, rule: str, message: str, **extra: Any) -> WriteOffRefused:
+    return WriteOffRefused(
+        f"{field}: {message}", errors=[{"field": field, "rule": rule, "message": message}], **extra
+    )
+
+
+@dataclass(frozen=True)
+class WriteOff:
+    """One posted write-off (or reversal), read back from its journal entry."""
+
+    entry: JournalEntry
+    claim_public_id: str
+    bucket: WriteOffBucket
+    reason: WriteOffReason
+    amount_cents: int  # positive for a write-off, negative for a reversal
+    note: str | None
+    reversed_by: str | None  # public id of the reversing entry
+    reverses: str | None  # public id of the entry this one reverses
+    replayed: bool = False
+
+    @property
+    def public_id(self) -> str:
+        return self.entry.public_id
+
+    def to_json_dict(self) -> dict[str, Any]:
+        from claims_server.api_common.fields import cents_to_money
+
+        return {
+            "id": self.entry.public_id,
+            "claim_id": self.claim_public_id,
+            "bucket": self.bucket.value,
+            "reason": self.reason.value,
+            "reason_label": REASON_LABELS[self.reason],
+            "controllable": self.reason in CONTROLLABLE_REASONS,
+            "amount": cents_to_money(self.amount_cents),
+            "note": self.note,
+            "effective_date": self.entry.effective_date.isoformat(),
+            "created_at": self.entry.created_at.isoformat() if self.entry.created_at else None,
+            "reverses": self.reverses,
+            "reversed_by": self.reversed_by,
+            "replayed": self.replayed,
+        }
+
+
+def approval_limit_for(role: str | None, biller_limit_cents: int) -> int | None:
+    """The largest write-off ``role`` may post alone (None: no limit)."""
+    return None if role in UNLIMITED_ROLES else biller_limit_cents
+
+
+# -- balances ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGroup:
+    """Open A/R of one (line, payer, patient) on the claim in one bucket."""
+
+    service_line_id: int | None
+    payer_id: int | None
+    patient_id: int | None
+    cents: int
+
+
+def open_groups(session: Session, claim_id: int, bucket: WriteOffBucket) -> list[OpenGroup]:
+    """The claim's A/R in ``bucket`` by (line, payer, patient), lines in order, non-zero only."""
+    rows = session.execute(
+        select(Posting.service_line_id, Posting.payer_id, Posting.patient_id, func.sum(Posting.amount_cents))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.code == BUCKET_ACCOUNTS[bucket].value, Posting.claim_id == claim_id)
+        .group_by(Posting.service_line_id, Posting.payer_id, Posting.patient_id)
+    ).all()
+    numbers = {
+        line_id: number
+        for line_id, number in session.execute(
+            select(ServiceLine.id, ServiceLine.line_number).where(ServiceLine.claim_id == claim_id)
+        )
+    }
+    groups = [OpenGroup(line, payer, patient, int(total)) for line, payer, patient, total in rows if total]
+    groups.sort(key=lambda g: (numbers.get(g.service_line_id, 10_000), g.payer_id or 0, g.patient_id or 0))
+    return groups
+
+
+def open_balances(session: Session, claim: Claim) -> dict[WriteOffBucket, int]:
+    """bucket -> the claim's open A/R in it (cents; the A/R of the claim that carries the charge)."""
+    claim_id = receivable_claim_id(session, claim)
+    return {bucket: sum(g.cents for g in open_groups(session, claim_id, bucket)) for bucket in WriteOffBucket}
+
+
+# -- posting ----------------------------------------------------------------------------------
+
+
+def _journal_key(idempotency_key: str) -> str:
+    return "write_off:" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:48]
+
+
+def _validate(amount_cents: Any, reason: Any, note: str | None, idempotency_key: str) -> WriteOffReason:
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        raise _refuse("amount", "integer_cents", "must be an amount in cents, not a float or text")
+    if amount_cents <= 0:
+        raise _refuse("amount", "positive", "must be greater than zero")
+    if not reason:
+        raise _refuse("reason", "required", "choose a reason for the write-off")
+    try:
+        chosen = WriteOffReason(reason)
+    except ValueError:
+        allowed = ", ".join(r.value for r in WriteOffReason)
+        raise _refuse("reason", "one_of", f"must be one of: {allowed}") from None
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE:
+        raise _refuse("note", "length", f"at most {MAX_NOTE} characters")
+    if chosen is WriteOffReason.OTHER and not text:
+        raise _refuse("note", "required_for_other", "say why when the reason is other")
+    if not idempotency_key or len(idempotency_key) > 255:
+        raise _refuse("Idempotency-Key", "length", "must be 1 to 255 characters")
+    return chosen
+
+
+def _groups_to_write_off(
+    session: Session,
+    claim: Claim,
+    claim_id: int,
+    bucket: WriteOffBucket,
+    line_number: int | None,
+    payer: Payer | None,
+) -> list[OpenGroup]:
+    groups = open_groups(session, claim_id, bucket)
+    if line_number is not None:
+        line = session.scalar(
+            select(ServiceLine).where(
+                ServiceLine.claim_id == claim_id, ServiceLine.line_number == line_number
+            )
+        )
+        if line is None:
+            raise _refuse("line", "exists", f"the claim has no line {line_number}")
+        groups = [g for g in groups if g.service_line_id == line.id]
+    if bucket is WriteOffBucket.INSURANCE:
+        if payer is not None:
+            groups = [g for g in groups if g.payer_id == payer.id]
+        else:
+            owing = {g.payer_id for g in groups if g.cents > 0}
+            if len(owing) > 1:
+                raise _refuse("payer", "required", "more than one payer owes on this claim; name the payer")
+    return groups
+
+
+def write_off(
+    session: Session,
+    claim: Claim,
+    *,
+    amount_cents: int,
+    bucket: WriteOffBucket | str,
+    reason: WriteOffReason | str,
+    idempotency_key: str,
+    note: str | None = None,
+    line_number: int | None = None,
+    payer: Payer | None = None,
+    approval_limit_cents: int | None = None,
+    effective_date: date | None = None,
+) -> WriteOff:
+    """Write off ``amount_cents`` of the claim's ``bucket`` A/R (flushes; the caller commits).
+
+    See the module docstring for the rules; every refusal is a :class:`WriteOffRefused`
+    (422) naming the field, raised before anything is written.
+    """
+    chosen = _validate(amount_cents, reason, note, idempotency_key)
+    try:
+        which = WriteOffBucket(bucket)
+    except ValueError:
+        raise _refuse("bucket", "one_of", "must be insurance or patient") from None
+    key = _journal_key(idempotency_key)
+    claim_id = receivable_claim_id(session, claim)
+    existing = existing_entry_ids(session, [key]).get(key)
+    if existing is not None:
+        done = _read(session, session.get(JournalEntry, existing))
+        if (done.claim_public_id, done.bucket, done.reason, done.amount_cents) != (
+            _public_id(session, claim_id),
+            which,
+            chosen,
+            amount_cents,
+        ):
+            raise Conflict(
+                "this idempotency key was already used for a different write-off; use a new key",
+                errors=[{"field": "Idempotency-Key", "rule": "idempotency_key_reuse"}],
+            )
+        return replace(done, replayed=True)
+    if approval_limit_cents is not None and amount_cents > approval_limit_cents:
+        from claims_server.api_common.fields import cents_to_money
+
+        raise _refuse(
+            "amount",
+            "approval_limit",
+            f"is above the {cents_to_money(approval_limit_cents)} a biller may write off; "
+            "a billing supervisor must post it",
+            limit=cents_to_money(approval_limit_cents),
+        )
+    groups = _groups_to_write_off(session, claim, claim_id, which, line_number, payer)
+    open_cents = sum(g.cents for g in groups)
+    if open_cents <= 0:
+        raise _refuse("bucket", "open_balance", f"the claim has no open {which.value} balance to write off")
+    if amount_cents > open_cents:
+        from claims_server.api_common.fields import cents_to_money
+
+        raise _refuse(
+            "amount",
+            "at_most_open_balance",
+            f"is more than the open {which.value} balance of {cents_to_money(open_cents)}",
+            open_balance=cents_to_money(open_cents),
+        )
+
+    account = BUCKET_ACCOUNTS[which]
+    legs: list[Leg] = []
+    left = amount_cents
+    for group in groups:
+        if left <= 0:
+            break
+        if group.cents <= 0:
+            continue
+        take = min(left, group.cents)
+        dims = (claim_id, group.service_line_id, group.payer_id, group.patient_id)
+        legs.append(Leg(AccountCode.WRITE_OFFS, take, *dims))
+        legs.append(Leg(account, -take, *dims))
+        left -= take
+    claim_public_id = _public_id(session, claim_id)
+    resolved = _open_write_off_items(session, {claim.id, claim_id})
+    post_entries(
+        session,
+        [
+            EntrySpec(
+                event_type=JournalEventType.WRITE_OFF,
+                idempotency_key=key,
+                legs=legs,
+                effective_date=effective_date or utcnow().date(),
+                claim_id=claim_id,
+                reason_code=chosen.value,
+                memo=f"write-off: {REASON_LABELS[chosen]} ({which.value})",
+                audit_entity=claim_public_id,
+                audit_details={
+                    "claim": claim_public_id,
+                    "bucket": which.value,
+                    "reason": chosen.value,
+                    "amount_cents": amount_cents,
+                    "line": line_number,
+                    "note_characters": len((note or "").strip()),
+                    "work_items_resolved": [item.public_id for item in resolved],
+                },
+            )
+        ],
+    )
+    entry = session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == key))
+    assert entry is not None
+    _resolve_items(session, resolved, entry)
+    text = (note or "").strip()
+    if text:
+        _keep_note(session, claim_id, entry, text)
+    session.flush()
+    return _read(session, entry)
+
+
+def _public_id(session: Session, claim_id: int) -> str:
+    return str(session.scalar(select(Claim.public_id).where(Claim.id == claim_id)))
+
+
+def _open_write_off_items(session: Session, claim_ids: set[int]) -> list[WorkItem]:
+    return list(
+        session.scalars(
+            select(WorkItem)
+            .where(
+                WorkItem.claim_id.in_(claim_ids),
+                WorkItem.status != WorkItemStatus.RESOLVED,
+                WorkItem.recommended_action == RecommendedAction.WRITE_OFF.value,
+            )
+            .order_by(WorkItem.id)
+        )
+    )
+
+
+def _resolve_items(session: Session, items: list[WorkItem], entry: JournalEntry) -> None:
+    from claims_server.workqueue.services import ResolutionCode, resolve
+
+    for item in items:
+        resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
+
+
+def _note_key(entry_public_id: str) -> str:
+    return f"write_off:{entry_public_id}"
+
+
+def _keep_note(session: Session, claim_id: int, entry: JournalEntry, text: str) -> None:
+    """The note, encrypted, as the comment of a resolved ``other`` work item of the claim."""
+    from claims_server.models import User
+    from claims_server.workqueue.services import ResolutionCode, add_comment, open_work_item, resolve
+
+    item = open_work_item(
+        session,
+        queue=WorkQueue.OTHER,
+        claim=session.get(Claim, claim_id),
+        reason_codes=[],
+        recommended_action=RecommendedAction.WRITE_OFF,
+        explanation="",
+        dedupe_key=_note_key(entry.public_id),
+    )
+    user_id = current_principal().user_id
+    add_comment(session, item, text, author=session.get(User, user_id) if user_id else None)
+    resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _read(session: Session, entry: JournalEntry | None) -> WriteOff:
+    if entry is None or entry.event_type != JournalEventType.WRITE_OFF:
+        raise NotFound("no write-off has this id")
+    legs = session.execute(
+        select(Account.code, Posting.amount_cents).join(Account).where(Posting.journal_entry_id == entry.id)
+    ).all()
+    amount = sum(cents for code, cents in legs if code == AccountCode.WRITE_OFFS.value)
+    credited = {code for code, _ in legs if code != AccountCode.WRITE_OFFS.value}
+    bucket = WriteOffBucket.PATIENT if AccountCode.AR_PATIENT.value in credited else WriteOffBucket.INSURANCE
+    reversing = session.scalar(
+        select(JournalEntry.public_id).where(JournalEntry.reverses_entry_id == entry.id)
+    )
+    reverses = (
+        session.scalar(select(JournalEntry.public_id).where(JournalEntry.id == entry.reverses_entry_id))
+        if entry.reverses_entry_id is not None
+        else None
+    )
+    note = None
+    if reverses is None:
+        item = session.scalar(select(WorkItem).where(WorkItem.dedupe_key == _note_key(entry.public_id)))
+        if item is not None:
+            note = next((c.body for c in item.comments if c.author_user_id is not None), None) or next(
+                (c.body for c in item.comments), None
+            )
+    return WriteOff(
+        entry=entry,
+        claim_public_id=_public_id(session, entry.claim_id) if entry.claim_id else "",
+        bucket=bucket,
+        reason=WriteOffReason(entry.reason_code),
+        amount_cents=amount,
+        note=note,
+        reversed_by=reversing,
+        reverses=reverses,
+    )
+
+
+def list_write_offs(session: Session, claim: Claim) -> list[WriteOff]:
+    """The claim's write-offs and reversals, oldest first."""
+    claim_id = receivable_claim_id(session, claim)
+    entries = session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.claim_id == claim_id, JournalEntry.event_type == JournalEventType.WRITE_OFF)
+        .order_by(JournalEntry.id)
+    )
+    return [_read(session, entry) for entry in entries]
+
+
+def get_write_off(session: Session, claim: Claim, public_id: str) -> WriteOff:
+    entry = session.scalar(select(JournalEntry).where(JournalEntry.public_id == public_id))
+    if entry is None or entry.claim_id != receivable_claim_id(session, claim):
+        raise NotFound("no write-off of this claim has this id")
+    return _read(session, entry)
+
+
+# -- reversal ---------------------------------------------------------------------------------
+
+
+def reverse_write_off(
+    session: Session, claim: Claim, public_id: str, *, reason: ReversalReason | str
+) -> WriteOff:
+    """Undo a write-off: the mirrored postings as a new entry (flushes; the caller commits).
+
+    Refused: an entry that is not a write-off of this claim (404), a reversal itself, one
+    already reversed (409), a reason not in :class:`ReversalReason` (422). Exactly once:
+    the key is ``write_off_reversal:<entry public id>`` and ``reverses_entry_id`` is unique.
+    """
+    try:
+        why = ReversalReason(reason)
+    except ValueError:
+        allowed = ", ".join(r.value for r in ReversalReason)
+        raise _refuse("reason", "one_of", f"must be one of: {allowed}") from None
+    original = get_write_off(session, claim, public_id)
+    if original.reverses is not None:
+        raise Conflict("a reversal cannot be reversed; post a new write-off instead")
+    if original.reversed_by is not None:
+        raise Conflict(
+            "this write-off is already reversed",
+            errors=[{"field": "id", "rule": "not_reversed", "message": "already reversed"}],
+        )
+    entry = original.entry
+    key = f"write_off_reversal:{entry.public_id}"
+    post_entries(
+        session,
+        [
+            EntrySpec(
+                event_type=JournalEventType.WRITE_OFF,
+                idempotency_key=key,
+                legs=mirror_legs(session, entry.id),
+                effective_date=utcnow().date(),
+                claim_id=entry.claim_id,
+                reverses_entry_id=entry.id,
+                reason_code=original.reason.value,
+                memo=f"write-off reversal: {why.value}",
+                audit_entity=original.claim_public_id,
+                audit_details={
+                    "claim": original.claim_public_id,
+                    "reverses": entry.public_id,
+                    "reversal_reason": why.value,
+                    "amount_cents": -original.amount_cents,
+                },
+            )
+        ],
+    )
+    session.flush()
+    reversal = session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == key))
+    return _read(session, reversal)
+
+
+def history_rows(write_offs: list[WriteOff]) -> list[tuple[datetime | None, str, str]]:
+    """(when, what, detail) of each write-off for the claim screen's history."""
+    from claims_server.api_common.fields import cents_to_money
+
+    rows = []
+    for w in write_offs:
+        what = "write-off reversed" if w.reverses else "write-off"
+        detail = f"{w.bucket.value} ${cents_to_money(abs(w.amount_cents))}: {REASON_LABELS[w.reason]}"
+        rows.append((w.entry.created_at, what, detail))
+    return rows

@@ -1,0 +1,246 @@
+"""Work queues: counts per queue, a filtered list, assign and snooze (one row or the selected rows).
+
+Reads and changes go through ``claims_server.workqueue.services`` (the same functions as
+``/api/v1/workqueue``). The filters are payer, age, amount, assignee and reason code: no
+PHI, so they may live in the query string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Response, flash, redirect, request, url_for
+from sqlalchemy import select
+
+from claims_server.api_common.transactions import mutation
+from claims_server.app import db_session
+from claims_server.errors import ApiError
+from claims_server.models import Payer, Role, User, WorkItem
+from claims_server.models.common import utcnow
+from claims_server.models.workqueue import WorkQueue
+from claims_server.ui.blueprint import bp, current_user, field_errors, page
+from claims_server.workqueue import services
+
+QUEUE_LABELS = {
+    WorkQueue.REJECTED: "Rejected (999/277CA)",
+    WorkQueue.DENIED: "Denied (835)",
+    WorkQueue.UNMATCHED: "Unmatched payments",
+    WorkQueue.UNPAID: "Unpaid",
+    WorkQueue.NEEDS_SECONDARY: "Needs secondary",
+    WorkQueue.PATIENT_BALANCE: "Patient balance",
+    WorkQueue.OTHER: "Other",
+}
+ACTION_LABELS = {
+    "correct_and_resubmit": "Correct and resubmit",
+    "appeal": "Appeal",
+    "bill_secondary": "Bill secondary",
+    "bill_patient": "Bill the patient",
+    "write_off": "Write off",
+    "review": "Review",
+}
+#: Users an item may be assigned to: people who work claims.
+ASSIGNABLE_ROLES = (Role.BILLER, Role.BILLING_SUPERVISOR, Role.ADMIN)
+
+
+@dataclass
+class Row:
+    item: WorkItem
+    payer: str
+    amount_cents: int
+    days: int
+    snoozed: bool
+
+
+def _money_cents(text: str) -> int:
+    try:
+        value = Decimal(text.replace("$", "").replace(",", "").strip())
+    except InvalidOperation:
+        raise ValueError("enter an amount such as 125.00") from None
+    if value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError("enter an amount such as 125.00")
+    return int(value * 100)
+
+
+def _whole_days(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError("enter a whole number of days")
+    return int(text)
+
+
+def _filters(args: Any, me: User) -> tuple[services.WorkItemFilters, dict[str, str], dict[str, str]]:
+    """The query string as service filters, the values to show back, and messages per field."""
+    values = {
+        name: args.get(name, "").strip()
+        for name in ("queue", "payer", "assignee", "reason", "min_age", "max_age", "min_amount", "max_amount")
+    }
+    errors: dict[str, str] = {}
+    filters = services.WorkItemFilters(status=args.get("status", "active"))
+    if values["queue"]:
+        try:
+            filters.queue = WorkQueue(values["queue"])
+        except ValueError:
+            errors["queue"] = "choose a queue from the list"
+    if values["payer"]:
+        payer_id = db_session().scalar(select(Payer.id).where(Payer.public_id == values["payer"]))
+        if payer_id is None:
+            errors["payer"] = "choose a payer from the list"
+        filters.payer_id = payer_id
+    if values["assignee"] == "me":
+        filters.assignee_user_id = me.id
+    elif values["assignee"] == "unassigned":
+        filters.unassigned = True
+    elif values["assignee"]:
+        user_id = db_session().scalar(select(User.id).where(User.public_id == values["assignee"]))
+        if user_id is None:
+            errors["assignee"] = "choose a person from the list"
+        filters.assignee_user_id = user_id
+    if values["reason"]:
+        filters.reason = values["reason"]
+    for name, attribute, parse in (
+        ("min_age", "min_age_days", _whole_days),
+        ("max_age", "max_age_days", _whole_days),
+        ("min_amount", "min_amount_cents", _money_cents),
+        ("max_amount", "max_amount_cents", _money_cents),
+    ):
+        if values[name]:
+            try:
+                setattr(filters, attribute, parse(values[name]))
+            except ValueError as exc:
+                errors[name] = str(exc)
+    return filters, values, errors
+
+
+def _rows(items: list[WorkItem]) -> list[Row]:
+    session = db_session()
+    facts = services.item_facts(session, items)
+    payer_ids = {payer_id for payer_id, _ in facts.values() if payer_id is not None}
+    names = {
+        payer_id: name
+        for payer_id, name in session.execute(select(Payer.id, Payer.name).where(Payer.id.in_(payer_ids)))
+    }
+    today = utcnow().date()
+    return [
+        Row(
+            item=item,
+            payer=names.get(facts.get(item.id, (None, 0))[0], ""),
+            amount_cents=facts.get(item.id, (None, 0))[1],
+            days=services.days_in_queue(item, today),
+            snoozed=services.is_snoozed(item),
+        )
+        for item in items
+    ]
+
+
+def _assignees() -> list[User]:
+    return list(
+        db_session().scalars(
+            select(User).where(User.active.is_(True), User.role.in_(ASSIGNABLE_ROLES)).order_by(User.username)
+        )
+    )
+
+
+def _render(status: int = 200, action_errors: dict[str, str] | None = None, form: Any = None) -> Response:
+    """The queue page for the current query string (plus the errors of a refused action)."""
+    session = db_session()
+    me = current_user()
+    filters, values, filter_errors = _filters(request.args, me)
+    if filter_errors:
+        items: list[WorkItem] = []
+    else:
+        try:
+            items = services.find_work_items(session, filters)
+        except ApiError as exc:
+            filter_errors = field_errors(exc, {"reason": "reason", "status": "_form"})
+            items = []
+    payers = session.scalars(select(Payer).order_by(Payer.name)).all()
+    assignees = _assignees()
+    return page(
+        "queues.html",
+        status,
+        counts=services.queue_counts(session),
+        rows=_rows(items),
+        values=values,
+        status_filter=filters.status,
+        filter_errors=filter_errors,
+        errors=action_errors or {},
+        form=form or {},
+        queue_labels=QUEUE_LABELS,
+        queue_options=[("", "All queues"), *((q.value, label) for q, label in QUEUE_LABELS.items())],
+        payer_options=[(p.public_id, p.name) for p in payers],
+        assignee_options=[(u.public_id, u.username) for u in assignees],
+        selected=set(form.getlist("items")) if form is not None else set(),
+        action_labels=ACTION_LABELS,
+        me=me,
+        can_change=me.role in ASSIGNABLE_ROLES,
+        today=date.today(),
+    )
+
+
+@bp.route("/queues", methods=["GET"], endpoint="queues")
+def queues() -> Response:
+    """Counts per queue and the items matching the filters."""
+    return _render()
+
+
+def _selected(form: Any) -> tuple[str, list[str]]:
+    """(action, item public ids): a row's own button wins over the bulk bar."""
+    row = form.get("row_action", "")
+    if row:
+        action, _, item_id = row.partition(":")
+        return action, [item_id]
+    return form.get("bulk_action", ""), form.getlist("items")
+
+
+@bp.route("/queues/action", methods=["POST"], endpoint="queue_action")
+@mutation()
+def queue_action() -> Response:
+    """Assign (to me, to someone, back to the queue) or snooze one row or the selected rows."""
+    session = db_session()
+    form = request.form
+    action, item_ids = _selected(form)
+    errors: dict[str, str] = {}
+    if not item_ids:
+        errors["items"] = "Select at least one item."
+    if action not in ("assign_me", "assign", "unassign", "snooze"):
+        errors["bulk_action"] = "Choose what to do with the selected items."
+    assignee: User | None = None
+    until: date | None = None
+    if action == "assign":
+        assignee = session.scalar(select(User).where(User.public_id == form.get("assign_to", "")))
+        if assignee is None or assignee.role not in ASSIGNABLE_ROLES:
+            errors["assign_to"] = "Choose the person to assign to."
+    if action == "snooze":
+        try:
+            until = date.fromisoformat(form.get("until", ""))
+        except ValueError:
+            errors["until"] = "Enter the date the items come back, e.g. 2026-04-30."
+    if action == "assign_me":
+        assignee = current_user()
+    items = (
+        list(session.scalars(select(WorkItem).where(WorkItem.public_id.in_(item_ids)))) if item_ids else []
+    )
+    if len(items) != len(set(item_ids)):
+        errors["items"] = "Some selected items no longer exist; reload the page."
+    if not errors:
+        try:
+            for item in items:
+                if action == "snooze":
+                    assert until is not None
+                    services.snooze(session, item, until, today=utcnow().date())
+                else:
+                    services.assign(session, item, assignee)
+        except ApiError as exc:
+            errors = field_errors(exc, {"until": "until", "assignee": "assign_to", "status": "items"})
+    if errors:
+        return _render(422, errors, form)
+    done = {
+        "assign_me": "assigned to you",
+        "assign": f"assigned to {assignee.username if assignee else ''}",
+        "unassign": "returned to the shared queue",
+        "snooze": f"snoozed until {until}",
+    }[action]
+    flash(f"{len(items)} item{'s' if len(items) != 1 else ''} {done}.", "success")
+    return redirect(url_for("ui.queues", **{k: v for k, v in request.args.items()}), 303)
