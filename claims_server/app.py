@@ -126,10 +126,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_api_v1(api)
     app.extensions["claims_server_api"] = api
 
+    # --- fhir: the FHIR R4 facade under /fhir/R4 (a plain blueprint, not in the OpenAPI document)
+    from claims_server.fhir import register as register_fhir
+
+    register_fhir(app)
+    # --- end fhir
+
     from claims_server.security import init_app as init_security
 
     # Key ring, policy enforcement (deny by default), auth and patient-link blueprints.
     init_security(app)
+    # --- ui: the staff workspace (server-rendered pages at /ui; / redirects there)
+    from claims_server.ui import init_app as init_ui
+
+    init_ui(app)
+    # --- end ui
+    # --- portal: the patient pages (server-rendered, /pay)
+    from claims_server.portal import init_app as init_portal
+
+    init_portal(app)
+    # --- end portal
     return app
 
 
@@ -176,6 +192,11 @@ def _register_api_v1(api: Api) -> None:
     for blueprint in (payments_blp, patient_pay_blp, statements_blp, patient_statement_blp):
         api.register_blueprint(blueprint)
     # --- end statements-delivery
+    # --- write-offs: a claim's open balance written off with a reason (claims_server.ledger.views)
+    from claims_server.ledger.views import blp as write_offs_blp
+
+    api.register_blueprint(write_offs_blp)
+    # --- end write-offs
 
 
 def assign_request_id() -> str:

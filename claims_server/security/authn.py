@@ -243,6 +243,67 @@ def revoke_user_sessions(session: Session, user_id: int, now: datetime) -> int:
     return result.rowcount or 0
 
 
+def sign_out(session: Session, user: User, now: datetime) -> int:
+    """Revoke every session of ``user`` and audit the logout (the caller commits)."""
+    revoked = revoke_user_sessions(session, user.id, now)
+    audit_event(
+        session,
+        action=AuditAction.EXECUTE,
+        event_type="logout",
+        entity_type="user",
+        entity_id=user.public_id,
+        details={"sessions_revoked": revoked},
+    )
+    return revoked
+
+
+class SecondFactorActive(Exception):
+    """TOTP enrolment refused: the user's factor is already active."""
+
+
+def totp_uri(user: User) -> str:
+    """The otpauth:// URI of the user's (pending or active) TOTP secret, for an authenticator app."""
+    return pyotp.TOTP(user.totp_secret or "").provisioning_uri(
+        name=user.username, issuer_name="claims-server"
+    )
+
+
+def begin_totp_enrolment(session: Session, user: User) -> str:
+    """A new TOTP secret (stored encrypted, inactive until a code confirms it); its otpauth URI.
+
+    Replacing an active factor from a session would let a stolen session switch MFA off for
+    every later sign-in, so an active factor refuses (``SecondFactorActive``); an
+    administrator resets it instead. The caller commits.
+    """
+    if user.totp_enabled:
+        raise SecondFactorActive("a second factor is already active for this user")
+    user.totp_secret = pyotp.random_base32()
+    user.totp_enabled = False
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.totp_setup",
+        entity_type="user",
+        entity_id=user.public_id,
+    )
+    return totp_uri(user)
+
+
+def confirm_totp_enrolment(session: Session, user: User, code: str | None, now: datetime) -> bool:
+    """Activate the pending TOTP secret when ``code`` matches it; False (nothing changes) otherwise."""
+    if not verify_totp(user.totp_secret, code, now):
+        return False
+    user.totp_enabled = True
+    audit_event(
+        session,
+        action=AuditAction.UPDATE,
+        event_type="user.totp_enable",
+        entity_type="user",
+        entity_id=user.public_id,
+    )
+    return True
+
+
 def verify_totp(secret: str | None, code: str | None, now: datetime) -> bool:
     """RFC 6238 code check, one 30 s step of drift either way."""
     if not secret or not code:

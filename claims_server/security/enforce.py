@@ -8,6 +8,7 @@ the rule: 403, audited as a permission denial); for integration tokens the scope
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 
@@ -20,6 +21,25 @@ from claims_server.security.policy import INTEGRATION, rule_for
 from claims_server.security.principal import ANONYMOUS, Principal, PrincipalKind
 
 log = logging.getLogger(__name__)
+
+
+#: A refusal's renderer: (status, detail, reason) -> the response. The decision is taken here
+#: (deny by default); a renderer only chooses how the refusal looks (an HTML page, a redirect
+#: to the sign-in form) for the paths under its prefix.
+RefusalRenderer = Callable[[int, str, str], Response]
+_RENDERERS: dict[str, RefusalRenderer] = {}
+
+
+def register_refusal_renderer(path_prefix: str, renderer: RefusalRenderer) -> None:
+    """Render 401/403 refusals of requests under ``path_prefix`` with ``renderer`` (not problem+json)."""
+    _RENDERERS[path_prefix.rstrip("/") + "/"] = renderer
+
+
+def _renderer_for(path: str) -> RefusalRenderer | None:
+    for prefix, renderer in _RENDERERS.items():
+        if path.startswith(prefix) or path + "/" == prefix:
+            return renderer
+    return None
 
 
 def _deny(status: int, detail: str, principal: Principal, reason: str) -> Response:
@@ -38,6 +58,9 @@ def _deny(status: int, detail: str, principal: Principal, reason: str) -> Respon
                 details={"reason": reason, "method": request.method},
             )
             session.commit()
+    renderer = _renderer_for(request.path)
+    if renderer is not None:
+        return renderer(status, detail, reason)
     headers = {"WWW-Authenticate": 'Bearer realm="claims-server"'} if status == 401 else None
     return problem(status, detail, headers=headers)
 
@@ -46,7 +69,17 @@ def _deny(status: int, detail: str, principal: Principal, reason: str) -> Respon
 #: see who they are, change the password, sign out. Everything else (every PHI route)
 #: needs the second factor (HIPAA 164.312(d); the 2025 proposed rule makes MFA mandatory).
 MFA_ENROLMENT_ENDPOINTS = frozenset(
-    {"auth.totp_setup", "auth.totp_confirm", "auth.whoami", "auth.logout", "auth.change_password"}
+    {
+        "auth.totp_setup",
+        "auth.totp_confirm",
+        "auth.whoami",
+        "auth.logout",
+        "auth.change_password",
+        # the staff workspace's enrolment page and sign-out (claims_server.ui.auth)
+        "ui.enrol",
+        "ui.enrol_start",
+        "ui.sign_out",
+    }
 )
 
 

@@ -190,6 +190,76 @@ POLICY: dict[str, Rule] = {
     "statements.start_run": allow(SUPERVISOR, ADMIN),
     "statements.get_run": allow(*ALL_STAFF),
     # --- end statements-delivery -----------------------------------------------------------------
+    # --- statements: collection holds (claims_server.statements.views)
+    "statements.list_holds": allow(*ALL_STAFF),
+    "statements.release_hold": allow(SUPERVISOR, ADMIN),
+    # --- end statements
+    # --- portal: the patient pages at /pay (claims_server.portal.views); the link and the
+    # birth-date check are public, everything after them needs the patient-link session.
+    "portal.static": PUBLIC,
+    "portal.index": PUBLIC,
+    "portal.open_link": PUBLIC,
+    "portal.verify": PUBLIC,
+    "portal.statement": allow(PATIENT),
+    "portal.statement_pdf": allow(PATIENT),
+    "portal.statement_page": allow(PATIENT),
+    "portal.pay": allow(PATIENT),
+    "portal.receipt": allow(PATIENT),
+    "portal.sign_out": allow(PATIENT),
+    # --- end portal
+    # --- fhir: the FHIR R4 facade (claims_server.fhir.views, /fhir/R4) ---------------------------
+    # Reads are staff only, like the REST API's PHI reads (integrations own no rows to read back;
+    # patient-link sessions are not served over FHIR). AuditEvent: auditors and admins only.
+    "fhir.metadata": PUBLIC,
+    "fhir.read": allow(*ALL_STAFF),
+    "fhir.search": allow(*ALL_STAFF),
+    "fhir.read_audit_event": allow(AUDITOR, ADMIN),
+    "fhir.search_audit_events": allow(AUDITOR, ADMIN),
+    "fhir.create_claim": allow(*BILLING_STAFF, INTEGRATION, scope="fhir:write"),
+    "fhir.transaction": allow(*BILLING_STAFF, INTEGRATION, scope="fhir:write"),
+    # --- end fhir --------------------------------------------------------------------------------
+    # --- ui: the staff workspace (claims_server.ui), the same roles as the API each page mirrors
+    "ui_root": PUBLIC,  # a redirect to /ui/
+    "ui.static": PUBLIC,
+    "ui.sign_in": PUBLIC,
+    "ui.sign_out": allow(*ALL_STAFF),
+    "ui.enrol": allow(*ALL_STAFF),
+    "ui.enrol_start": allow(*ALL_STAFF),
+    "ui.keepalive": allow(*ALL_STAFF),
+    "ui.home": allow(*ALL_STAFF),
+    "ui.queues": allow(*ALL_STAFF),  # workqueue.list_items
+    "ui.queue_action": allow(*BILLING_STAFF),  # workqueue.assign_item / snooze_item (bulk too)
+    "ui.claims": allow(*ALL_STAFF),  # claims.list_claims
+    "ui.claim": allow(*ALL_STAFF),  # claims.get_claim
+    "ui.claim_save": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_ready: fix and resubmit)
+    "ui.claim_ready": allow(*BILLING_STAFF),  # claims.transition_ready
+    "ui.claim_replacement": allow(*BILLING_STAFF),  # corrections.create_replacement
+    "ui.claim_void": allow(SUPERVISOR, ADMIN),  # claims.transition_void / corrections.create_void
+    "ui.claim_appeal": allow(*BILLING_STAFF),  # corrections.open_appeal
+    "ui.claim_next_payer": allow(*BILLING_STAFF),  # corrections.create_next_payer
+    # --- end ui
+    # --- ui part 2: dashboard, remittances, files, patients (claims_server.ui), the API's roles
+    "ui.dashboard": allow(*ALL_STAFF),  # reports.kpis / reports.ar_aging
+    "ui.remittances": allow(*ALL_STAFF),  # remittances.list_remittances
+    "ui.remittance": allow(*ALL_STAFF),  # remittances.get_remittance
+    "ui.remittance_upload": allow(*BILLING_STAFF),  # remittances.upload_remittance (stores only)
+    "ui.remittance_preview": allow(*BILLING_STAFF),  # remittances.upload_remittance?dry_run=true
+    "ui.remittance_post": allow(*BILLING_STAFF),  # remittances.upload_remittance
+    "ui.files": allow(*ALL_STAFF),  # file metadata and acknowledgments, no content
+    "ui.file_download": allow(*ALL_STAFF),  # the raw file (PHI), audited like any PHI read
+    "ui.patients": allow(*ALL_STAFF),  # the search form
+    "ui.patient_search": allow(*ALL_STAFF),  # patients.search_patients
+    "ui.patient": allow(*ALL_STAFF),  # patients.get_patient, payments.patient_balance, statements
+    "ui.patient_payment": allow(*BILLING_STAFF),  # payments.record_payment
+    # --- end ui part 2
+    # --- write-offs: a claim's open balance written off (claims_server.ledger.views, claims_server.ui)
+    # Billers up to WRITE_OFF_BILLER_LIMIT_CENTS per write-off (checked in the service); reversing
+    # a write-off is a supervisor's decision, like voiding a claim.
+    "write_offs.create_write_off": allow(*BILLING_STAFF),
+    "write_offs.list_write_offs": allow(*ALL_STAFF),
+    "write_offs.reverse_write_off": allow(SUPERVISOR, ADMIN),
+    "ui.claim_write_off": allow(*BILLING_STAFF),  # write_offs.create_write_off
+    # --- end write-offs
 }
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyotp
 from flask import Response, current_app, jsonify, make_response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -23,13 +22,17 @@ from claims_server.security.audit import audit_event
 from claims_server.security.authn import (
     SESSION_COOKIE,
     AuthError,
+    SecondFactorActive,
+    SignedIn,
+    begin_totp_enrolment,
     check_password_strength,
+    confirm_totp_enrolment,
     create_api_token,
     create_user,
     login,
     revoke_user_sessions,
+    sign_out,
     verify_password,
-    verify_totp,
 )
 from claims_server.security.ownership import get_owned, scope_query
 from claims_server.security.patient_links import create_patient_link, verify_patient_link
@@ -133,21 +136,11 @@ def _current_user() -> User:
 @auth_blp.arguments(LoginSchema)
 def login_view(body: dict[str, Any]) -> Response:
     """Sign in with username, password and (when enrolled) a TOTP code."""
-    with rate_limit("RATE_LIMIT_LOGIN"):
-        ext = _ext()
-        try:
-            signed = login(
-                db_session(),
-                username=body["username"],
-                password=body["password"],
-                totp_code=body.get("totp_code"),
-                settings=ext.settings,
-                counters=ext.counters,
-                now=clock.now(),
-                source_address=request.remote_addr,
-            )
-        except AuthError as exc:
-            raise _auth_error(exc) from None
+    ext = _ext()
+    try:
+        signed = sign_in(body["username"], body["password"], body.get("totp_code"))
+    except AuthError as exc:
+        raise _auth_error(exc) from None
     response = make_response(
         jsonify(
             token=signed.token,
@@ -156,31 +149,45 @@ def login_view(body: dict[str, Any]) -> Response:
             user=_user_json(signed.user),
         )
     )
+    set_session_cookie(response, signed.token)
+    return response
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """The session cookie every sign-in sets (the API's and the staff workspace's): HttpOnly,
+    SameSite=Strict, Secure in production, living as long as the session may."""
+    settings = _ext().settings
     response.set_cookie(
         SESSION_COOKIE,
-        signed.token,
+        token,
         httponly=True,
-        secure=ext.settings.CLAIMS_ENV == "production",
+        secure=settings.CLAIMS_ENV == "production",
         samesite="Strict",
-        max_age=ext.settings.SESSION_ABSOLUTE_HOURS * 3600,
+        max_age=settings.SESSION_ABSOLUTE_HOURS * 3600,
     )
-    return response
+
+
+def sign_in(username: str, password: str, totp_code: str | None) -> SignedIn:
+    """Check the credentials under the sign-in rate limit; ``AuthError`` when they fail."""
+    with rate_limit("RATE_LIMIT_LOGIN"):
+        ext = _ext()
+        return login(
+            db_session(),
+            username=username,
+            password=password,
+            totp_code=totp_code,
+            settings=ext.settings,
+            counters=ext.counters,
+            now=clock.now(),
+            source_address=request.remote_addr,
+        )
 
 
 @auth_blp.route("/logout", methods=["POST"], endpoint="logout")
 def logout() -> Response:
     """End every session of the signed-in user."""
     session = db_session()
-    user = _current_user()
-    revoked = revoke_user_sessions(session, user.id, clock.now())
-    audit_event(
-        session,
-        action=AuditAction.EXECUTE,
-        event_type="logout",
-        entity_type="user",
-        entity_id=user.public_id,
-        details={"sessions_revoked": revoked},
-    )
+    sign_out(session, _current_user(), clock.now())
     session.commit()
     response = make_response("", 204)
     response.delete_cookie(SESSION_COOKIE)
@@ -231,25 +238,14 @@ def totp_setup() -> dict[str, Any]:
     """Start TOTP enrolment: a new secret (stored encrypted), active once a code confirms it."""
     session = db_session()
     user = _current_user()
-    if user.totp_enabled:
-        # Replacing an active factor from a session would let a stolen session switch
-        # MFA off for every later sign-in; an administrator resets it instead.
+    try:
+        uri = begin_totp_enrolment(session, user)
+    except SecondFactorActive as exc:
         from claims_server.errors import Conflict
 
-        raise Conflict("a second factor is already active for this user")
-    secret = pyotp.random_base32()
-    user.totp_secret = secret
-    user.totp_enabled = False
-    audit_event(
-        session,
-        action=AuditAction.UPDATE,
-        event_type="user.totp_setup",
-        entity_type="user",
-        entity_id=user.public_id,
-    )
+        raise Conflict(str(exc)) from None
     session.commit()
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="claims-server")
-    return {"secret": secret, "provisioning_uri": uri}
+    return {"secret": user.totp_secret, "provisioning_uri": uri}
 
 
 @auth_blp.route("/totp/confirm", methods=["POST"], endpoint="totp_confirm")
@@ -258,18 +254,10 @@ def totp_confirm(body: dict[str, Any]) -> dict[str, Any]:
     """Confirm TOTP enrolment with a current code; sign-ins then require a code."""
     session = db_session()
     user = _current_user()
-    if not verify_totp(user.totp_secret, body["code"], clock.now()):
+    if not confirm_totp_enrolment(session, user, body["code"], clock.now()):
         raise Unprocessable(
             "the code does not match", errors=[{"field": "code", "location": "json", "message": "wrong code"}]
         )
-    user.totp_enabled = True
-    audit_event(
-        session,
-        action=AuditAction.UPDATE,
-        event_type="user.totp_enable",
-        entity_type="user",
-        entity_id=user.public_id,
-    )
     session.commit()
     return _user_json(user)
 
@@ -383,11 +371,12 @@ def create_patient_link_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]
         now=clock.now(),
     )
     session.commit()
-    # The token travels in the fragment: browsers never send it to the server or to logs.
+    # The patient pages (claims_server.portal) swap the token for a cookie on first use and
+    # redirect to an address without it; request logs name the route, never the path.
     return {
         "id": issued.link.public_id,
         "token": issued.token,
-        "path": f"/patient#{issued.token}",
+        "path": f"/pay/l/{issued.token}",
         "expires_at": issued.link.expires_at.isoformat(),
     }, 201
 

@@ -70,11 +70,43 @@ PHI_ROUTES: dict[str, str] = {
     "payments.get_payment_plan": "payment_plan",
     "payments.patient_balance": "patient",
     "patient_pay.balance": "patient",
+    # ui part 1: the staff workspace's pages (claims_server.ui)
+    "ui.queues": "work_item",
+    "ui.claims": "claim",
+    "ui.claim": "claim",
+    # end ui part 1
+    # ui part 2: remittance, 835 preview, raw file download, patient account (claims_server.ui)
+    "ui.remittance": "claim",
+    "ui.remittance_preview": "claim",
+    "ui.file_download": "patient",
+    "ui.patient": "patient",
+    # end ui part 2
+    # write-offs: the claim's write-offs (notes can name the patient)
+    "write_offs.list_write_offs": "claim",
+    # end write-offs
+    # statements: collection holds; portal: the patient pages at /pay
+    "statements.list_holds": "statement_hold",
+    "portal.statement": "statement",
+    "portal.statement_pdf": "statement",
+    "portal.statement_page": "statement",
+    "portal.receipt": "patient_payment",
+    # end portal
+    # fhir: every resource type goes through one read and one search view; the Patient ones are called
+    "fhir.read": "patient",
+    "fhir.search": "patient",
+    # end fhir
 }
 
 #: PHI routes this test does not call yet (they arrived with the statements and payments work
 #: while it was written); the load listener covers them like the rest. Keep this set shrinking.
-NOT_CALLED_YET = {"statements.print_batch_file", "payments.get_payment"}
+NOT_CALLED_YET = {
+    "statements.print_batch_file",
+    "payments.get_payment",
+    # ui part 2: needs an uploaded, unposted 835; tests/integration/ui/test_ui_remittances.py checks its reads
+    "ui.remittance_preview",
+    # statements: needs a collections hold; tests/integration/statements/test_holds.py checks its reads
+    "statements.list_holds",
+}
 
 #: GET endpoints that answer without PHI (configuration, counts, the caller's own account).
 NO_PHI_ROUTES = {
@@ -98,6 +130,31 @@ NO_PHI_ROUTES = {
     "health.healthz",
     "api-docs.openapi_json",
     "static",
+    # ui part 1: sign-in, enrolment (the caller's own key), keep-alive, redirects, static files
+    "ui_root",
+    "ui.home",
+    "ui.sign_in",
+    "ui.enrol",
+    "ui.keepalive",
+    "ui.static",
+    # end ui part 1
+    # ui part 2: aggregates by payer, payment lists, file metadata, the (empty) search form
+    "ui.dashboard",
+    "ui.remittances",
+    "ui.files",
+    "ui.patients",
+    # end ui part 2
+    # portal: the front page, the link (swapped for a cookie), the birth-date form, static files
+    "portal.index",
+    "portal.open_link",
+    "portal.verify",
+    "portal.static",
+    # end portal
+    # fhir: what the server supports; the audit trail (codes and public ids, as auth.audit_events)
+    "fhir.metadata",
+    "fhir.read_audit_event",
+    "fhir.search_audit_events",
+    # end fhir
 }
 
 
@@ -221,6 +278,23 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         "payments.patient_balance": ("GET", f"/api/v1/patients/{patient.public_id}/balance", None),
         "payments.get_payment_plan": ("GET", f"/api/v1/payment-plans/{plan.public_id}", None),
         "reports.ar_aging": ("GET", "/api/v1/reports/ar-aging?by=patient&format=csv", None),
+        # ui part 1
+        "ui.queues": ("GET", "/ui/queues", None),
+        "ui.claims": ("GET", "/ui/claims", None),
+        "ui.claim": ("GET", f"/ui/claims/{denied.public_id}", None),
+        # end ui part 1
+        # ui part 2
+        "ui.remittance": ("GET", f"/ui/remittances/{remittance.public_id}", None),
+        "ui.file_download": ("GET", f"/ui/files/{remittance.edi_file.public_id}/raw", None),
+        "ui.patient": ("GET", f"/ui/patients/{patient.public_id}", None),
+        # end ui part 2
+        # write-offs
+        "write_offs.list_write_offs": ("GET", f"/api/v1/claims/{denied.public_id}/write-offs", None),
+        # end write-offs
+        # fhir
+        "fhir.read": ("GET", f"/fhir/R4/Patient/{patient.public_id}", None),
+        "fhir.search": ("GET", f"/fhir/R4/Patient?_id={patient.public_id}", None),
+        # end fhir
     }
     patient_client = api_client("patient", patient_id=patient.id)
     patient_calls = {
@@ -234,6 +308,12 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         "patient_statement.pdf": ("GET", f"/api/v1/patient-link/statements/{statement.public_id}/pdf", None),
         "patient_pay.payment_plans": ("GET", "/api/v1/patient-link/payment-plans", None),
         "patient_pay.balance": ("GET", "/api/v1/patient-link/balance", None),
+        # portal: the same patient session, on the patient pages
+        "portal.statement": ("GET", "/pay/statement", None),
+        "portal.statement_pdf": ("GET", f"/pay/statements/{statement.public_id}/pdf", None),
+        "portal.statement_page": ("GET", f"/pay/statements/{statement.public_id}/page", None),
+        "portal.receipt": ("GET", f"/pay/receipts/{payment.public_id}", None),
+        # end portal
     }
     assert set(calls) | set(patient_calls) == set(PHI_ROUTES) - NOT_CALLED_YET
     for endpoint, (method, path, body) in {**calls, **patient_calls}.items():
