@@ -3,6 +3,9 @@
 - :class:`Money`: a decimal **string** such as ``"125.00"``. JSON numbers are refused,
   integers included: a client that sends ``125.1`` has already lost precision in its
   own float, and one rule ("money is a string") is easier to follow than two.
+- :func:`money_text_to_cents`: an amount a person typed into a form (``$1,234.50``), for
+  the staff and patient pages. Both take ASCII digits only: ``int()`` and ``Decimal``
+  also read Arabic-Indic and full-width digits, which no one means as an amount.
 - :class:`DecimalString`: quantities (units, drug quantity) as a decimal string or a
   JSON integer; a JSON number with a fraction is refused for the same reason.
 - :class:`X12Text`: free text that ends up in an 837 element. The X12 delimiters
@@ -23,7 +26,12 @@ from edi.identifiers import is_valid_npi
 
 X12_DELIMITERS = "*~:^"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MONEY = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+# [0-9], not \d: \d matches every Unicode decimal digit. Used with fullmatch (``$`` allows a "\n").
+_MONEY = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+#: What a person may type: an optional "$", thousands commas in their places, up to 2 decimals.
+_TYPED_MONEY = re.compile(r"\$?\s*(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?")
+#: The largest amount the Money field can hold (10 digits of dollars).
+MAX_MONEY_CENTS = 10**12 - 1
 PUBLIC_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -32,6 +40,32 @@ def cents_to_money(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole}.{frac:02d}"
+
+
+def _cents(whole: str, frac: str) -> int:
+    return int(whole or "0") * 100 + int((frac + "00")[:2])
+
+
+def money_text_to_cents(
+    text: str, *, max_cents: int = MAX_MONEY_CENTS, allow_zero: bool = False
+) -> tuple[int | None, str | None]:
+    """An amount typed into a form as integer cents, or the message to show next to the field.
+
+    ASCII digits only, an optional ``$`` and thousands commas, at most 2 decimals, more than
+    zero (or zero too with ``allow_zero``: a filter's bound) and at most ``max_cents``.
+    """
+    found = _TYPED_MONEY.fullmatch(text.strip())
+    if found is None or not (found["whole"] or found["frac"]):
+        return None, "Enter an amount in dollars and cents, such as 25.00."
+    whole, frac = found["whole"].replace(",", ""), found["frac"] or ""
+    if len(frac) > 2:
+        return None, "Use at most two digits after the decimal point."
+    if len(whole) > 10 or _cents(whole, frac) > max_cents:
+        return None, f"Enter an amount up to {cents_to_money(max_cents)}."
+    cents = _cents(whole, frac)
+    if cents < 0 or (cents == 0 and not allow_zero):
+        return None, "Enter an amount greater than zero."
+    return cents, None
 
 
 class Money(fields.Field):
@@ -45,7 +79,7 @@ class Money(fields.Field):
     def __init__(self, **kwargs: Any) -> None:
         metadata = kwargs.pop("metadata", {})
         metadata.setdefault("type", "string")
-        metadata.setdefault("pattern", _MONEY.pattern)
+        metadata.setdefault("pattern", f"^{_MONEY.pattern}$")
         metadata.setdefault("example", "125.00")
         super().__init__(metadata=metadata, **kwargs)
 
@@ -55,10 +89,10 @@ class Money(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str):
             raise self.make_error("type")
-        if not _MONEY.match(value):
+        if not _MONEY.fullmatch(value):
             raise self.make_error("format")
         whole, _, frac = value.partition(".")
-        return int(whole) * 100 + int((frac + "00")[:2])
+        return _cents(whole, frac)
 
 
 class DecimalString(fields.Field):

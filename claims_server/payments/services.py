@@ -11,6 +11,16 @@ Exactly once: every payment carries an idempotency key (the API's ``Idempotency-
 scoped to the caller). The receipt row holding it is unique; on PostgreSQL a
 transaction-scoped advisory lock on the key makes a concurrent second request wait for
 the first and then answer with the first payment instead of posting again.
+
+Never more than owed: two payments for one patient under different keys must not both
+pass the overpayment check, so the patient's row is locked (``SELECT ... FOR UPDATE``)
+before the balance is read; on PostgreSQL READ COMMITTED the second payment then reads the
+balance the first one left. SQLite has one writer at a time: the key lock's write takes
+the database lock before the balance is read.
+
+Online (link) payments are charged by the card processor (``payments.processors``) after
+every check and before anything is posted; a decline posts nothing, and a link payment is
+never recorded without the processor's reference.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from claims_server.errors import Conflict, NotFound, Unprocessable
+from claims_server.errors import ApiError, Conflict, NotFound, Unprocessable
 from claims_server.ledger import Leg, balance, post_entry
 from claims_server.models import (
     Account,
@@ -40,6 +50,7 @@ from claims_server.models import (
     utcnow,
 )
 from claims_server.models.payments import PaymentPlan, PaymentPlanState, PaymentReceipt, PaymentSource
+from claims_server.payments.processors import PaymentProcessor
 from claims_server.security.audit import audit_event
 from claims_server.security.principal import current_principal
 
@@ -58,6 +69,21 @@ SOURCE_METHODS: dict[PaymentSource, frozenset[PaymentMethod]] = {
 
 class PaymentRefused(Unprocessable):
     """A payment that fails validation; nothing was posted."""
+
+
+class PaymentDeclined(ApiError):
+    """The card processor declined the charge; nothing was posted (402, as card processors answer)."""
+
+    status, slug, title = 402, "payment-declined", "Payment declined"
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineCharge:
+    """What an online payment is charged to: the processor and the payment token its hosted fields gave."""
+
+    processor: PaymentProcessor
+    payment_token: str
+    description: str = "Patient balance payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +124,7 @@ class PaymentOutcome:
             "applied": cents_to_money(self.receipt.applied_cents),
             "credit": cents_to_money(self.receipt.credit_cents),
             "received_at": self.payment.received_at.isoformat(),
+            "reference": self.payment.reference,
             "open_balance_after": cents_to_money(self.open_balance_after_cents),
             "replayed": self.replayed,
         }
@@ -168,6 +195,13 @@ def _lock_key(session: Session, key: str) -> None:
         session.execute(text("DELETE FROM payment_receipts WHERE 1 = 0"))
 
 
+def _lock_patient(session: Session, patient_id: int) -> bool:
+    """Hold the patient's row until this transaction ends (PostgreSQL ``FOR UPDATE``; SQLite
+    ignores it and is already serialized by ``_lock_key``). False when there is no such patient."""
+    locked = session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+    return locked.first() is not None
+
+
 def _replay(session: Session, receipt: PaymentReceipt, patient_id: int, amount_cents: int) -> PaymentOutcome:
     payment = session.get(PatientPayment, receipt.patient_payment_id)
     assert payment is not None
@@ -192,15 +226,19 @@ def record_patient_payment(
     payment_plan_id: int | None = None,
     allow_credit: bool = False,
     reference: str | None = None,
+    charge: OnlineCharge | None = None,
 ) -> PaymentOutcome:
     """Validate and post one patient payment (flushes; the caller commits).
 
     Refused with :class:`PaymentRefused` (422, nothing written): a zero, negative or
     non-integer amount, an amount above ``MAX_PAYMENT_CENTS``, a method the source does
-    not take, a mailed check without its number, a statement or plan of another patient,
-    and an amount above what the patient owes unless ``allow_credit``. The same
-    ``idempotency_key`` again answers the first payment (``replayed``); with another
-    patient or amount it is a :class:`Conflict`.
+    not take, a mailed check without its number, a link payment with neither a ``charge``
+    nor the processor's ``reference``, a statement or plan of another patient, and an
+    amount above what the patient owes unless ``allow_credit``. With ``charge``, the
+    processor is charged (with ``idempotency_key``) after every check and the approved
+    charge's reference is recorded; a decline raises :class:`PaymentDeclined` (402, nothing
+    written). The same ``idempotency_key`` again answers the first payment (``replayed``,
+    charged once); with another patient or amount it is a :class:`Conflict`.
     """
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
         raise _refuse("amount", "integer_cents", "must be an amount in cents, not a float or text")
@@ -216,6 +254,10 @@ def record_patient_payment(
         raise _refuse("method", "method_for_source", f"a {source.value} payment is one of: {allowed}")
     if source is PaymentSource.MAIL and not (reference or "").strip():
         raise _refuse("reference", "check_number", "a mailed check needs its check number")
+    if source is PaymentSource.LINK and charge is None and not (reference or "").strip():
+        raise _refuse(
+            "reference", "processor_reference", "an online payment needs the processor's approved charge"
+        )
     if received_on is not None and received_on > utcnow().date():
         raise _refuse("received_on", "not_future", "must not be in the future")
 
@@ -224,7 +266,7 @@ def record_patient_payment(
     if existing is not None:
         return _replay(session, existing, patient_id, amount_cents)
 
-    if session.get(Patient, patient_id) is None:
+    if not _lock_patient(session, patient_id):
         raise NotFound("no patient with that id")
     plan_claims: set[int] = set()
     if statement_id is not None:
@@ -251,6 +293,8 @@ def record_patient_payment(
         )
     allocations = allocate(lines, amount_cents, plan_claims)
     credit = max(excess, 0)
+    if charge is not None:
+        reference = _charge(charge, amount_cents, idempotency_key)
 
     principal = current_principal()
     payment = PatientPayment(
@@ -311,6 +355,18 @@ def record_patient_payment(
     if after <= 0:
         _mark_statements_paid(session, patient_id)
     return PaymentOutcome(payment, receipt, tuple(allocations), False, after)
+
+
+def _charge(charge: OnlineCharge, amount_cents: int, idempotency_key: str) -> str:
+    """Charge the processor; its reference, or :class:`PaymentDeclined` with the reason to show."""
+    result = charge.processor.charge(amount_cents, idempotency_key, charge.description, charge.payment_token)
+    if not result.approved or not result.reference:
+        reason = result.decline_reason or "The payment was declined."
+        raise PaymentDeclined(
+            f"payment declined: {reason}",
+            errors=[{"field": "payment_token", "rule": "declined", "message": reason}],
+        )
+    return result.reference
 
 
 def _mark_statements_paid(session: Session, patient_id: int) -> None:

@@ -22,7 +22,8 @@ from claims_server.errors import Unprocessable
 from claims_server.models import AuditAction, Claim, Patient, PatientPayment, PaymentMethod, Statement
 from claims_server.models.payments import PaymentPlan, PaymentReceipt, PaymentSource
 from claims_server.payments import plans as plan_services
-from claims_server.payments.services import open_lines, patient_balance, record_patient_payment
+from claims_server.payments.processors import OnlinePaymentsDisabled, app_processor
+from claims_server.payments.services import OnlineCharge, open_lines, patient_balance, record_patient_payment
 from claims_server.security import clock
 from claims_server.security.audit import audit_event
 from claims_server.security.ownership import get_owned, scope_query
@@ -62,8 +63,9 @@ class PaymentSchema(Schema):
 class LinkPaymentSchema(Schema):
     amount = Money(required=True)
     payment_plan_id = PublicId(load_default=None)
-    # The card/ACH processor's transaction id; the server never sees card numbers.
-    processor_reference = fields.String(load_default=None, validate=validate.Length(1, 80))
+    # The one-use token the processor's hosted fields gave the browser (PCI DSS: card numbers
+    # never reach this server); the simulated processor's are test_approve and test_decline.
+    payment_token = fields.String(required=True, validate=validate.Length(1, 255))
 
 
 class PlanSchema(Schema):
@@ -290,9 +292,13 @@ def own_balance() -> dict[str, Any]:
 @mutation(idempotent=True)
 @patient_pay_blp.arguments(LinkPaymentSchema)
 def pay_statement(data: dict[str, Any], statement_id: str) -> tuple[dict[str, Any], int]:
-    """Pay toward one of my statements (Idempotency-Key required; never more than I owe)."""
+    """Pay toward one of my statements: charged by the card processor, then posted (Idempotency-Key
+    required; never more than I owe; 409 when online payments are off, 402 when the card is declined)."""
     session = db_session()
     statement = get_owned(session, Statement, statement_id, current_principal())
+    processor = app_processor()
+    if processor is None:
+        raise OnlinePaymentsDisabled()
     outcome = record_patient_payment(
         session,
         patient_id=statement.patient_id,
@@ -302,7 +308,7 @@ def pay_statement(data: dict[str, Any], statement_id: str) -> tuple[dict[str, An
         idempotency_key=required_idempotency_key("a payment"),
         statement_id=statement.id,
         payment_plan_id=_ref(PaymentPlan, data["payment_plan_id"], "payment_plan_id", statement.patient_id),
-        reference=data["processor_reference"],
+        charge=OnlineCharge(processor, data["payment_token"]),
     )
     return outcome.to_json_dict(), 200 if outcome.replayed else 201
 

@@ -3,22 +3,27 @@
 Server-rendered Jinja, no JavaScript. The flow:
 
 1. ``GET /pay/l/<token>`` (the statement email's link): the token is a credential, so it
-   leaves the address bar at once: it is kept in the signed, HttpOnly Flask session
-   cookie and the browser is sent to ``/pay/verify`` (``Referrer-Policy: no-referrer`` on
-   every page, so no address with a token is ever sent to another site).
-2. ``/pay/verify``: the birth-date form; ``verify_patient_link`` consumes the link (5
-   wrong dates revoke it) and answers a patient session token, set as the
-   ``claims_session`` cookie for ``/pay`` only. The central policy hook reads it like any
-   session: every page after this is PATIENT-only, and sees only this patient's rows.
+   leaves the address bar at once: only its SHA-256 is kept in the signed, HttpOnly (Secure
+   in production) Flask session cookie, which is signed but readable, and the browser is
+   sent to ``/pay/verify`` (``Referrer-Policy: no-referrer`` on every page, so no address
+   with a token is ever sent to another site).
+2. ``/pay/verify``: the birth-date form; ``verify_patient_link`` finds the link by that hash
+   and consumes it (5 wrong dates revoke it) and answers a patient session token, set as
+   the ``claims_session`` cookie for ``/pay`` only, after the Flask session is cleared (a
+   new CSRF token). A link that is revoked, expired or used is dropped from the session.
+   The central policy hook reads the patient session like any session: every page after
+   this is PATIENT-only, and sees only this patient's rows.
 3. ``/pay/statement``: the latest statement (its stored lines, reasons and aging), the
-   current balance, the PDF and the full page, and the pay form: an amount up to the
+   current balance, the PDF and the full page, and how to pay. With a card processor
+   (``PAYMENT_PROCESSOR``, ``payments.processors``) the pay form: an amount up to the
    balance and a hidden idempotency key made when the form was drawn, so a double click
-   posts one payment (``record_patient_payment``, source ``link``).
+   charges and posts once (``record_patient_payment`` with the charge, source ``link``).
+   The simulated processor's form offers test outcomes instead of card fields: card
+   data never touches this server. Without a processor: mail the stub or call the office.
 4. ``/pay/receipts/<payment id>``: the receipt.
 
-The card processor is out of scope: a payment is recorded as the API's link payment is,
-and the page says so. Refusals by the policy hook (no or expired session) are HTML pages
-here (``render_refusal``), and so are CSRF failures and domain errors.
+Refusals by the policy hook (no or expired session) are HTML pages here
+(``render_refusal``), and so are CSRF failures and domain errors.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from flask import Blueprint, Response, make_response, redirect, render_template,
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 
-from claims_server.api_common.fields import cents_to_money
+from claims_server.api_common.fields import cents_to_money, money_text_to_cents
 from claims_server.app import db_session, state
 from claims_server.errors import ApiError, NotFound
 from claims_server.models import (
@@ -45,13 +50,22 @@ from claims_server.models import (
 )
 from claims_server.models.payments import PaymentReceipt, PaymentSource
 from claims_server.models.security import AuditAction
-from claims_server.payments.services import PaymentRefused, patient_balance, record_patient_payment
+from claims_server.payments.processors import TEST_TOKENS, OnlinePaymentsDisabled, app_processor
+from claims_server.payments.services import (
+    MAX_PAYMENT_CENTS,
+    OnlineCharge,
+    PaymentDeclined,
+    PaymentRefused,
+    patient_balance,
+    record_patient_payment,
+)
 from claims_server.portal.urls import PORTAL_PREFIX
 from claims_server.security import clock, csrf, enforce
 from claims_server.security.audit import audit_event
-from claims_server.security.authn import SESSION_COOKIE, AuthError
+from claims_server.security.authn import SESSION_COOKIE, AuthError, token_hash
+from claims_server.security.headers import page_headers
 from claims_server.security.ownership import get_owned, scope_query
-from claims_server.security.patient_links import PATIENT_SESSION_ABSOLUTE, verify_patient_link
+from claims_server.security.patient_links import PATIENT_SESSION_ABSOLUTE, usable_link, verify_patient_link
 from claims_server.security.principal import current_principal
 from claims_server.security.ratelimit import rate_limit
 from claims_server.statements.views import statement_html_response, statement_pdf_response
@@ -65,7 +79,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-#: Where the pending link token waits between the link and the birth-date form.
+#: Where the pending link's token hash (never the token) waits between the link and the birth-date form.
 _PENDING = "portal_link"
 
 
@@ -74,17 +88,15 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
     return make_response(render_template(f"portal/{template}", **context), status)
 
 
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if response.mimetype == "text/html":
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'",
-        )
-    return response
+#: The patient pages' CSP: nothing but our own stylesheets and images, forms post only to us.
+#: No referrer at all: the first address of a visit carries the one-time link token. The app
+#: serves every answer ``no-store`` already; HSTS in production (security/headers.py).
+bp.after_request(
+    page_headers(
+        referrer_policy="no-referrer",
+        content_security_policy="default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'",
+    )
+)
 
 
 def render_refusal(status: int, detail: str, reason: str) -> Response:
@@ -147,9 +159,9 @@ def index() -> Response:
 
 @bp.route("/l/<token>", methods=["GET"], endpoint="open_link")
 def open_link(token: str) -> Response:
-    """Keep the link's token in the session cookie and leave the address that carries it."""
+    """Keep the link's token hash in the session cookie and leave the address that carries it."""
     if 8 <= len(token) <= 128 and token.isascii():
-        session[_PENDING] = token
+        session[_PENDING] = token_hash(token)
     return redirect(url_for("portal.verify"), 303)
 
 
@@ -188,9 +200,11 @@ def verify() -> Response:
     with rate_limit("RATE_LIMIT_PATIENT_LINK"):
         try:
             token, _link = verify_patient_link(
-                db_session(), token=str(session[_PENDING]), birth_date=birth_date, now=clock.now()
+                db_session(), token_digest=str(session[_PENDING]), birth_date=birth_date, now=clock.now()
             )
         except AuthError:
+            if usable_link(db_session(), str(session[_PENDING]), clock.now()) is None:
+                session.pop(_PENDING, None)  # revoked, expired or used: it can never open a session
             return page(
                 "verify.html",
                 422,
@@ -200,7 +214,7 @@ def verify() -> Response:
                 },
                 values=values,
             )
-    session.pop(_PENDING, None)
+    session.clear()  # the pending link and the CSRF token of the signed-out browser go
     response = redirect(url_for("portal.statement"), 303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -236,8 +250,11 @@ def _latest_statement() -> Statement | None:
     return db_session().scalar(stmt)
 
 
-def _statement_page(status: int = 200, *, errors: dict[str, str] | None = None, amount: str = "") -> Response:
+def _statement_page(
+    status: int = 200, *, errors: dict[str, str] | None = None, amount: str = "", outcome: str = ""
+) -> Response:
     db = db_session()
+    processor = app_processor()
     patient_id = _patient_id()
     statement = _latest_statement()
     balance = patient_balance(db, patient_id)
@@ -264,12 +281,15 @@ def _statement_page(status: int = 200, *, errors: dict[str, str] | None = None, 
         amount=amount or (cents_to_money(balance) if balance > 0 else ""),
         idempotency_key=uuid.uuid4().hex,
         practice=_practice_contact(),
+        online_payments=processor is not None,
+        test_mode=processor is not None and processor.test_mode,
+        outcome=outcome,
     )
 
 
 @bp.route("/statement", methods=["GET"], endpoint="statement")
 def statement() -> Response:
-    """The latest statement, the balance and the pay form."""
+    """The latest statement, the balance and how to pay (the pay form when a processor is set)."""
     return _statement_page()
 
 
@@ -289,34 +309,29 @@ def statement_page(statement_id: str) -> Response:
     return response
 
 
-def _amount_cents(text: str) -> tuple[int | None, str | None]:
-    """Dollars and cents typed by a person (``50``, ``50.5``, ``$1,234.56``) as integer cents."""
-    cleaned = text.strip().removeprefix("$").replace(",", "").strip()
-    whole, dot, frac = cleaned.partition(".")
-    if not whole.isdigit() and not (whole == "" and frac.isdigit()):
-        return None, "Enter an amount in dollars and cents, such as 25.00."
-    if dot and (not frac.isdigit() or len(frac) > 2):
-        return None, "Use at most two digits after the decimal point."
-    if len(whole) > 8:
-        return None, "That amount is too large."
-    cents = int(whole or "0") * 100 + int((frac + "00")[:2])
-    if cents <= 0:
-        return None, "Enter an amount greater than zero."
-    return cents, None
+def _first_message(exc: ApiError) -> str:
+    return next((str(e["message"]) for e in exc.errors if e.get("message")), exc.detail)
 
 
 @bp.route("/payments", methods=["POST"], endpoint="pay")
 def pay() -> Response:
-    """Record a payment toward the balance; the same form submitted twice pays once."""
+    """Charge the card processor and post the payment; the same form submitted twice charges once."""
     db = db_session()
     patient_id = _patient_id()
+    processor = app_processor()
+    if processor is None:
+        raise OnlinePaymentsDisabled()
     amount_text = str(request.form.get("amount", ""))[:32]
+    token = str(request.form.get("test_outcome", ""))
     key = str(request.form.get("idempotency_key", ""))
     if not (len(key) == 32 and all(c in "0123456789abcdef" for c in key)):
         return _statement_page(400, errors={"_form": "The form is out of date; reload the page."})
-    cents, problem = _amount_cents(amount_text)
+    cents, problem = money_text_to_cents(amount_text, max_cents=MAX_PAYMENT_CENTS)
     if cents is None:
-        return _statement_page(422, errors={"amount": problem or ""}, amount=amount_text)
+        return _statement_page(422, errors={"amount": problem or ""}, amount=amount_text, outcome=token)
+    if token not in TEST_TOKENS:  # the simulated processor's tokens (the only processor with a form)
+        message = "Choose the test outcome: approve or decline."
+        return _statement_page(422, errors={"test_outcome": message}, amount=amount_text)
     statement = _latest_statement()
     link_id = current_principal().link_id
     try:
@@ -328,13 +343,18 @@ def pay() -> Response:
             method=PaymentMethod.PORTAL,
             idempotency_key=f"portal:{link_id}:{key}",
             statement_id=statement.id if statement is not None else None,
+            charge=OnlineCharge(processor, token, "Statement payment"),
         )
+    except PaymentDeclined as exc:
+        db.rollback()
+        message = f"Your payment was not taken: {_first_message(exc)} Nothing was charged; you can try again."
+        return _statement_page(402, errors={"_form": message}, amount=amount_text, outcome=token)
     except PaymentRefused as exc:
         db.rollback()
-        message = next((str(e.get("message")) for e in exc.errors if e.get("message")), exc.detail)
+        message = _first_message(exc)
         if any(e.get("rule") == "overpayment" for e in exc.errors):
             message = "That is more than you owe. Enter an amount up to your balance."
-        return _statement_page(422, errors={"amount": message}, amount=amount_text)
+        return _statement_page(422, errors={"amount": message}, amount=amount_text, outcome=token)
     db.commit()
     return redirect(url_for("portal.receipt", payment_id=outcome.payment.public_id), 303)
 
@@ -356,10 +376,12 @@ def receipt(payment_id: str) -> Response:
         details={"via": "portal"},
     )
     db.commit()
+    processor = app_processor()
     return page(
         "receipt.html",
         payment=payment,
         receipt=row,
+        test_mode=processor is not None and processor.test_mode,
         balance_cents=balance,
         money=cents_to_money,
         practice=_practice_contact(),

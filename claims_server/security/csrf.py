@@ -69,8 +69,14 @@ def protect(blueprint: Blueprint, on_error: Callable[[CsrfError], object]) -> No
 
 
 def init_app(app: Flask) -> None:
-    """Templates get ``csrf_token()`` and ``csrf_field()``; the Flask session cookie is Lax and HttpOnly."""
+    """Templates get ``csrf_token()`` and ``csrf_field()``; the Flask session cookie is Lax and
+    HttpOnly, and Secure when ``CLAIMS_ENV=production`` (it carries the CSRF token and the patient
+    pages' pending link, which must never travel over plain HTTP)."""
+    from claims_server.app import state
+
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if state(app).settings.CLAIMS_ENV == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field)

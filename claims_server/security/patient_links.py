@@ -58,11 +58,23 @@ def create_patient_link(
     return IssuedLink(token, link)
 
 
+def usable_link(session: Session, token_digest: str, now: datetime) -> PatientAccessLink | None:
+    """The link whose token hashes to ``token_digest``, if it is not revoked, used or expired."""
+    link = session.scalar(select(PatientAccessLink).where(PatientAccessLink.token_hash == token_digest))
+    if link is None or link.revoked_at is not None or link.used_at is not None or now >= link.expires_at:
+        return None
+    return link
+
+
 def verify_patient_link(
-    session: Session, *, token: str, birth_date: date, now: datetime
+    session: Session, *, token_digest: str, birth_date: date, now: datetime
 ) -> tuple[str, PatientAccessLink]:
-    """Consume the link when the birth date matches; returns a patient session token. Commits."""
-    link = session.scalar(select(PatientAccessLink).where(PatientAccessLink.token_hash == token_hash(token)))
+    """Consume the link when the birth date matches; returns a patient session token. Commits.
+
+    The link is found by the SHA-256 of its token (``authn.token_hash``): callers that keep
+    a pending link between requests (the patient pages' session cookie) hold only the hash.
+    """
+    link = session.scalar(select(PatientAccessLink).where(PatientAccessLink.token_hash == token_digest))
     refused = AuthError("the link is invalid, expired or already used, or the birth date does not match")
     if link is None:
         raise refused

@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from claims_server.api_common.fields import cents_to_money, money_text_to_cents
 from claims_server.api_common.transactions import mutation, principal_key
 from claims_server.app import db_session
 from claims_server.eligibility.services import last_check
@@ -30,6 +31,7 @@ from claims_server.models.payments import PaymentReceipt, PaymentSource
 from claims_server.patients import services as patients
 from claims_server.patients.schemas import PatientSearchSchema
 from claims_server.payments.services import (
+    MAX_PAYMENT_CENTS,
     SOURCE_METHODS,
     open_lines,
     patient_balance,
@@ -184,10 +186,13 @@ def patient_payment(patient_id: str) -> Response:
             form=form,
             errors={"_form": "The form is incomplete; reload the page and try again."},
         )
+    cents, problem = money_text_to_cents(form["amount"], max_cents=MAX_PAYMENT_CENTS)
+    if cents is None:
+        return _account_page(session, target, status=422, form=form, errors={"amount": problem or ""})
     try:
         data = PaymentSchema().load(
             {
-                "amount": form["amount"],
+                "amount": cents_to_money(cents),
                 "method": form["method"],
                 "source": PaymentSource.FRONT_DESK.value,
                 "reference": form["reference"] or None,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
 from sqlalchemy import select
 
+from claims_server.api_common.fields import money_text_to_cents
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
 from claims_server.errors import ApiError
@@ -55,17 +55,15 @@ class Row:
 
 
 def _money_cents(text: str) -> int:
-    try:
-        value = Decimal(text.replace("$", "").replace(",", "").strip())
-    except InvalidOperation:
-        raise ValueError("enter an amount such as 125.00") from None
-    if value < 0 or value != value.quantize(Decimal("0.01")):
-        raise ValueError("enter an amount such as 125.00")
-    return int(value * 100)
+    cents, problem = money_text_to_cents(text, allow_zero=True)
+    if cents is None:
+        raise ValueError(problem)
+    return cents
 
 
 def _whole_days(text: str) -> int:
-    if not text.strip().isdigit():
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise ValueError("enter a whole number of days")
     return int(text)
 

@@ -71,16 +71,23 @@ def test_a_patient_opens_the_link_checks_in_sees_the_statement_and_pays(
                 page.get_by_role("link", name="Download the statement (PDF)").click()
             assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
 
+            assert "Test mode: no card is charged." in page.locator("form .test-mode").inner_text()
             page.get_by_label("Amount to pay").fill("45.00")
             page.get_by_role("button", name="Pay", exact=True).click()
             assert "more than you owe" in page.get_by_role("alert").inner_text()
             page.get_by_label("Amount to pay").fill("12.50")
+            page.get_by_label("Decline the test payment").check()
+            page.get_by_role("button", name="Pay", exact=True).click()
+            assert "was not taken" in page.get_by_role("alert").inner_text()
+            assert "$30.00" in page.locator(".balance").inner_text()
+            page.get_by_label("Approve the test payment").check()
             page.get_by_role("button", name="Pay", exact=True).click()
 
             assert "/pay/receipts/" in page.url
             assert page.get_by_role("heading", level=1).inner_text().startswith("Thank you")
             summary = page.locator(".summary").inner_text()
-            assert "$12.50" in summary and "$17.50" in summary
+            assert "$12.50" in summary and "$17.50" in summary and "sim_ch_" in summary
+            assert "no card was charged" in page.locator("main").inner_text()
             page.screenshot(path=str(shots / "portal-3-receipt.png"), full_page=True)
             for url in (page.url, f"{base}/pay/statement"):
                 assert issued.token not in url and patient.last_name not in url

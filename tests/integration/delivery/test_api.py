@@ -87,10 +87,18 @@ def test_patient_opens_the_link_reads_the_statement_and_pays_once(api_client, cl
 
     pay = f"/api/v1/patient-link/statements/{a.public_id}/payments"
     headers = _key()
-    assert me.post(pay, json={"amount": "31.00"}, headers=_key()).json["errors"][0]["rule"] == "overpayment"
-    first = me.post(pay, json={"amount": "30.00", "processor_reference": "ch_test_1"}, headers=headers)
-    double = me.post(pay, json={"amount": "30.00", "processor_reference": "ch_test_1"}, headers=headers)
+    over = me.post(pay, json={"amount": "31.00", "payment_token": "test_approve"}, headers=_key())
+    assert over.json["errors"][0]["rule"] == "overpayment"
+    # The client cannot name its own processor reference: only an approved charge posts.
+    forged = me.post(pay, json={"amount": "30.00", "processor_reference": "ch_test_1"}, headers=_key())
+    assert forged.status_code == 422 and _count(session, PatientPayment) == 0
+    declined = me.post(pay, json={"amount": "30.00", "payment_token": "test_decline"}, headers=_key())
+    assert declined.status_code == 402 and declined.mimetype == "application/problem+json"
+    assert declined.json["errors"][0]["rule"] == "declined" and _count(session, PatientPayment) == 0
+    first = me.post(pay, json={"amount": "30.00", "payment_token": "test_approve"}, headers=headers)
+    double = me.post(pay, json={"amount": "30.00", "payment_token": "test_approve"}, headers=headers)
     assert first.status_code == 201 and double.json["id"] == first.json["id"]
+    assert first.json["reference"].startswith("sim_ch_")
     assert (first.json["source"], first.json["method"], first.json["open_balance_after"]) == (
         "link",
         "portal",
@@ -99,7 +107,9 @@ def test_patient_opens_the_link_reads_the_statement_and_pays_once(api_client, cl
     assert _count(session, PatientPayment) == 1
     assert (
         me.post(
-            f"/api/v1/patient-link/statements/{b.public_id}/payments", json={"amount": "1.00"}, headers=_key()
+            f"/api/v1/patient-link/statements/{b.public_id}/payments",
+            json={"amount": "1.00", "payment_token": "test_approve"},
+            headers=_key(),
         ).status_code
         == 404
     )

@@ -116,7 +116,7 @@ def test_email_over_smtp_carries_the_statement_and_a_working_one_time_link(app, 
 
     # The link opens a patient session after the birth-date check, once.
     session_token, used = verify_patient_link(
-        session, token=token, birth_date=patient.birth_date, now=clock.now()
+        session, token_digest=token_hash(token), birth_date=patient.birth_date, now=clock.now()
     )
     assert session_token.startswith("csp_") and used.patient_id == a.patient_id
     client = app.test_client()

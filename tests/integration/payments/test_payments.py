@@ -21,7 +21,9 @@ from claims_server.models import (
     StatementState,
 )
 from claims_server.models.payments import PaymentReceipt, PaymentSource
+from claims_server.payments.processors import TEST_APPROVE, SimulatedProcessor
 from claims_server.payments.services import (
+    OnlineCharge,
     PaymentRefused,
     open_lines,
     patient_balance,
@@ -134,6 +136,7 @@ def test_the_same_key_pays_once_and_another_payment_under_it_conflicts(session, 
 def test_two_concurrent_requests_with_one_key_post_one_payment(factory, owed):
     results: list[object] = []
     barrier = threading.Barrier(2)
+    processor = SimulatedProcessor()
 
     def submit() -> None:
         with factory() as s:
@@ -146,6 +149,7 @@ def test_two_concurrent_requests_with_one_key_post_one_payment(factory, owed):
                     source=PaymentSource.LINK,
                     method=PaymentMethod.PORTAL,
                     idempotency_key="patient:7:race",
+                    charge=OnlineCharge(processor, TEST_APPROVE),
                 )
                 s.commit()
                 results.append(outcome.replayed)
@@ -161,6 +165,9 @@ def test_two_concurrent_requests_with_one_key_post_one_payment(factory, owed):
     with factory() as s:
         assert _count(s, PatientPayment) == 1
         assert patient_balance(s, owed["patient"]) == 5000
+        # Charged once, and the payment records that charge.
+        assert list(processor.charges) == ["patient:7:race"]
+        assert s.scalar(select(PatientPayment.reference)) == processor.charges["patient:7:race"].reference
 
 
 def test_a_statement_of_another_patient_is_refused_and_a_paid_balance_closes_statements(session, owed, world):

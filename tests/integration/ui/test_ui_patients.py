@@ -183,7 +183,10 @@ def test_a_front_desk_payment_posts_once_even_when_sent_twice(app, session, api_
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"amount": "abc"}, "amount", "at most 2 decimals"),
+        ({"amount": "abc"}, "amount", "Enter an amount in dollars and cents"),
+        ({"amount": "\uff11\uff10"}, "amount", "Enter an amount in dollars and cents"),  # full-width 10
+        ({"amount": "\u0663"}, "amount", "Enter an amount in dollars and cents"),  # Arabic-Indic 3
+        ({"amount": "1.234"}, "amount", "at most two digits after the decimal point"),
         ({"amount": "0.00"}, "amount", "greater than zero"),
         ({"amount": "500.00"}, "amount", "more than the open patient balance"),
         ({"amount": "10.00", "method": "portal"}, "method", "front_desk payment is one of"),
