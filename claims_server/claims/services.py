@@ -383,6 +383,7 @@ API_TRANSITIONS = {
     "ready": state.mark_ready,
     "return-to-draft": state.return_to_draft,
     "void": state.void,
+    "correct": state.correct_rejection,
     "reopen": state.reopen_for_correction,
     "close": state.close,
 }

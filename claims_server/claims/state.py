@@ -2,8 +2,8 @@
 
 ARCHITECTURE.md: ``draft → ready → batched → submitted → accepted (999) → acknowledged
 (277CA) → paid | partially_paid | denied → closed``; ``rejected`` (999 or 277CA) and
-``denied`` lead back through correction (``reopen_for_correction`` → ``draft``) to
-``ready``; ``voided`` is an end.
+``denied`` lead back through correction (``correct_rejection`` or
+``reopen_for_correction`` → ``draft``) to ``ready``; ``voided`` is an end.
 
 Choices beyond the straight line, and why:
 
@@ -17,6 +17,10 @@ Choices beyond the straight line, and why:
   835 without any 277CA; the later answer implies the earlier acceptance.
 - ``partially_paid → paid`` and ``denied → paid | partially_paid``: a later 835 (a
   corrected remittance or a won appeal) pays what was left.
+- Two ways back to ``draft``, because who may take them differs (security/policy.py):
+  ``correct_rejection`` (rejected → draft) fixes a claim the payer's front end refused
+  (999/277CA) and never adjudicated, routine biller work; ``reopen_for_correction``
+  (rejected | denied → draft) also reopens an adjudicated denial, a supervisor's decision.
 - ``void`` only where nothing is in flight with a payer (draft, ready, rejected, denied):
   voiding an adjudicated claim is a frequency-8 claim to the payer, not a local flag.
 - ``closed`` and ``voided`` are ends.
@@ -64,6 +68,7 @@ EVENTS: Mapping[str, tuple[frozenset[ClaimState], ClaimState]] = {
     "denied": (frozenset({S.ACCEPTED, S.ACKNOWLEDGED}), S.DENIED),
     "closed": (frozenset({S.PAID, S.PARTIALLY_PAID, S.DENIED}), S.CLOSED),
     "voided": (frozenset({S.DRAFT, S.READY, S.REJECTED, S.DENIED}), S.VOIDED),
+    "correct_rejection": (frozenset({S.REJECTED}), S.DRAFT),
     "reopen_for_correction": (frozenset({S.REJECTED, S.DENIED}), S.DRAFT),
 }
 
@@ -393,8 +398,15 @@ def void(
     return transition(session, claim, "voided", reason=reason, details=details)
 
 
+def correct_rejection(
+    session: Session, claim: Claim, *, reason: str | None = None, details: Mapping[str, Any] | None = None
+) -> Claim:
+    """rejected → draft: a biller corrects what the front end refused; ``mark_ready`` sends it again."""
+    return transition(session, claim, "correct_rejection", reason=reason, details=details)
+
+
 def reopen_for_correction(
     session: Session, claim: Claim, *, reason: str | None = None, details: Mapping[str, Any] | None = None
 ) -> Claim:
-    """rejected | denied → draft: a biller corrects the claim; ``mark_ready`` sends it again."""
+    """rejected | denied → draft: a supervisor reopens the claim; ``mark_ready`` sends it again."""
     return transition(session, claim, "reopen_for_correction", reason=reason, details=details)

@@ -105,5 +105,6 @@ def _transition_view(name: str, summary: str) -> None:
 _transition_view("ready", "Scrub and move draft → ready (422 with the findings when the scrub finds errors).")
 _transition_view("return-to-draft", "Move ready → draft (to edit before batching).")
 _transition_view("void", "Void a draft, ready, rejected or denied claim (final).")
-_transition_view("reopen", "Reopen a rejected or denied claim for correction (→ draft).")
+_transition_view("correct", "Correct a rejected claim (999/277CA, never adjudicated): rejected → draft.")
+_transition_view("reopen", "Reopen a rejected or denied claim for correction (→ draft; supervisors).")
 _transition_view("close", "Close a paid, partially paid or denied claim (final).")

@@ -6,7 +6,7 @@
   payment onto the original claim (``payer_claim_control_number``), where
   ``build_edi_claim`` reads it, and onto the new claim as a fallback.
 - A claim the payer never adjudicated (rejected by a 999/277CA, or no 835 yet) has no
-  payer claim number: it is corrected in place (``reopen_for_correction``) and resent as
+  payer claim number: it is corrected in place (``correct_rejection``) and resent as
   an original, so a replacement or void is refused for it.
 - Medicare Part B corrects processed claims through the MAC's reopening process rather
   than frequency 7 (playbook, REPL7 note); the replacement is still built (some MACs
@@ -329,7 +329,7 @@ def payments_of(session: Session, claim: Claim) -> list[ClaimPayment]:
 def resubmit_corrected(session: Session, claim: Claim, data: dict[str, Any]) -> Claim:
     """Fix and resubmit a claim the payer never adjudicated: save ``data``, scrub, make it ready.
 
-    A rejected claim (999/277CA) is corrected in place (``reopen_for_correction`` → draft)
+    A rejected claim (999/277CA) is corrected in place (``correct_rejection`` → draft)
     and sent again as an original; a draft one just needs a clean scrub. Scrub errors refuse
     the whole change (``Unprocessable`` listing them; the caller's unit of work rolls back).
     The claim's open rejection/denial items are resolved as corrected and resubmitted, so
@@ -340,7 +340,7 @@ def resubmit_corrected(session: Session, claim: Claim, data: dict[str, Any]) -> 
 
     update_claim(session, claim, {**data, "ready": False})
     if ClaimState(claim.state) == ClaimState.REJECTED:
-        state.reopen_for_correction(session, claim, reason="corrected in place")
+        state.correct_rejection(session, claim, reason="corrected in place")
     make_ready(session, claim, reason="corrected and resubmitted")
     _resolve_correction_items(session, claim, f"resubmitted {claim.public_id}")
     return claim

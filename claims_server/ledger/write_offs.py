@@ -14,13 +14,20 @@ Rules (each refusal is a 422 naming the field and the rule, and writes nothing):
   the chosen bucket (insurance or patient) on the claim, or of the one line named;
 - ``reason`` one of :class:`WriteOffReason`; ``other`` needs a note;
 - insurance A/R owed by more than one payer (primary and secondary) needs the payer named;
-- a biller may write off at most ``WRITE_OFF_BILLER_LIMIT_CENTS`` per write-off (config);
-  billing supervisors and admins have no limit (:func:`approval_limit_for`).
+- a biller may write off at most ``WRITE_OFF_BILLER_LIMIT_CENTS`` (config) on one claim,
+  counted cumulatively: the write-offs in force on the claim that were not posted by a
+  billing supervisor or admin, plus the new one (:func:`written_off_without_approval`), so
+  five $10 write-offs cannot pass a $10 limit; above it a supervisor must post it.
+  Supervisors and admins have no limit (:func:`approval_limit_for`).
+
+Concurrency: the claim that carries the A/R is locked (``SELECT ... FOR UPDATE`` on
+PostgreSQL, SQLite's database write lock) before the idempotency key, the limit and the
+open balance are read, so two write-offs of one claim with different keys cannot both
+pass the open-balance check.
 
 The free-text note can name the patient, and ``journal_entries.memo`` is deliberately not
-encrypted (docs/security.md), so the note is kept as the (encrypted) comment of a work
-item in the ``other`` queue opened and resolved with the write-off (dedupe key
-``write_off:<entry public id>``); the memo holds only the fixed reason label.
+encrypted (docs/security.md), so the note is a :class:`~claims_server.models.JournalNote`
+of the entry (encrypted, append-only); the memo holds only the fixed reason label.
 
 Exactly once: the caller's idempotency key (the API's ``Idempotency-Key`` scoped to the
 caller; the UI's per-form key) names the journal entry, whose key is UNIQUE. The same key
@@ -43,8 +50,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from claims_server.errors import Conflict, NotFound, Unprocessable
 from claims_server.ledger.services import (
@@ -61,13 +68,15 @@ from claims_server.models import (
     Claim,
     JournalEntry,
     JournalEventType,
+    JournalNote,
     Payer,
     Posting,
     ServiceLine,
+    User,
     WorkItem,
 )
 from claims_server.models.common import utcnow
-from claims_server.models.workqueue import WorkItemStatus, WorkQueue
+from claims_server.models.workqueue import WorkItemStatus
 from claims_server.security.principal import current_principal
 from claims_server.workqueue.recommend import RecommendedAction
 
@@ -136,7 +145,7 @@ class ReversalReason(StrEnum):
 
 
 MAX_NOTE = 2000
-#: Roles without a per-write-off limit; every other role that may write off has the biller limit.
+#: Roles without a write-off limit; every other role that may write off has the biller limit.
 UNLIMITED_ROLES = frozenset({"billing_supervisor", "admin"})
 
 
@@ -189,8 +198,46 @@ class WriteOff:
 
 
 def approval_limit_for(role: str | None, biller_limit_cents: int) -> int | None:
-    """The largest write-off ``role`` may post alone (None: no limit)."""
+    """The most ``role`` may have written off on one claim without approval (None: no limit)."""
     return None if role in UNLIMITED_ROLES else biller_limit_cents
+
+
+def written_off_without_approval(session: Session, claim_id: int) -> int:
+    """Cents of the claim's write-offs in force that no supervisor or admin posted.
+
+    A write-off that was reversed, and the reversals themselves, are left out. A posting
+    user's role is read as it is now (the journal keeps who, not their role then); system
+    postings (no user) count, since no one with approval authority made them.
+    """
+    reversal = aliased(JournalEntry)
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(Posting.amount_cents), 0))
+            .join(Account, Account.id == Posting.account_id)
+            .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
+            .outerjoin(User, User.id == JournalEntry.created_by_user_id)
+            .where(
+                Account.code == AccountCode.WRITE_OFFS.value,
+                JournalEntry.claim_id == claim_id,
+                JournalEntry.event_type == JournalEventType.WRITE_OFF,
+                JournalEntry.reverses_entry_id.is_(None),
+                ~exists().where(reversal.reverses_entry_id == JournalEntry.id),
+                or_(User.id.is_(None), User.role.not_in(sorted(UNLIMITED_ROLES))),
+            )
+        )
+    )
+
+
+def _lock_claim(session: Session, claim_id: int) -> None:
+    """Serialize write-offs of one claim until this transaction ends (see the module docstring).
+
+    PostgreSQL: the claim's row ``FOR UPDATE``. SQLite: its database-wide write lock (a
+    write that matches nothing takes it), as ``claims.state.transition_many`` does.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Claim.id).where(Claim.id == claim_id).with_for_update())
+    else:
+        session.execute(text("UPDATE claims SET version = version WHERE 1 = 0"))
 
 
 # -- balances ---------------------------------------------------------------------------------
@@ -314,6 +361,7 @@ def write_off(
         raise _refuse("bucket", "one_of", "must be insurance or patient") from None
     key = _journal_key(idempotency_key)
     claim_id = receivable_claim_id(session, claim)
+    _lock_claim(session, claim_id)
     existing = existing_entry_ids(session, [key]).get(key)
     if existing is not None:
         done = _read(session, session.get(JournalEntry, existing))
@@ -328,16 +376,8 @@ def write_off(
                 errors=[{"field": "Idempotency-Key", "rule": "idempotency_key_reuse"}],
             )
         return replace(done, replayed=True)
-    if approval_limit_cents is not None and amount_cents > approval_limit_cents:
-        from claims_server.api_common.fields import cents_to_money
-
-        raise _refuse(
-            "amount",
-            "approval_limit",
-            f"is above the {cents_to_money(approval_limit_cents)} a biller may write off; "
-            "a billing supervisor must post it",
-            limit=cents_to_money(approval_limit_cents),
-        )
+    if approval_limit_cents is not None:
+        _check_approval_limit(session, claim_id, amount_cents, approval_limit_cents)
     groups = _groups_to_write_off(session, claim, claim_id, which, line_number, payer)
     open_cents = sum(g.cents for g in groups)
     if open_cents <= 0:
@@ -394,11 +434,41 @@ def write_off(
     entry = session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == key))
     assert entry is not None
     _resolve_items(session, resolved, entry)
-    text = (note or "").strip()
-    if text:
-        _keep_note(session, claim_id, entry, text)
+    note_text = (note or "").strip()
+    if note_text:
+        session.add(
+            JournalNote(journal_entry_id=entry.id, author_user_id=current_principal().user_id, note=note_text)
+        )
     session.flush()
     return _read(session, entry)
+
+
+def _check_approval_limit(session: Session, claim_id: int, amount_cents: int, limit_cents: int) -> None:
+    """Refuse a write-off that takes the claim's unapproved write-offs above ``limit_cents``."""
+    from claims_server.api_common.fields import cents_to_money
+
+    already = written_off_without_approval(session, claim_id)
+    if already + amount_cents <= limit_cents:
+        return
+    limit = cents_to_money(limit_cents)
+    if already:
+        message = (
+            f"with the ${cents_to_money(already)} already written off on this claim without a "
+            f"supervisor, this would make ${cents_to_money(already + amount_cents)}, above the ${limit} "
+            "a biller may write off on one claim; a billing supervisor must approve and post it"
+        )
+    else:
+        message = (
+            f"is above the ${limit} a biller may write off on one claim; "
+            "a billing supervisor must approve and post it"
+        )
+    raise _refuse(
+        "amount",
+        "approval_limit",
+        message,
+        limit=limit,
+        written_off_without_approval=cents_to_money(already),
+    )
 
 
 def _public_id(session: Session, claim_id: int) -> str:
@@ -426,29 +496,6 @@ def _resolve_items(session: Session, items: list[WorkItem], entry: JournalEntry)
         resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
 
 
-def _note_key(entry_public_id: str) -> str:
-    return f"write_off:{entry_public_id}"
-
-
-def _keep_note(session: Session, claim_id: int, entry: JournalEntry, text: str) -> None:
-    """The note, encrypted, as the comment of a resolved ``other`` work item of the claim."""
-    from claims_server.models import User
-    from claims_server.workqueue.services import ResolutionCode, add_comment, open_work_item, resolve
-
-    item = open_work_item(
-        session,
-        queue=WorkQueue.OTHER,
-        claim=session.get(Claim, claim_id),
-        reason_codes=[],
-        recommended_action=RecommendedAction.WRITE_OFF,
-        explanation="",
-        dedupe_key=_note_key(entry.public_id),
-    )
-    user_id = current_principal().user_id
-    add_comment(session, item, text, author=session.get(User, user_id) if user_id else None)
-    resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
-
-
 # -- reading ----------------------------------------------------------------------------------
 
 
@@ -469,20 +516,16 @@ def _read(session: Session, entry: JournalEntry | None) -> WriteOff:
         if entry.reverses_entry_id is not None
         else None
     )
-    note = None
-    if reverses is None:
-        item = session.scalar(select(WorkItem).where(WorkItem.dedupe_key == _note_key(entry.public_id)))
-        if item is not None:
-            note = next((c.body for c in item.comments if c.author_user_id is not None), None) or next(
-                (c.body for c in item.comments), None
-            )
+    note = session.scalar(
+        select(JournalNote).where(JournalNote.journal_entry_id == entry.id).order_by(JournalNote.id)
+    )
     return WriteOff(
         entry=entry,
         claim_public_id=_public_id(session, entry.claim_id) if entry.claim_id else "",
         bucket=bucket,
         reason=WriteOffReason(entry.reason_code),
         amount_cents=amount,
-        note=note,
+        note=note.note if note is not None else None,
         reversed_by=reversing,
         reverses=reverses,
     )
@@ -568,5 +611,7 @@ def history_rows(write_offs: list[WriteOff]) -> list[tuple[datetime | None, str,
     for w in write_offs:
         what = "write-off reversed" if w.reverses else "write-off"
         detail = f"{w.bucket.value} ${cents_to_money(abs(w.amount_cents))}: {REASON_LABELS[w.reason]}"
+        if w.note:
+            detail = f"{detail} — {w.note}"
         rows.append((w.entry.created_at, what, detail))
     return rows

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from claims_server.db import Base
 from claims_server.models.common import (
+    PHI_INFO,
     CreatedMixin,
     EnumText,
     IdType,
@@ -44,6 +45,7 @@ from claims_server.models.common import (
     enum_check,
     utcnow,
 )
+from claims_server.models.encrypted import EncryptedText
 
 if TYPE_CHECKING:
     from claims_server.models.patients import Patient
@@ -197,6 +199,22 @@ class Posting(Base):
 
     journal_entry: Mapped[JournalEntry] = relationship(back_populates="postings")
     account: Mapped[Account] = relationship()
+
+
+class JournalNote(PublicIdMixin, CreatedMixin, Base):
+    """Free text about a journal entry (a write-off's note): PHI, so encrypted and bound to ``public_id``.
+
+    ``JournalEntry.memo`` is not encrypted and holds fixed labels only. Notes are written
+    once, like the journal: the database refuses DELETE and any UPDATE but the one key
+    rotation makes to ``note`` (``claims_server.security.immutability``).
+    """
+
+    __tablename__ = "journal_notes"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    journal_entry_id: Mapped[int] = mapped_column(IdType, ForeignKey("journal_entries.id"), index=True)
+    author_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))  # NULL: system
+    note: Mapped[str] = mapped_column(EncryptedText(), info=PHI_INFO)
 
 
 class PatientPayment(PublicIdMixin, CreatedMixin, Base):

@@ -12,6 +12,9 @@ serialised by a lock because its font cache and rcParams are process-wide. A cha
 pure function of its (hashable) input, so renders are cached: a dashboard reloaded on
 unchanged data draws nothing.
 
+The SVG carries no inline CSS (the workspace's Content-Security-Policy forbids it):
+matplotlib's ``style`` attributes become SVG presentation attributes.
+
 Money arrives as integer cents and is labelled as whole dollars (rounded half up with
 integer arithmetic); matplotlib only uses the numbers as geometry.
 """
@@ -73,10 +76,66 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+_EMPTY_DEFS = re.compile(r"<defs>\s*</defs>")
+#: What matplotlib writes in ``style`` attributes: each is also an SVG presentation attribute.
+_PRESENTATION = frozenset(
+    {
+        "fill",
+        "fill-opacity",
+        "font-family",
+        "font-size",
+        "font-style",
+        "font-weight",
+        "opacity",
+        "stroke",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-miterlimit",
+        "stroke-opacity",
+        "stroke-width",
+        "text-anchor",
+    }
+)
 _ID = re.compile(r'\bid="([^"]+)"')
 _REF = re.compile(r"(url\(#|href=\"#)")
 _SIZE = re.compile(r'\s(width|height)="[^"]*"')
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
+
+
+def _declarations(css: str) -> str:
+    """``a: b; c: d`` as presentation attributes `` a="b" c="d"``."""
+    out = []
+    for declaration in css.split(";"):
+        prop, _, value = declaration.partition(":")
+        prop, value = prop.strip(), value.strip()
+        if not prop:
+            continue
+        if prop not in _PRESENTATION:
+            raise ValueError(f"matplotlib wrote a style property with no SVG attribute: {prop}")
+        out.append(f' {prop}="{escape(value)}"')
+    return "".join(out)
+
+
+def _without_inline_style(svg: str) -> str:
+    """The SVG with its ``style`` attributes and ``<style>`` element as presentation attributes.
+
+    The workspace's Content-Security-Policy (ui/blueprint.py) allows no inline style, so a
+    browser would ignore matplotlib's ``style="fill: ..."`` and draw every shape black.
+    Presentation attributes are not CSS and are not subject to it. The ``<style>`` rule
+    (``*{stroke-linejoin: round; stroke-linecap: butt}``) becomes attributes of the root,
+    which every element inherits unless it sets its own.
+    """
+    rules = "".join(_STYLE_ELEMENT.findall(svg))
+    svg = _STYLE_ELEMENT.sub("", svg)
+    svg = _EMPTY_DEFS.sub("", svg)
+    svg = _STYLE_ATTR.sub(lambda m: _declarations(m.group(1)), svg)
+    root_css = ";".join(re.findall(r"\*\s*\{([^}]*)\}", rules))
+    head_end = svg.index(">")
+    return svg[:head_end] + _declarations(root_css) + svg[head_end:]
 
 
 def _inline(figure: Any, name: str, title: str, description: str) -> str:
@@ -89,7 +148,7 @@ def _inline(figure: Any, name: str, title: str, description: str) -> str:
     figure.savefig(out, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     text = out.getvalue()
     text = text[text.index("<svg") :]
-    text = _METADATA.sub("", text)
+    text = _without_inline_style(_METADATA.sub("", text))
     text = _ID.sub(lambda m: f'id="{name}-{m.group(1)}"', text)
     text = _REF.sub(lambda m: f"{m.group(1)}{name}-", text)
     head_end = text.index(">")

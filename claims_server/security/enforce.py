@@ -65,6 +65,14 @@ def _deny(status: int, detail: str, principal: Principal, reason: str) -> Respon
     return problem(status, detail, headers=headers)
 
 
+def refuse(detail: str, reason: str = "role") -> Response:
+    """A 403 decided in a view because the rule depends on the row (a claim's state).
+
+    Audited (``access.denied``) and rendered like the policy hook's own refusals.
+    """
+    return _deny(403, detail, g.get("principal", ANONYMOUS), reason)
+
+
 #: What a staff user who has not yet confirmed a TOTP second factor may do: enrol it,
 #: see who they are, change the password, sign out. Everything else (every PHI route)
 #: needs the second factor (HIPAA 164.312(d); the 2025 proposed rule makes MFA mandatory).

@@ -5,6 +5,11 @@ HIPAA 164.312(c)(1)-(2) (integrity, mechanism to authenticate ePHI): ``audit_eve
 installs the triggers (the SQL there is a copy of ``pg_trigger_sql`` /
 ``sqlite_trigger_sql``: revisions may not import application code).
 
+``journal_notes`` (``0006_journal_notes``) is append-only too, except that its encrypted
+``note`` may be updated: key rotation re-encrypts it in place (``security/rotation.py``).
+Its triggers fire on DELETE and on an UPDATE of any other column (``FROZEN_COLUMNS``); a
+note rewritten in place would still need the data key to be sealed for its row.
+
 Maintenance bypass (test cleanup, a legally required purge), ``ledger_maintenance``:
 
 - PostgreSQL: ``SET LOCAL claims.maintenance = 'on'`` inside one transaction, and the
@@ -28,6 +33,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_events", "journal_entries", "postings")
+#: Append-only tables with an encrypted column key rotation rewrites: table -> the columns
+#: an UPDATE may not touch (all but the encrypted ones).
+FROZEN_COLUMNS: dict[str, tuple[str, ...]] = {
+    "journal_notes": ("id", "public_id", "journal_entry_id", "author_user_id", "created_at"),
+}
 MAINTENANCE_SETTING = "claims.maintenance"
 
 PG_FUNCTION_SQL = """
@@ -49,10 +59,15 @@ $$
 """
 
 
+def _update_event(table: str) -> str:
+    frozen = FROZEN_COLUMNS.get(table)
+    return f"UPDATE OF {', '.join(frozen)}" if frozen else "UPDATE"
+
+
 def pg_trigger_sql(table: str) -> list[str]:
     """Row triggers for UPDATE/DELETE and a statement trigger for TRUNCATE on ``table``."""
     return [
-        f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"CREATE TRIGGER trg_{table}_append_only BEFORE {_update_event(table)} OR DELETE ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION claims_refuse_change()",
         f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change()",
@@ -61,7 +76,7 @@ def pg_trigger_sql(table: str) -> list[str]:
 
 def sqlite_trigger_sql(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER trg_{table}_no_update BEFORE UPDATE ON {table} "
+        f"CREATE TRIGGER trg_{table}_no_update BEFORE {_update_event(table)} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END",
         f"CREATE TRIGGER trg_{table}_no_delete BEFORE DELETE ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END",
@@ -82,12 +97,13 @@ def ledger_maintenance(connection: Connection) -> Iterator[Connection]:
         finally:
             connection.execute(text(f"SET LOCAL {MAINTENANCE_SETTING} = 'off'"))
         return
-    for table in APPEND_ONLY_TABLES:
+    tables = (*APPEND_ONLY_TABLES, *FROZEN_COLUMNS)
+    for table in tables:
         for name in sqlite_trigger_names(table):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
     try:
         yield connection
     finally:
-        for table in APPEND_ONLY_TABLES:
+        for table in tables:
             for statement in sqlite_trigger_sql(table):
                 connection.execute(text(statement))

@@ -6,8 +6,9 @@ database hands to the request, and an ``after_request`` hook appends one READ ev
 entity, naming the entity by its public id and the patient it belongs to, when the
 request is a read (GET, or a search in ``READ_POST_ENDPOINTS``) and the answer a success (a refused or failed request served nothing; a denial is audited by
 the policy hook). Child rows are reported as their parent (a diagnosis or a service line
-as its claim, a comment as its work item); an entity the request already audited
-(an explicit ``patient.read``, a ``patients.update`` ...) is not recorded twice. Writes
+as its claim, a comment as its work item, a journal note as its journal entry); an entity
+the request already audited (an explicit ``patient.read``, a ``patients.update`` ...) is
+not recorded twice. Writes
 (POST, PUT, PATCH, DELETE) are audited as the change they make (``claim.ready``,
 ``patients.update``, the posting of an 835 ...), not as a read of every row they load.
 
@@ -34,6 +35,8 @@ from claims_server.models import (
     EdiFile,
     EligibilityCheck,
     Encounter,
+    JournalEntry,
+    JournalNote,
     Patient,
     PatientPayment,
     PaymentPlan,
@@ -89,6 +92,10 @@ PHI_ENTITIES: dict[type[Any], ReadSpec] = {
     StatementHold: ReadSpec("statement_hold", patient_key="patient_id"),
     EligibilityCheck: ReadSpec("eligibility_check", coverage_key="coverage_id"),
     EdiFile: ReadSpec("edi_file"),
+    # A write-off's note is reported as its journal entry (the write-off), patient from the claim.
+    JournalNote: ReadSpec(
+        "journal_entry", own_id=False, via="journal_entries", parent_key="journal_entry_id"
+    ),
 }
 
 
@@ -157,6 +164,7 @@ _PARENTS: dict[str, tuple[type[Any], str | None, str | None]] = {
     "coverages": (Coverage, "patient_id", None),
     "statements": (Statement, "patient_id", None),
     "work_items": (WorkItem, None, "claim_id"),
+    "journal_entries": (JournalEntry, None, "claim_id"),
 }
 
 

@@ -38,6 +38,7 @@ from claims_server.errors import ApiError, NotFound, problem
 from claims_server.models import User
 from claims_server.security import csrf, enforce
 from claims_server.security.authn import SESSION_COOKIE
+from claims_server.security.headers import page_headers
 from claims_server.security.principal import current_principal
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,27 @@ NAV: tuple[tuple[str, str], ...] = (
 )
 
 #: A path that may travel in ``next``: workspace paths made of public ids and words only.
-_SAFE_NEXT = re.compile(r"^/ui(/[A-Za-z0-9_-]+)*/?$")
+_SAFE_NEXT = re.compile(r"/ui(/[A-Za-z0-9_-]+)*/?")
 
 
 def safe_next(path: str | None) -> str | None:
-    """``path`` when it is a workspace path without query or PHI-shaped parts, else None."""
-    return path if path and _SAFE_NEXT.match(path) else None
+    """``path`` when it is a workspace path without query or PHI-shaped parts, else None.
+
+    ``fullmatch``: ``$`` would also match before a trailing newline, and a newline in the
+    redirect's Location header is a 500 (or worse, a header injection).
+    """
+    return path if path and _SAFE_NEXT.fullmatch(path) else None
+
+
+#: The workspace's CSP: scripts, styles and images from our origin only (images also as
+#: ``data:``), no framing, forms post only to us. See claims_server/security/headers.py.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; frame-ancestors 'none'; form-action 'self'; img-src 'self' data:"
+)
+security_headers = page_headers(
+    referrer_policy="same-origin", content_security_policy=CONTENT_SECURITY_POLICY
+)
+bp.after_request(security_headers)
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
@@ -151,11 +167,14 @@ def _unknown_path(exc: RoutingNotFound) -> Response:
     """
     prefix = bp.url_prefix or "/ui"
     if request.path == prefix or request.path.startswith(prefix + "/"):
-        return page(
-            "error.html",
-            404,
-            title="Page not found",
-            message="There is no page at this address. It may have moved, or the link may be mistyped.",
+        # No blueprint matched, so the blueprint's after_request hook does not run: add its headers.
+        return security_headers(
+            page(
+                "error.html",
+                404,
+                title="Page not found",
+                message="There is no page at this address. It may have moved, or the link may be mistyped.",
+            )
         )
     return problem(404, exc.description or "Not found")
 

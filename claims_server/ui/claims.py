@@ -20,6 +20,7 @@ from flask import Response, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from claims_server.api_common.fields import cents_to_money, money_text_to_cents
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
 from claims_server.claims import state
@@ -43,6 +44,7 @@ from claims_server.models import (
 )
 from claims_server.models.workqueue import Appeal, AppealStatus, WorkItemStatus
 from claims_server.secondary.services import create_next_payer_claim, next_coverage, next_payer_claim
+from claims_server.security.enforce import refuse
 from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
 from claims_server.ui.blueprint import bp, field_errors, money, page
@@ -160,8 +162,8 @@ def file_history(claim: Claim) -> list[HistoryRow]:
             HistoryRow(
                 payment.created_at,
                 "835 payment",
-                f"status {payment.status_code}, paid ${payment.paid_cents / 100:,.2f} of "
-                f"${payment.charge_cents / 100:,.2f}, payer claim {payment.payer_claim_control_number or '—'}",
+                f"status {payment.status_code}, paid {money(payment.paid_cents)} of "
+                f"{money(payment.charge_cents)}, payer claim {payment.payer_claim_control_number or '—'}",
             )
         )
     return sorted(rows, key=lambda row: row.at.timestamp() if row.at else 0.0)
@@ -170,6 +172,18 @@ def file_history(claim: Claim) -> list[HistoryRow]:
 def _can(endpoint: str) -> bool:
     rule = rule_for(endpoint)
     return rule is not None and current_principal().role in rule.roles
+
+
+def may_resubmit(claim: Claim) -> bool:
+    """Whether the user may "save and resubmit": the API's rules for the same change.
+
+    Over the API it is ``PUT`` the claim, then (rejected) ``POST .../correct``, then
+    ``POST .../ready``; the screen passes the same policy entries, so the two paths agree.
+    """
+    needed = ["claims.update_claim", "claims.transition_ready"]
+    if ClaimState(claim.state) == ClaimState.REJECTED:
+        needed.append("claims.transition_correct")
+    return all(_can(endpoint) for endpoint in needed)
 
 
 def allowed_actions(claim: Claim) -> dict[str, bool]:
@@ -185,6 +199,7 @@ def allowed_actions(claim: Claim) -> dict[str, bool]:
     )
     return {
         "edit": current in state.EDITABLE_STATES and _can("ui.claim_save"),
+        "resubmit": current in state.EDITABLE_STATES and _can("ui.claim_save") and may_resubmit(claim),
         "ready": current == ClaimState.DRAFT and _can("ui.claim_ready"),
         "replacement": adjudicated and not superseded and _can("ui.claim_replacement"),
         "void_local": "voided" in {s.value for s in state.allowed_next(current)}
@@ -310,6 +325,8 @@ def claim_save(claim_id: str) -> Response:
     session = db_session()
     claim = get_claim(session, claim_id)
     resubmit = request.form.get("intent") == "resubmit"
+    if resubmit and not may_resubmit(claim):
+        return refuse("your role may not correct and resubmit this claim; ask a billing supervisor")
     try:
         data = document_from_form(claim, request.form)
         if resubmit:
@@ -459,9 +476,12 @@ def claim_write_off(claim_id: str) -> Response:
             raise Unprocessable(
                 "the form is incomplete", errors=[{"message": "The form is incomplete; reload the page."}]
             )
+        cents, problem = money_text_to_cents(form["wo_amount"])
+        if cents is None:
+            raise Unprocessable("the amount is not valid", errors=[{"field": "amount", "message": problem}])
         try:
             data = WriteOffInSchema().load(
-                {"amount": form["wo_amount"].replace("$", "").replace(",", "")}
+                {"amount": cents_to_money(cents)}
                 | {api: form[name] or None for api, name in WRITE_OFF_FIELDS.items() if api != "amount"}
             )
         except ValidationError as exc:

@@ -54,6 +54,7 @@ class KpiTile:
     denominator: int
     definition: str
     higher_is_better: bool
+    note: str = ""  # why the value is n/a although figures exist (a credit A/R, no revenue)
 
     @property
     def change(self) -> str:
@@ -93,6 +94,7 @@ def _tiles(trend: list[KpiPeriod]) -> list[KpiTile]:
                 kpi.denominator,
                 kpi.definition,
                 higher,
+                kpi.note,
             )
         )
     return out

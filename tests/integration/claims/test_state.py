@@ -27,6 +27,7 @@ FUNCTIONS = {
     "denied": state.mark_denied,
     "closed": state.close,
     "voided": state.void,
+    "correct_rejection": state.correct_rejection,
     "reopen_for_correction": state.reopen_for_correction,
 }
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

@@ -171,7 +171,7 @@ def test_audited_without_the_note_and_the_note_is_kept_encrypted(session, claim)
     assert event.details["amount_cents"] == 5500 and event.details["claim"] == claim.public_id
     assert note not in repr(event.details) and "Jane" not in (done.entry.memo or "")
     assert [w.note for w in list_write_offs(session, claim)] == [note]
-    raw = session.connection().exec_driver_sql("SELECT body FROM work_item_comments").all()
+    raw = session.connection().exec_driver_sql("SELECT note FROM journal_notes").all()
     assert raw and all("Jane" not in str(row[0]) for row in raw)
 
 

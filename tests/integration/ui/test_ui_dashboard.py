@@ -104,3 +104,36 @@ def test_charts_are_readable_without_colour_and_cached():
     denials = charts.denial_reasons_svg((("CO-16 info missing", 3), ("CO-97", 1)), title="t", description="d")
     assert "3 claims" in denials and "1 claim<" in denials and "<pattern" in denials
     assert charts.dollars(-150) == "-$2" and charts.dollars(149) == "$1"
+
+
+def test_a_kpi_that_cannot_be_computed_says_why_on_its_tile(app, session, api_client):
+    """An overpaid claim leaves A/R a credit: the tile shows n/a and the reason, never negative days."""
+    from claims_server.ledger.services import Leg
+    from claims_server.models import JournalEventType
+    from tests.integration.claims.support import seed
+    from tests.integration.workqueue.support import AR_INS, CASH, GROSS, make_claim, post
+
+    claim = make_claim(session, seed(session))
+    payer, patient = claim.coverage.payer_id, claim.patient_id
+    post(
+        session,
+        "c:over",
+        JournalEventType.CHARGE,
+        date(2026, 1, 10),
+        [Leg(AR_INS, 10000, claim.id, None, payer, patient), Leg(GROSS, -10000, claim.id, None, payer)],
+    )
+    post(
+        session,
+        "p:over",
+        JournalEventType.INSURANCE_PAYMENT,
+        date(2026, 1, 20),
+        [Leg(CASH, 13503, claim.id, None, payer), Leg(AR_INS, -13503, claim.id, None, payer, patient)],
+    )
+    session.commit()
+
+    page = api_client("biller").get("/ui/dashboard?as_of=2026-01-31&months=3").get_data(as_text=True)
+    tile = page[page.index('id="kpi-days_in_ar"') :]
+    tile = tile[: tile.index("</li>")]
+    assert '<span class="value">n/a</span>' in tile
+    assert "A/R is a credit balance of $35.03 at the end of the period" in tile
+    assert "-" not in re.sub(r"<[^>]+>", "", tile.split('class="value">')[1].split("</span>")[0])

@@ -100,7 +100,13 @@ def test_without_the_csrf_token_it_is_refused_and_nothing_changes(session, api_c
             "more than the open insurance balance",
         ),
         ({"wo_amount": "0", "wo_reason": "bad_debt"}, "wo_amount", "greater than zero"),
-        ({"wo_amount": "ten", "wo_reason": "bad_debt"}, "wo_amount", "money must be"),
+        ({"wo_amount": "ten", "wo_reason": "bad_debt"}, "wo_amount", "Enter an amount in dollars and cents"),
+        (
+            {"wo_amount": "\uff15", "wo_reason": "bad_debt"},
+            "wo_amount",
+            "in dollars and cents",
+        ),  # full-width 5
+        ({"wo_amount": "\u00b2", "wo_reason": "bad_debt"}, "wo_amount", "in dollars and cents"),
         ({"wo_reason": ""}, "wo_reason", ""),
         ({"wo_reason": "other"}, "wo_note", "say why"),
     ],
