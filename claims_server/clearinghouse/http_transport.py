@@ -110,6 +110,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _production() -> bool:
+    """CLAIMS_ENV of this process: setting names are the environment variables (config.py), and the
+    web app, the workers and the CLI of a deployment all read theirs from the environment."""
+    return os.environ.get("CLAIMS_ENV", "").strip() == "production"
+
+
+def _unverified_tls_problem(base_url: str) -> str | None:
+    """Why ``verify_tls: false`` is refused for ``base_url``, or None where it may stay off.
+
+    Claim files are PHI: without verification anyone on the path can read them, so it may
+    be switched off only for a test peer on this host, and never in production.
+    """
+    if _production():
+        return (
+            "verify_tls: must be true when CLAIMS_ENV=production; trust the clearinghouse's CA with ca_bundle"
+        )
+    if not _is_loopback(urllib.parse.urlsplit(base_url).hostname or ""):
+        return (
+            "verify_tls: false is allowed only for a test peer on 127.0.0.1, ::1 or localhost; "
+            "trust the clearinghouse's CA with ca_bundle (a PEM file) instead"
+        )
+    return None
+
+
 def _number(
     settings: Mapping[str, Any], key: str, kind: type, low: float, high: float, problems: list[str]
 ) -> Any:
@@ -163,6 +187,10 @@ def parse_http_settings(settings: Mapping[str, Any]) -> HttpSettings:
     verify_tls = settings.get("verify_tls", True)
     if not isinstance(verify_tls, bool):
         problems.append("verify_tls: must be true or false")
+    elif verify_tls is False and parsed is not None and parsed.hostname:
+        tls_problem = _unverified_tls_problem(str(base_url))
+        if tls_problem:
+            problems.append(tls_problem)
     ca_bundle = settings.get("ca_bundle")
     if ca_bundle is not None and not (isinstance(ca_bundle, str) and ca_bundle):
         problems.append("ca_bundle: must be the path of a PEM file")
@@ -252,6 +280,10 @@ class HttpTransport:
         self._sleep = sleep
         context = ssl.create_default_context(cafile=config.ca_bundle)
         if not config.verify_tls:
+            # Settings built without parse_http_settings get the same refusal.
+            tls_problem = _unverified_tls_problem(config.base_url)
+            if tls_problem:
+                raise TransportConfigError(f"route {route_name!r}: {tls_problem}")
             logger.warning("clearinghouse route %r: TLS certificate verification is switched off", route_name)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

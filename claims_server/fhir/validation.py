@@ -80,9 +80,10 @@ def _binding_issues(data: dict[str, Any], prefix: str) -> list[Issue]:
     for path, allowed in BINDINGS.get(data.get("resourceType", ""), {}).items():
         for expression, value in _walk(data, path.split("."), prefix):
             if str(value) not in allowed:
+                # The element and the allowed codes only: the value itself may be PHI.
                 issues.append(
                     Issue(
-                        f"{expression}: {value!r} is not in the required value set ({', '.join(sorted(allowed))})",
+                        f"{expression}: not a code of the required value set ({', '.join(sorted(allowed))})",
                         "code-invalid",
                         expression,
                         rule="required-binding",
@@ -138,20 +139,19 @@ def validate_resource(data: Any, *, expected: str | None = None, prefix: str | N
     if not isinstance(data, dict):
         raise FhirError(422, [Issue("a resource must be a JSON object", "structure", prefix)])
     resource_type = data.get("resourceType")
-    where = prefix or str(resource_type or "Resource")
+    # Until resourceType is known to be an R4 type, the expression does not repeat it either.
+    where = prefix or expected or "Resource"
     if not isinstance(resource_type, str) or not resource_type:
         raise FhirError(422, [Issue("resourceType is missing", "required", f"{where}.resourceType")])
     if expected is not None and resource_type != expected:
-        raise FhirError(
-            422, [Issue(f"expected a {expected}, not a {resource_type}", "invalid", f"{where}.resourceType")]
-        )
+        raise FhirError(422, [Issue(f"expected a {expected}", "invalid", f"{where}.resourceType")])
     try:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError):
         raise FhirError(
-            422,
-            [Issue(f"{resource_type} is not an R4 resource type", "not-supported", f"{where}.resourceType")],
+            422, [Issue("not an R4 resource type", "not-supported", f"{where}.resourceType")]
         ) from None
+    where = prefix or resource_type
     issues: list[Issue] = []
     try:
         model.model_validate(data)

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from claims_server.app import db_session
+from claims_server.app import db_session, state
 from claims_server.fhir import services
 from claims_server.fhir.capability import capability_statement
 from claims_server.fhir.claims import claim_to_fhir
@@ -34,7 +34,9 @@ def _fhir_error(exc: FhirError) -> Response:
 
 
 def _base() -> str:
-    return request.url_root.rstrip("/") + blp.url_prefix
+    """The absolute base of Location, fullUrl and Bundle links: PUBLIC_BASE_URL, never the
+    request's Host header (a forged Host would put another server's address in our links)."""
+    return state().settings.PUBLIC_BASE_URL.rstrip("/") + blp.url_prefix
 
 
 def _emit(resource: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:

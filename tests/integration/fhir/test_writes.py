@@ -252,3 +252,48 @@ def test_bundle_with_an_account_number_in_use_is_a_conflict(api_client, session,
     assert response.status_code == 409
     assert "Bundle.entry[0].resource.identifier" in _expressions(response)
     assert row_counts(session) == before
+
+
+NAME = "Jane Q Smith"  # a value that is PHI if a caller puts it in the wrong element
+
+
+@pytest.mark.parametrize(
+    ("change", "expression", "diagnostics"),
+    [
+        (
+            lambda b: _with(b, NAME, "entry", 0, "resource", "gender"),
+            "Bundle.entry[0].resource.gender",
+            "Bundle.entry[0].resource.gender: not a code of the required value set "
+            "(female, male, other, unknown)",
+        ),
+        (
+            lambda b: _with(b, NAME, "entry", 1, "resource", "status"),
+            "Bundle.entry[1].resource.status",
+            "Bundle.entry[1].resource.status: not a code of the required value set "
+            "(active, cancelled, draft, entered-in-error)",
+        ),
+        (lambda b: _with(b, NAME, "resourceType"), "Bundle.resourceType", "expected a Bundle"),
+    ],
+)
+def test_refusals_name_the_element_and_allowed_codes_never_the_value(
+    api_client, session, ids, change, expression, diagnostics
+):
+    before = row_counts(session)
+    response = post(api_client("biller"), "/fhir/R4", change(transaction_bundle(ids)))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    issues = body(response)["issue"]
+    assert [i["diagnostics"] for i in issues if expression in i.get("expression", [])] == [diagnostics]
+    assert NAME not in response.get_data(as_text=True)
+    assert row_counts(session) == before
+
+
+def test_an_unknown_resource_type_is_not_repeated_in_the_outcome(api_client):
+    from claims_server.fhir.outcome import FhirError
+    from claims_server.fhir.validation import validate_resource
+
+    with pytest.raises(FhirError) as caught:
+        validate_resource({"resourceType": NAME})
+    (issue,) = caught.value.issues
+    assert (issue.diagnostics, issue.expression) == ("not an R4 resource type", "Resource.resourceType")
+    response = post(api_client("biller"), "/fhir/R4/Claim", {"resourceType": NAME})
+    assert response.status_code == 422 and NAME not in response.get_data(as_text=True)

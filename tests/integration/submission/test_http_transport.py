@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from claims_server.clearinghouse import services as ch
-from claims_server.clearinghouse.http_transport import parse_http_settings
+from claims_server.clearinghouse.http_transport import HttpSettings, HttpTransport, parse_http_settings
 from claims_server.clearinghouse.transport import TransportConfigError, TransportError
 from claims_server.models import ClearinghouseRoute, EdiFile, TransportKind
 from claims_server.models.submissions import BatchState
@@ -199,6 +199,65 @@ def test_an_untrusted_certificate_is_refused(
     with pytest.raises(TransportError, match="TLS certificate not trusted"):
         ch.send_batch(factory, batch_id, transport_factory=_transport(tmp_path))
     assert http_clearinghouse.requests == [] and interchange_numbers(http_clearinghouse.outbound) == []
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://ch.example/api",
+        "https://203.0.113.7/api",
+        "https://[2001:db8::1]/api",
+        "https://127.0.0.1.ch.example/api",  # a name that only starts like a loopback address
+    ],
+)
+def test_unverified_tls_to_another_host_is_refused_pointing_to_ca_bundle(
+    session, api_client, http_route, tmp_path, base_url
+):
+    settings = {"base_url": base_url, "auth": "bearer", "token_env": "CH_HTTP_TOKEN", "verify_tls": False}
+    with pytest.raises(TransportConfigError) as parsed:
+        parse_http_settings(settings)
+    assert "verify_tls: false is allowed only for a test peer on 127.0.0.1" in str(parsed.value)
+    assert "ca_bundle" in str(parsed.value)
+    # A route stored before this rule is refused when its transport opens, before any request.
+    http_route.settings = settings
+    session.commit()
+    with pytest.raises(TransportConfigError, match="ca_bundle"):
+        ch.route_transport(http_route, tmp_path)
+    # Settings that bypass the parser meet the same refusal in the adapter itself.
+    with pytest.raises(TransportConfigError, match="ca_bundle"):
+        HttpTransport("direct", HttpSettings(base_url=base_url, auth="bearer", verify_tls=False), "Bearer x")
+    # And the routes API will not save it.
+    refused = api_client("admin").patch(
+        f"/api/v1/clearinghouse-routes/{http_route.public_id}", json={"settings": settings}
+    )
+    assert refused.status_code == 422 and "ca_bundle" in refused.get_json()["detail"]
+
+
+def test_unverified_tls_to_a_loopback_test_peer_works_but_never_in_production(
+    session, http_route, http_clearinghouse, monkeypatch, tmp_path, caplog
+):
+    settings = http_clearinghouse.route_settings(verify_tls=False)
+    del settings["ca_bundle"]  # the system store does not know the test CA: only verify_tls false lets it in
+    http_route.settings = settings
+    session.commit()
+    with caplog.at_level(logging.WARNING, logger="claims_server.clearinghouse.http_transport"):
+        transport = ch.route_transport(http_route, tmp_path)
+    assert "TLS certificate verification is switched off" in caplog.text
+    (http_clearinghouse.inbound / "999-waiting.x12").write_bytes(b"ISA")
+    assert transport.list_inbox() == ["999-waiting.x12"]
+
+    monkeypatch.setenv("CLAIMS_ENV", "production")
+    requests_before = len(http_clearinghouse.requests)
+    with pytest.raises(TransportConfigError) as caught:
+        ch.route_transport(http_route, tmp_path)
+    assert "must be true when CLAIMS_ENV=production" in str(caught.value) and "ca_bundle" in str(caught.value)
+    with pytest.raises(TransportConfigError, match="CLAIMS_ENV=production"):
+        parse_http_settings(settings)
+    assert len(http_clearinghouse.requests) == requests_before  # refused before connecting
+    # Verified TLS with the route's CA is what production uses, and it still opens.
+    http_route.settings = http_clearinghouse.route_settings()
+    session.commit()
+    assert ch.route_transport(http_route, tmp_path).list_inbox() == ["999-waiting.x12"]
 
 
 def test_an_unset_secret_variable_is_a_configuration_error(http_route, monkeypatch, tmp_path):
