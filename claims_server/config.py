@@ -15,6 +15,7 @@ from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "test")
+PAYMENT_PROCESSORS = ("none", "simulated")
 
 
 class ConfigError(Exception):
@@ -70,7 +71,9 @@ class Settings:
     SMTP_USERNAME: str = ""
     SMTP_PASSWORD: str = ""
     STATEMENT_EMAIL_FROM: str = "statements@localhost"
-    PUBLIC_BASE_URL: str = "http://localhost:5000"  # where patients open their statement link
+    PUBLIC_BASE_URL: str = (
+        "http://127.0.0.1:8000"  # as `claims-server serve`; patient links, FHIR Location/links
+    )
     STATEMENT_OUTBOX: str = ""  # empty: INSTANCE_PATH/statements (print batches, emails without SMTP)
     # --- end statements-delivery
     # --- statements-core: cycle rules (statements.cycle.CycleRules; validated there)
@@ -81,9 +84,16 @@ class Settings:
     STATEMENT_DUE_DAYS: int = 21  # due date = statement date + this
     # --- end statements-core
     # --- write-offs (claims_server.ledger.write_offs)
-    # The most a biller may write off at once (cents); supervisors and admins have no limit.
+    # The most billers may write off on one claim, all their write-offs together (cents);
+    # supervisors and admins have no limit (docs/write-offs.md).
     WRITE_OFF_BILLER_LIMIT_CENTS: int = 50_000
     # --- end write-offs
+    # --- patient payments (claims_server.payments.processors; see docs/payments-and-delivery.md)
+    # none: no online payments (the patient pages say how to pay by mail or phone); simulated: a
+    # test-mode processor that charges no card (refused in production). Empty: none in
+    # production, simulated elsewhere.
+    PAYMENT_PROCESSOR: str = ""
+    # --- end patient payments
 
     @property
     def database_url(self) -> str:
@@ -94,6 +104,13 @@ class Settings:
     @property
     def audit_checkpoint_dir(self) -> str:
         return self.AUDIT_CHECKPOINT_DIR or str(Path(self.INSTANCE_PATH) / "audit-checkpoints")
+
+    @property
+    def payment_processor(self) -> str:
+        """``PAYMENT_PROCESSOR``, or its default for ``CLAIMS_ENV``."""
+        if self.PAYMENT_PROCESSOR:
+            return self.PAYMENT_PROCESSOR
+        return "none" if self.CLAIMS_ENV == "production" else "simulated"
 
     @property
     def tasks_eager(self) -> bool:
@@ -165,6 +182,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("DATABASE_URL", "must be set when CLAIMS_ENV=production")
     _validate_security(s)
     _validate_delivery(s)
+    _validate_payments(s)
 
 
 def _validate_security(s: Settings) -> None:
@@ -216,3 +234,16 @@ def _validate_delivery(s: Settings) -> None:
             raise ConfigError("SMTP_SECURITY", "must be starttls or tls when CLAIMS_ENV=production")
         if not s.PUBLIC_BASE_URL.startswith("https://"):
             raise ConfigError("PUBLIC_BASE_URL", "must be https:// when CLAIMS_ENV=production")
+
+
+def _validate_payments(s: Settings) -> None:
+    """The online payment processor: known, and never the simulated one in production."""
+    if s.payment_processor not in PAYMENT_PROCESSORS:
+        raise ConfigError(
+            "PAYMENT_PROCESSOR",
+            f"unknown value {s.PAYMENT_PROCESSOR!r}; use one of {', '.join(PAYMENT_PROCESSORS)}",
+        )
+    if s.CLAIMS_ENV == "production" and s.payment_processor == "simulated":
+        raise ConfigError(
+            "PAYMENT_PROCESSOR", "simulated charges no card and is refused when CLAIMS_ENV=production"
+        )

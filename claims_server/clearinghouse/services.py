@@ -191,7 +191,7 @@ def mark_sent(session: Session, batch: SubmissionBatch, *, evidence: str) -> Non
     # charges so that it sees only what was charged before this send).
     corrected = post_charge_corrections(session, claims, effective_date=now.date())
     originals = [c for c in claims if c.original_claim_id is None]
-    charged = ensure_claims_receivable(session, [claim_charge(c) for c in originals])
+    charged = ensure_claims_receivable(session, [claim_charge(c, latest=now.date()) for c in originals])
     if charged or corrected:
         audit(
             session,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -475,8 +475,12 @@ def charge_specs(charges: Sequence[ClaimCharge]) -> list[EntrySpec]:
 
     The charge is the receivable a payment pays down: ARCHITECTURE.md's ledger starts
     with "charge on a claim line". It is posted once per claim (key ``charge:claim:<public
-    id>``), at the latest with the claim's first remittance, dated with the first date of
-    service (A/R ages from the date of service).
+    id>``) when its batch reaches the clearinghouse, at the latest with the claim's first
+    remittance, and dated that day (``charge_date``), not backdated to the date of service:
+    charges, payments (BPR16) and adjustments then share one accounting calendar, so a
+    period's charges and the money against them fall in the same reports, and a report
+    for a past day does not change when a late claim is sent. A/R aging still ages a
+    balance from the date of service (``reports.services``). docs/kpis.md.
     """
     specs: list[EntrySpec] = []
     for charge in charges:
@@ -519,15 +523,24 @@ def ensure_claims_receivable(
     return len(post_entries(session, charge_specs(charges), accounts=accounts))
 
 
-def claim_charge(claim: Claim) -> ClaimCharge:
-    """The :class:`ClaimCharge` of an ORM claim (its coverage's payer, its lines)."""
-    dates = [line.service_date_from for line in claim.service_lines if line.service_date_from]
+def charge_date(submitted_at: datetime | None, latest: date) -> date:
+    """The accounting date of a claim's charge: the day it reached the clearinghouse.
+
+    ``latest`` is the day the charge is posted (the send, or the remittance that finds the
+    claim uncharged): a claim never sent through us is charged then, and a charge is never
+    dated after the payment that pays it down (that would leave a credit A/R in between).
+    """
+    return min(submitted_at.date(), latest) if submitted_at is not None else latest
+
+
+def claim_charge(claim: Claim, *, latest: date | None = None) -> ClaimCharge:
+    """The :class:`ClaimCharge` of an ORM claim (its coverage's payer, its lines), see ``charge_date``."""
     return ClaimCharge(
         claim_id=claim.id,
         public_id=claim.public_id,
         patient_id=claim.patient_id,
         payer_id=claim.coverage.payer_id,
-        effective_date=min(dates) if dates else (claim.created_at or utcnow()).date(),
+        effective_date=charge_date(claim.submitted_at, latest or utcnow().date()),
         lines=tuple((line.id, line.charge_cents) for line in claim.service_lines),
     )
 
@@ -640,7 +653,7 @@ def post_charge_corrections(
                 continue
             # The original's charge is on the books at the latest now (posting charges it
             # with its first remittance; an older claim may never have been charged at sending).
-            ensure_claims_receivable(session, [claim_charge(charged)])
+            ensure_claims_receivable(session, [claim_charge(charged, latest=day)])
         elif claim.original_claim_id is None and charge_key(claim.public_id) in charged_before:
             charged = claim
         else:

@@ -82,6 +82,7 @@ from claims_server.ledger.services import (
     EntrySpec,
     Leg,
     account_ids,
+    charge_date,
     charge_specs,
     consolidate,
     mirror_legs,
@@ -622,18 +623,18 @@ class _Poster:
                     _CoverageRow(row.payer_id, row.coverage_order, row.effective_start, row.effective_end)
                 )
 
-        # The receivable each payment pays down: the charge entry of every original claim.
+        # The receivable each payment pays down: the charge entry of every original claim
+        # (posted when it was sent; a claim that never went through us is charged now).
         charges = []
         for c in ours.values():
             if c.original_claim_id is None and c.id in lines:
-                dates = [ln.service_date for ln in lines[c.id] if ln.service_date]
                 charges.append(
                     ClaimCharge(
                         claim_id=c.id,
                         public_id=c.public_id,
                         patient_id=c.patient_id,
                         payer_id=coverage_payer[c.coverage_id],
-                        effective_date=min(dates) if dates else ctx.effective_date,
+                        effective_date=charge_date(c.submitted_at, ctx.effective_date),
                         lines=tuple((ln.id, ln.charge_cents) for ln in lines[c.id]),
                     )
                 )

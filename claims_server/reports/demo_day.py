@@ -10,17 +10,18 @@
    through the normal batch (the batcher adds the primary's COB loops, 2320/2330/2430), and
    the simulator answers it; a copy of the interchange is kept in ``secondary/`` under the
    demo folder.
-5. A/R aging and the KPIs are computed; the ledger's trial balance must sum to zero.
+5. A/R aging as of today and the KPIs of the current month (the dashboard's tiles) are
+   computed; the ledger's trial balance must sum to zero.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.api_common.fields import cents_to_money
@@ -38,11 +39,10 @@ from claims_server.models import (
     EdiFileKind,
     EdiFileStatus,
     FileDirection,
-    JournalEntry,
     WorkItem,
 )
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
-from claims_server.reports.services import aging_to_json, ar_aging, kpis, kpis_to_json
+from claims_server.reports.services import aging_to_json, ar_aging, kpis, kpis_to_json, month_periods
 from claims_server.secondary.services import claims_needing_next_payer, create_next_payer_claim
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.service import run_once
@@ -263,10 +263,8 @@ def continue_day(factory: sessionmaker[Session], out_dir: Path, *, today: date |
         day.secondary = _bill_secondary(factory, out_dir, today)
         with factory() as session:
             day.queues = {c.queue.value: c.active for c in queue_counts(session)}
-            # Payments are dated when they settle (BPR16, often days ahead): report as of the
-            # last accounting date so today's 835s count.
-            end = max(today, session.scalar(select(func.max(JournalEntry.effective_date))) or today)
-            start = end - timedelta(days=29)
+            # Today's 835s pay today (BPR16 = DTM*405): the current month to date, as the dashboard.
+            ((start, end),) = month_periods(today, 1)
             day.aging = aging_to_json(ar_aging(session, as_of=end, by="payer"))
             day.kpis = kpis_to_json(start, end, kpis(session, start=start, end=end))
             totals = account_totals(session)

@@ -7,10 +7,12 @@ A/R aging (as of any past date)
     The receivable as the ledger stood at the end of ``as_of``: Σ postings to A/R
     insurance (by payer) or A/R patient (by patient) whose journal entry's accounting
     date (``effective_date``) is on or before ``as_of``. Each claim's balance is aged
-    from its date of service, which is the date of its charge entry (the earliest entry
-    on the claim), in the buckets 0-30, 31-60, 61-90, 91-120 and over 120 days (HFMA
-    ages A/R from the date of service / discharge). Balances not tied to a claim age
-    from their own earliest entry.
+    from its date of service (its lines' first ``service_date_from``; the earliest entry
+    on the claim when that is earlier, or when the claim has no dated line), in the
+    buckets 0-30, 31-60, 61-90, 91-120 and over 120 days (HFMA ages A/R from the date of
+    service / discharge). The charge itself is dated the day the claim was sent
+    (``ledger.services.charge_date``). Balances not tied to a claim age from their own
+    earliest entry.
 
 KPIs (HFMA MAP Keys, paraphrased; see docs/kpis.md for the full definitions and where
 our data forces a choice). The period is ``[start, end]``, both inclusive.
@@ -27,7 +29,10 @@ our data forces a choice). The period is ``[start, end]``, both inclusive.
   / claims with a first 835 in the period.
 - Net days in A/R = net A/R at the end of the period / average daily net patient
   service revenue over the 90 days ending on ``end`` (net revenue = gross charges -
-  contractual adjustments - other adjustments, by accounting date).
+  contractual adjustments - other adjustments, by accounting date). Undefined (None,
+  "n/a") when the window has no net revenue; when A/R at the end is a credit (more
+  collected than charged) it is None too and the KPI's ``note`` says so, rather than
+  a negative number of days.
 - Net collection rate = cash collected in the period (Σ cash clearing: insurance
   payments net of provider-level adjustments, plus patient payments) / (gross charges -
   contractual adjustments - non-controllable write-offs) of the period. Write-offs the
@@ -66,6 +71,7 @@ from claims_server.models import (
     Payer,
     Posting,
     Remittance,
+    ServiceLine,
 )
 from claims_server.models.remittance import AdjustmentGroup
 from claims_server.remittance.posting import PRICING_CARCS
@@ -137,9 +143,17 @@ def _aging_balances(
 
 
 def _claim_ages(session: Session, claim_ids: set[int], as_of: date) -> dict[int, date]:
-    """claim id → its earliest entry date on any receivable account (its date of service)."""
+    """claim id → the day its A/R ages from: its first date of service, or its earliest
+    receivable entry when that is earlier (a charge never postdates the service it bills)."""
     if not claim_ids:
         return {}
+    served = dict(
+        session.execute(
+            select(ServiceLine.claim_id, func.min(ServiceLine.service_date_from))
+            .where(ServiceLine.claim_id.in_(claim_ids), ServiceLine.service_date_from.is_not(None))
+            .group_by(ServiceLine.claim_id)
+        ).all()
+    )
     stmt = (
         select(Posting.claim_id, func.min(JournalEntry.effective_date))
         .join(Account, Account.id == Posting.account_id)
@@ -151,7 +165,7 @@ def _claim_ages(session: Session, claim_ids: set[int], as_of: date) -> dict[int,
         )
         .group_by(Posting.claim_id)
     )
-    return {int(c): d for c, d in session.execute(stmt)}
+    return {int(c): min(d, served.get(c) or d) for c, d in session.execute(stmt)}
 
 
 def ar_aging(session: Session, *, as_of: date, by: str = "payer") -> AgingReport:
@@ -204,6 +218,7 @@ class Kpi:
     numerator: int
     denominator: int
     definition: str
+    note: str = ""  # why the value is missing when the figures exist (e.g. a credit A/R)
 
 
 def _claims_with_events(session: Session, event_types: Sequence[str]) -> set[str]:
@@ -404,7 +419,7 @@ class KpiFacts:
         return cls(
             submitted=submitted,
             rejected_or_reworked=_claims_with_events(
-                session, ("claim.rejected", "claim.reopen_for_correction")
+                session, ("claim.rejected", "claim.correct_rejection", "claim.reopen_for_correction")
             ),
             replaced=replaced,
             first_payments=_first_payments(session),
@@ -458,13 +473,7 @@ def _kpis_for(session: Session, facts: KpiFacts, start: date, end: date) -> list
         end,
     )
     net_ar = _receivable_as_of(session, end)
-    days_in_ar = (
-        (Decimal(net_ar) * REVENUE_WINDOW_DAYS / Decimal(window_net)).quantize(
-            Decimal("0.1"), rounding=ROUND_HALF_UP
-        )
-        if window_net > 0
-        else None
-    )
+    days_in_ar, days_note = _days_in_ar(net_ar, window_net)
     return [
         Kpi("clean_claim_rate", percent(len(clean), len(submitted)), "percent", len(clean), len(submitted),
             "claims accepted on first submission without rework / claims first submitted"),
@@ -475,11 +484,31 @@ def _kpis_for(session: Session, facts: KpiFacts, start: date, end: date) -> list
         Kpi("denial_rate_dollars", percent(denied_dollars, remitted_cents), "percent", denied_dollars, remitted_cents,
             "charges denied on first 835s / charges first remitted (cents)"),
         Kpi("days_in_ar", days_in_ar, "days", net_ar, window_net,
-            f"net A/R at the end / (net revenue of the {REVENUE_WINDOW_DAYS} days ending then / {REVENUE_WINDOW_DAYS})"),
-        Kpi("net_collection_rate", percent(cash, collectible), "percent", cash, collectible,
-            "cash collected / (gross charges - contractual adjustments - non-controllable write-offs)"
-            " in the period (cents)"),
+            f"net A/R at the end / (net revenue of the {REVENUE_WINDOW_DAYS} days ending then / {REVENUE_WINDOW_DAYS})",
+            days_note),
+        Kpi("net_collection_rate", percent(cash, collectible) if collectible > 0 else None, "percent", cash,
+            collectible, "cash collected / (gross charges - contractual adjustments - non-controllable write-offs)"
+            " in the period (cents)",
+            "" if collectible > 0 or not (cash or collectible) else "no collectible charges in the period"),
     ]  # fmt: skip
+
+
+def _days_in_ar(net_ar: int, window_net: int) -> tuple[Decimal | None, str]:
+    """(days in A/R, note): None with a reason when the figure would mean nothing.
+
+    No net revenue in the window: no activity to measure against ("n/a", no note when A/R
+    is zero too). A credit A/R (the payers and patients paid more than was charged, or a
+    payment is dated before its charge): not a number of days, said in words.
+    """
+    if net_ar < 0:
+        return None, f"A/R is a credit balance of ${cents_to_money(-net_ar)} at the end of the period"
+    if window_net <= 0:
+        note = "" if net_ar == 0 else f"no net revenue in the {REVENUE_WINDOW_DAYS} days ending then"
+        return None, note
+    days = (Decimal(net_ar) * REVENUE_WINDOW_DAYS / Decimal(window_net)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+    return days, ""
 
 
 # -- trends and denial reasons ------------------------------------------------------------------
@@ -649,6 +678,7 @@ def kpis_to_json(start: date, end: date, items: list[Kpi]) -> dict[str, Any]:
                 "numerator": k.numerator,
                 "denominator": k.denominator,
                 "definition": k.definition,
+                "note": k.note or None,
             }
             for k in items
         ],

@@ -104,6 +104,10 @@ POLICY: dict[str, Rule] = {
     "claims.transition_ready": allow(*BILLING_STAFF),
     "claims.transition_return_to_draft": allow(*BILLING_STAFF),
     "claims.transition_void": allow(SUPERVISOR, ADMIN),
+    # Correcting a front-end rejection (999/277CA: never adjudicated) is routine biller work;
+    # reopening a denied (adjudicated) claim is a supervisor's decision. The UI's "save and
+    # resubmit" of a rejected claim checks claims.transition_correct (ui/claims.py).
+    "claims.transition_correct": allow(*BILLING_STAFF),
     "claims.transition_reopen": allow(SUPERVISOR, ADMIN),
     "claims.transition_close": allow(SUPERVISOR, ADMIN),
     # --- auth (claims_server.security.views, /api/v1/auth) -----------------------------------
@@ -231,7 +235,7 @@ POLICY: dict[str, Rule] = {
     "ui.queue_action": allow(*BILLING_STAFF),  # workqueue.assign_item / snooze_item (bulk too)
     "ui.claims": allow(*ALL_STAFF),  # claims.list_claims
     "ui.claim": allow(*ALL_STAFF),  # claims.get_claim
-    "ui.claim_save": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_ready: fix and resubmit)
+    "ui.claim_save": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_correct, transition_ready)
     "ui.claim_ready": allow(*BILLING_STAFF),  # claims.transition_ready
     "ui.claim_replacement": allow(*BILLING_STAFF),  # corrections.create_replacement
     "ui.claim_void": allow(SUPERVISOR, ADMIN),  # claims.transition_void / corrections.create_void
@@ -253,7 +257,7 @@ POLICY: dict[str, Rule] = {
     "ui.patient_payment": allow(*BILLING_STAFF),  # payments.record_payment
     # --- end ui part 2
     # --- write-offs: a claim's open balance written off (claims_server.ledger.views, claims_server.ui)
-    # Billers up to WRITE_OFF_BILLER_LIMIT_CENTS per write-off (checked in the service); reversing
+    # Billers up to WRITE_OFF_BILLER_LIMIT_CENTS per claim (checked in the service); reversing
     # a write-off is a supervisor's decision, like voiding a claim.
     "write_offs.create_write_off": allow(*BILLING_STAFF),
     "write_offs.list_write_offs": allow(*ALL_STAFF),

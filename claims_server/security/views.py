@@ -32,6 +32,7 @@ from claims_server.security.authn import (
     login,
     revoke_user_sessions,
     sign_out,
+    token_hash,
     verify_password,
 )
 from claims_server.security.ownership import get_owned, scope_query
@@ -420,7 +421,10 @@ def verify(body: dict[str, Any]) -> dict[str, Any]:
     with rate_limit("RATE_LIMIT_PATIENT_LINK"):
         try:
             token, link = verify_patient_link(
-                db_session(), token=body["token"], birth_date=body["birth_date"], now=clock.now()
+                db_session(),
+                token_digest=token_hash(body["token"]),
+                birth_date=body["birth_date"],
+                now=clock.now(),
             )
         except AuthError as exc:
             raise _auth_error(exc) from None

@@ -9,7 +9,7 @@ derives from the 837's own (so the answer is the same for the same input).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from claims_server.simulator.rules import ClaimResult, FrontEndVerdict
 from edi.claims import Claim
@@ -18,7 +18,6 @@ from edi.x837 import Parsed837
 
 IMPLEMENTATION_277CA = "005010X214"
 IMPLEMENTATION_835 = "005010X221A1"
-PAYMENT_DELAY_DAYS = 14
 
 #: Fictitious payer contact and bank data printed on every 835.
 PAYER_PHONE = "8005550199"
@@ -254,7 +253,10 @@ def write_835(
         when=when,
         usage=usage,
     )
-    paid_on = when.date() + timedelta(days=PAYMENT_DELAY_DAYS)
+    # BPR16 (check issue / EFT effective date, 005010X221A1) is the day the payer pays, and a
+    # payer produces the 835 when it pays: the simulated payer issues its check on the 835's
+    # own date (DTM*405), never weeks after the file exists.
+    paid_on = when.date()
     for index, results in enumerate(results_by_payer, start=1):
         payer = results[0].claim.payer
         bp = results[0].claim.billing_provider

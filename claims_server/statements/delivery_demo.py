@@ -1,7 +1,8 @@
 """The end of ``claims-server demo``: the patients' statements, mailed as a print batch, one emailed.
 
 After the remittances are posted the patients owe their deductibles, copays and
-coinsurance. This step runs the statement cycle as of the last accounting date, emails
+coinsurance. This step runs the statement cycle as of today (the payers' 835s pay on the
+day they are produced, BPR16 = DTM*405, so today's remittances are on the books), emails
 one statement (written as an ``.eml`` file: the demo has no mail server) and merges the
 others into a mail-house print batch with its manifest, all under ``OUT/statements``.
 It reports counts, file names and public ids only (no patient data).
@@ -14,12 +15,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims_server.config import load_settings
 from claims_server.db import unit_of_work
-from claims_server.models import JournalEntry, Patient, Statement, StatementState, utcnow
+from claims_server.models import Patient, Statement, StatementState, utcnow
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.statements.delivery import (
     FolderMailer,
@@ -32,7 +33,6 @@ from claims_server.statements.delivery import (
 @dataclass
 class StatementDay:
     as_of: str = ""
-    today: str = ""
     run: dict[str, Any] = field(default_factory=dict)
     emailed: str | None = None  # statement public id
     email_file: str | None = None
@@ -43,12 +43,6 @@ class StatementDay:
             f"statement run as of {self.as_of}: {self.run.get('issued', 0)} issued, "
             f"{self.run.get('skipped', 0)} skipped {self.run.get('skip_reasons', {})}, {self.run.get('held', 0)} held"
         ]
-        if self.today and self.as_of > self.today:
-            days = (date.fromisoformat(self.as_of) - date.fromisoformat(self.today)).days
-            out.append(
-                f"(dated {self.as_of}, {days} days after today {self.today}: the payers' 835s pay on that "
-                "date (BPR16), and a patient is billed once the insurance has paid)"
-            )
         if self.emailed:
             out.append(f"emailed statement {self.emailed} -> {self.email_file}")
         if self.print_batch:
@@ -63,12 +57,6 @@ class StatementDay:
         return asdict(self)
 
 
-def _last_accounting_date(session: Session, today: date) -> date:
-    # Remittances are dated when they settle (BPR16, often days ahead): bill as of then.
-    latest = session.scalar(select(func.max(JournalEntry.effective_date)))
-    return max(today, latest or today)
-
-
 def run_statement_day(
     factory: sessionmaker[Session], out_dir: Path, *, today: date | None = None
 ) -> StatementDay:
@@ -81,10 +69,9 @@ def run_statement_day(
     day = StatementDay()
     with acting_as(system_principal("cli:demo")):
         with unit_of_work(factory) as session:
-            as_of = _last_accounting_date(session, today or date.today())
+            as_of = today or date.today()
             run = run_statements(session, as_of, pay_url=pay_page_url(settings))
             day.as_of = as_of.isoformat()
-            day.today = (today or date.today()).isoformat()
             day.run = run_progress(run)
         now = utcnow()
         with unit_of_work(factory) as session:

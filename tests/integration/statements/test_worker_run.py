@@ -96,7 +96,7 @@ def test_a_run_goes_through_the_worker_with_progress_on_the_cli_and_the_api(
         pdf = bytes(row.pdf_content)
         assert pdf.startswith(b"%PDF")
         # The printed statement names the patient pages (the worker's PUBLIC_BASE_URL + /pay).
-        assert "localhost:5000/pay" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+        assert "127.0.0.1:8000/pay" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
         raw = session.execute(
             text("SELECT pdf_content FROM statements WHERE id = :i"), {"i": row.id}
         ).scalar()

@@ -153,7 +153,7 @@ def adjudicate(
 
 
 def post_charge(session: Session, claim: Claim) -> None:
-    """The claim's charge entry (Dr A/R insurance / Cr gross charges per line), dated its DOS."""
+    """The claim's charge entry (Dr A/R insurance / Cr gross charges per line), dated when it was sent."""
     ensure_claims_receivable(session, [claim_charge(claim)])
 
 
