@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from claims_server.api_common.fields import cents_to_money, money_text_to_cents
 from claims_server.api_common.transactions import mutation
@@ -32,6 +32,7 @@ from claims_server.ledger import write_offs
 from claims_server.ledger.views import WriteOffInSchema, approval_limit
 from claims_server.models import (
     Ack999Result,
+    AuditAction,
     AuditEvent,
     BatchClaim,
     Claim,
@@ -99,10 +100,15 @@ class HistoryRow:
 
 
 def state_history(claim: Claim) -> list[HistoryRow]:
-    """The claim's audited changes (states, edits, corrections), oldest first."""
+    """The claim's audited changes (states, edits, corrections), oldest first. Reads of the
+    claim are left out: they are access records, counted by ``times_viewed``."""
     events = db_session().scalars(
         select(AuditEvent)
-        .where(AuditEvent.entity_type == "claim", AuditEvent.entity_id == claim.public_id)
+        .where(
+            AuditEvent.entity_type == "claim",
+            AuditEvent.entity_id == claim.public_id,
+            AuditEvent.action != AuditAction.READ,
+        )
         .order_by(AuditEvent.id)
     )
     rows = []
@@ -115,6 +121,20 @@ def state_history(claim: Claim) -> list[HistoryRow]:
             HistoryRow(event.occurred_at, event.event_type.removeprefix("claim.").replace("_", " "), detail)
         )
     return rows
+
+
+def times_viewed(claim: Claim) -> int:
+    """How many audited reads of the claim there have been (the audit log says who and when)."""
+    return (
+        db_session().scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.entity_type == "claim",
+                AuditEvent.entity_id == claim.public_id,
+                AuditEvent.action == AuditAction.READ,
+            )
+        )
+        or 0
+    )
 
 
 def file_history(claim: Claim) -> list[HistoryRow]:
@@ -247,6 +267,7 @@ def _render_claim(
         states=sorted(states, key=lambda row: row.at.timestamp() if row.at else 0.0),
         write_off=_write_off_form(claim, write_off_values),
         files=file_history(claim),
+        times_viewed=times_viewed(claim),
         payments=corrections.payments_of(session, claim),
         errors=errors or {},
         values=values,
@@ -318,6 +339,12 @@ def document_from_form(claim: Claim, form: Any) -> dict[str, Any]:
     return loaded
 
 
+def _to_claim(claim: Claim, message: str) -> Response:
+    """After an action: ``message`` flashed as a success, and a 303 to ``claim``'s page."""
+    flash(message, "success")
+    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+
+
 @bp.route("/claims/<claim_id>/edit", methods=["POST"], endpoint="claim_save")
 @mutation()
 def claim_save(claim_id: str) -> Response:
@@ -339,12 +366,10 @@ def claim_save(claim_id: str) -> Response:
         claim = get_claim(session, claim_id)
         return _render_claim(claim, 422, errors, request.form)
     if resubmit:
-        flash(
-            "Corrected and ready: the claim goes out with the next batch and left the work queue.", "success"
+        return _to_claim(
+            claim, "Corrected and ready: the claim goes out with the next batch and left the work queue."
         )
-    else:
-        flash("Saved and scrubbed again.", "success")
-    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+    return _to_claim(claim, "Saved and scrubbed again.")
 
 
 @bp.route("/claims/<claim_id>/ready", methods=["POST"], endpoint="claim_ready")
@@ -360,8 +385,7 @@ def claim_ready(claim_id: str) -> Response:
         errors = {form_name(k): v for k, v in field_errors(exc).items()}
         errors.setdefault("_form", exc.detail)
         return _render_claim(get_claim(session, claim_id), 422, errors)
-    flash("The claim is ready for the next batch.", "success")
-    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+    return _to_claim(claim, "The claim is ready for the next batch.")
 
 
 def _reason(name: str = "reason") -> str | None:
@@ -379,11 +403,10 @@ def claim_replacement(claim_id: str) -> Response:
     """A draft corrected claim (frequency 7, REF*F8); the original's denial items are resolved."""
     session = db_session()
     copy = corrections.create_replacement_claim(session, get_claim(session, claim_id), reason=_reason())
-    flash(
+    return _to_claim(
+        copy,
         "A corrected claim (replacement) was created. Fix what the payer denied, then save and resubmit.",
-        "success",
     )
-    return redirect(url_for("ui.claim", claim_id=copy.public_id), 303)
 
 
 @bp.route("/claims/<claim_id>/void", methods=["POST"], endpoint="claim_void")
@@ -395,11 +418,11 @@ def claim_void(claim_id: str) -> Response:
     reason = _reason("void_reason")
     if ClaimState(claim.state) in corrections.ADJUDICATED_STATES:
         void = corrections.create_void_claim(session, claim, reason=reason)
-        flash("A void claim (frequency 8) was created; make it ready to send it to the payer.", "success")
-        return redirect(url_for("ui.claim", claim_id=void.public_id), 303)
+        return _to_claim(
+            void, "A void claim (frequency 8) was created; make it ready to send it to the payer."
+        )
     state.void(session, claim, reason=reason)
-    flash("The claim is voided.", "success")
-    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+    return _to_claim(claim, "The claim is voided.")
 
 
 @bp.route("/claims/<claim_id>/appeal", methods=["POST"], endpoint="claim_appeal")
@@ -413,8 +436,7 @@ def claim_appeal(claim_id: str) -> Response:
     )
     letter = request.form.get("letter_text", "").strip() or None
     appeal = corrections.open_appeal(session, claim, work_item=item, letter_text=letter)
-    flash(f"Appeal opened; file it by {appeal.deadline.isoformat()}.", "success")
-    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+    return _to_claim(claim, f"Appeal opened; file it by {appeal.deadline.isoformat()}.")
 
 
 @bp.route("/claims/<claim_id>/next-payer", methods=["POST"], endpoint="claim_next_payer")
@@ -423,8 +445,7 @@ def claim_next_payer(claim_id: str) -> Response:
     """The draft claim to the patient's next coverage, with the prior payer's adjudication (COB)."""
     session = db_session()
     copy = create_next_payer_claim(session, get_claim(session, claim_id))
-    flash("The secondary claim was created; check it and make it ready.", "success")
-    return redirect(url_for("ui.claim", claim_id=copy.public_id), 303)
+    return _to_claim(copy, "The secondary claim was created; check it and make it ready.")
 
 
 # -- write-off --------------------------------------------------------------------------------
@@ -508,17 +529,14 @@ def claim_write_off(claim_id: str) -> Response:
         session.rollback()
         return _render_claim(get_claim(session, claim_id), 422, errors, write_off_values=form)
     if done.replayed:
-        flash(
-            "This write-off was already posted (the form was sent twice); nothing was posted again.",
-            "success",
+        return _to_claim(
+            claim, "This write-off was already posted (the form was sent twice); nothing was posted again."
         )
-    else:
-        flash(
-            f"Wrote off {money(done.amount_cents)} of the {done.bucket.value} balance "
-            f"({write_offs.REASON_LABELS[done.reason].lower()}).",
-            "success",
-        )
-    return redirect(url_for("ui.claim", claim_id=claim.public_id), 303)
+    return _to_claim(
+        claim,
+        f"Wrote off {money(done.amount_cents)} of the {done.bucket.value} balance "
+        f"({write_offs.REASON_LABELS[done.reason].lower()}).",
+    )
 
 
 def idempotency_key_of(form_key: str) -> str:

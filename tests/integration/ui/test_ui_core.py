@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from claims_server.models import AuditEvent, Claim, ClaimState, WorkItem
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
@@ -197,3 +197,23 @@ def test_the_claim_screen_is_an_audited_phi_read(app, session, api_client, billi
         for e in reads
     )
     assert any(e.entity_type == "patient" for e in reads)
+
+
+def test_the_claim_history_lists_changes_and_counts_reads_apart(app, session, api_client, billing_day):
+    denied = _claim(session, ClaimState.DENIED)
+    biller = api_client("biller")
+    for _ in range(3):
+        assert biller.get(f"/ui/claims/{denied.public_id}").status_code == 200
+    page = biller.get(f"/ui/claims/{denied.public_id}").get_data(as_text=True)
+    states = page[page.index('id="states-title"') : page.index('id="times-viewed"')]
+    assert "<td>denied</td>" in states and "<td>read</td>" not in states
+    session.rollback()
+    reads = session.scalar(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.entity_type == "claim",
+            AuditEvent.entity_id == denied.public_id,
+            AuditEvent.action == "R",
+        )
+    )
+    assert reads >= 4
+    assert f"Opened {reads} times" in page or f"Opened {reads - 1} times" in page
