@@ -27,85 +27,43 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TRN03 = "1512345678"  # synth_835's payer identifier
-DOS = date(2024, 1, 5)
+import seed  # noqa: E402 - benchmarks/ is on the path from here
 
 
 def _setup_claims(factory, claims: int) -> None:  # type: ignore[no-untyped-def]
     """25,000 acknowledged claims matching synth_835 (bulk INSERTs; setup, not timed)."""
-    import synth_835
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
     from claims_server.db import unit_of_work
-    from claims_server.demo_seed import seed_practice
-    from claims_server.models import Claim, ClaimState, Coverage, Payer, ServiceLine
-    from claims_server.models.common import new_public_id, utcnow
+    from claims_server.models import Coverage
 
+    acme_id = seed.seed_demo_practice(factory)
     with unit_of_work(factory) as session:
-        seed_practice(session)
-    with unit_of_work(factory) as session:
-        acme = session.scalar(select(Payer).where(Payer.payer_id == "DEMOACME"))
-        acme.remittance_payer_identifier = TRN03
         counts: dict[int, int] = {}
         for patient_id in session.scalars(select(Coverage.patient_id)):
             counts[patient_id] = counts.get(patient_id, 0) + 1
         coverage = next(
             c
             for c in session.scalars(
-                select(Coverage).where(Coverage.payer_id == acme.id).order_by(Coverage.id)
+                select(Coverage).where(Coverage.payer_id == acme_id).order_by(Coverage.id)
             )
             if counts[c.patient_id] == 1
         )
         practice_id = coverage.patient.practice_id
-        now = utcnow()
         for start in range(0, claims, 5000):
             batch = range(start, min(claims, start + 5000))
-            charges = {i: [5_000 + (i * 37 + k * 1_913) % 45_000 for k in range(2)] for i in batch}
-            rows = [
-                {
-                    "public_id": new_public_id(),
-                    "practice_id": practice_id,
-                    "patient_id": coverage.patient_id,
-                    "coverage_id": coverage.id,
-                    "coverage_order": 1,
-                    "patient_control_number": f"PCN{i:09d}",
-                    "state": ClaimState.ACKNOWLEDGED,
-                    "state_changed_at": now,
-                    "place_of_service": "11",
-                    "total_charge_cents": sum(charges[i]),
-                    "created_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                }
-                for i in batch
-            ]
-            ids = session.scalars(insert(Claim).returning(Claim.id, sort_by_parameter_order=True), rows).all()
-            lines = [
-                {
-                    "claim_id": claim_id,
-                    "line_number": k + 1,
-                    "line_control_number": f"{i:07d}-{k + 1}",
-                    "procedure_code": synth_835._PROCEDURES[(i + k) % len(synth_835._PROCEDURES)],
-                    "modifier1": "25" if (i + k) % 7 == 0 else None,
-                    "charge_cents": charges[i][k],
-                    "units": "1",
-                    "diagnosis_pointers": "1",
-                    "service_date_from": DOS,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i, claim_id in zip(batch, ids, strict=True)
-                for k in range(2)
-            ]
-            session.execute(insert(ServiceLine), lines)
+            seed.insert_acknowledged_claims(
+                session,
+                batch,
+                practice_id=practice_id,
+                patient_coverages=[(coverage.patient_id, coverage.id)] * len(batch),
+            )
 
 
 def _post_charges(factory) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
 
     import synth_835
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from claims_server.db import make_engine, make_session_factory, unit_of_work
     from claims_server.migrate import upgrade
@@ -167,10 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     admin = None
     if url is None:
         name = f"bench_posting_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        admin = seed.admin_engine()
+        url = seed.create_database(admin, name)
     try:
         with tempfile.TemporaryDirectory() as directory, acting_as(system_principal("bench:posting")):
             upgrade(url)
@@ -237,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"target: <= 30 s for {args.claims:,} claims -> {verdict}")
     finally:
         if admin is not None and name is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            seed.drop_databases(admin, [name])
             admin.dispose()
     return 0
 

@@ -40,10 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+import seed  # noqa: E402 - benchmarks/ is on the path from here
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-TRN03 = "1512345678"  # synth_835's payer identifier
-DOS = date(2024, 1, 5)  # synth_835's service date
 AS_OF = date(2024, 2, 1)  # after the 835 (BPR16 2024-01-10)
 LAYOUTS = {"2x1": (2, 1), "1x2": (1, 2)}
 
@@ -63,21 +62,14 @@ def _claims_for(statements: int) -> int:
 
 def _seed(factory, claims: int) -> None:  # type: ignore[no-untyped-def]
     """One patient + primary coverage + one acknowledged claim per synth_835 claim (not timed)."""
-    import synth_835
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
     from claims_server.db import unit_of_work
-    from claims_server.demo_seed import seed_practice
-    from claims_server.models import Claim, ClaimState, Coverage, Patient, Payer, Provider, ServiceLine
-    from claims_server.models.common import new_public_id, utcnow
+    from claims_server.models import Coverage, Patient, Provider
     from claims_server.models.patients import RelationshipToSubscriber
 
+    acme_id = seed.seed_demo_practice(factory)
     with unit_of_work(factory) as session:
-        seed_practice(session)
-    with unit_of_work(factory) as session:
-        acme = session.scalar(select(Payer).where(Payer.payer_id == "DEMOACME"))
-        acme.remittance_payer_identifier = TRN03
-        acme_id = acme.id
         provider = session.scalar(
             select(Provider).where(Provider.is_rendering.is_(True)).order_by(Provider.id)
         )
@@ -117,47 +109,12 @@ def _seed(factory, claims: int) -> None:  # type: ignore[no-untyped-def]
             ]
             session.add_all(coverages)
             session.flush()
-            now = utcnow()
-            charges = {i: [5_000 + (i * 37 + k * 1_913) % 45_000 for k in range(2)] for i in batch}
-            rows = [
-                {
-                    "public_id": new_public_id(),
-                    "practice_id": practice_id,
-                    "patient_id": p.id,
-                    "coverage_id": c.id,
-                    "coverage_order": 1,
-                    "patient_control_number": f"PCN{i:09d}",
-                    "state": ClaimState.ACKNOWLEDGED,
-                    "state_changed_at": now,
-                    "place_of_service": "11",
-                    "total_charge_cents": sum(charges[i]),
-                    "rendering_provider_id": provider_id,
-                    "created_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                }
-                for i, p, c in zip(batch, patients, coverages, strict=True)
-            ]
-            ids = session.scalars(insert(Claim).returning(Claim.id, sort_by_parameter_order=True), rows).all()
-            session.execute(
-                insert(ServiceLine),
-                [
-                    {
-                        "claim_id": claim_id,
-                        "line_number": k + 1,
-                        "line_control_number": f"{i:07d}-{k + 1}",
-                        "procedure_code": synth_835._PROCEDURES[(i + k) % len(synth_835._PROCEDURES)],
-                        "modifier1": "25" if (i + k) % 7 == 0 else None,
-                        "charge_cents": charges[i][k],
-                        "units": "1",
-                        "diagnosis_pointers": "1",
-                        "service_date_from": DOS,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i, claim_id in zip(batch, ids, strict=True)
-                    for k in range(2)
-                ],
+            seed.insert_acknowledged_claims(
+                session,
+                batch,
+                practice_id=practice_id,
+                patient_coverages=[(p.id, c.id) for p, c in zip(patients, coverages, strict=True)],
+                rendering_provider_id=provider_id,
             )
 
 
@@ -360,25 +317,23 @@ def main(argv: list[str] | None = None) -> int:
     # Benchmark-only synthetic key, as in the tests: encryption is on, with a throwaway key.
     os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
 
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from claims_server.db import make_engine, make_session_factory
     from claims_server.migrate import upgrade
     from claims_server.security.principal import acting_as, system_principal
 
     claims = _claims_for(args.statements)
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     template = f"bench_statements_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = seed.admin_engine()
     made: list[str] = []
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{template}"'))
+        template_url = seed.create_database(admin, template)
         made.append(template)
         t0 = time.perf_counter()
         with acting_as(system_principal("bench:statements-seed")):
-            upgrade(f"{base}/{template}")
-            engine = make_engine(f"{base}/{template}")
+            upgrade(template_url)
+            engine = make_engine(template_url)
             factory = make_session_factory(engine)
             _seed(factory, claims)
             status = _post_remittance(factory, claims)
@@ -397,10 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             for layout in args.layouts.split(","):
                 processes, concurrency = LAYOUTS[layout]
                 name = f"{template}_{layout}"
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+                url = seed.create_database(admin, name, template=template)
                 made.append(name)
-                results[layout] = run_layout(f"{base}/{name}", processes, concurrency, Path(directory))
+                results[layout] = run_layout(url, processes, concurrency, Path(directory))
         print(f"{'measurement':<72} {'seconds':>8} {'per s':>7}")
         for layout, r in results.items():
             processes, concurrency = LAYOUTS[layout]
@@ -430,9 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             f"best: {best} in {seconds:.1f} s; target <= 60 s for {args.statements:,} statements -> {verdict}"
         )
     finally:
-        with admin.connect() as conn:
-            for name in reversed(made):
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        seed.drop_databases(admin, made)
         admin.dispose()
     return 0
 

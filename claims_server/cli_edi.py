@@ -93,22 +93,6 @@ def validate_command(file: str, as_json: bool, no_rules: bool) -> None:
     sys.exit(code)
 
 
-def _first_transaction(file: str) -> tuple[str, str, bool]:
-    """(ST01, GS08, has TA1) of the first transaction set, reading only up to it."""
-    from edi.reader import read_segments
-
-    has_ta1 = False
-    gs08 = ""
-    for seg in read_segments(file):
-        if seg.id == "TA1":
-            has_ta1 = True
-        elif seg.id == "GS":
-            gs08 = seg.get(8)
-        elif seg.id == "ST":
-            return seg.get(1), gs08 or seg.get(3), has_ta1
-    return "", gs08, has_ta1
-
-
 # Transaction type -> (module, candidate function names). The first name found is used,
 # so the parsers' modules keep their own naming; each result has ``to_json_dict()``.
 _PARSERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -163,10 +147,11 @@ def _json_of(result: Any) -> object:
 )
 def parse_command(file: str, as_json: bool) -> None:
     """Parse FILE (835, 837, 999, 277CA, TA1, 270, 271) and print it as JSON."""
+    from edi.envelope import first_transaction
     from edi.reader import X12SyntaxError
 
     try:
-        st01, gs08, has_ta1 = _first_transaction(file)
+        head = first_transaction(file)
     except X12SyntaxError as exc:
         _error(exc.code, exc.message, as_json=True, file=file, exit_code=EXIT_NOT_X12)
         return
@@ -179,7 +164,8 @@ def parse_command(file: str, as_json: bool) -> None:
             exit_code=EXIT_NOT_X12,
         )
         return
-    kind = transaction_kind(st01, gs08, has_ta1)
+    st01, gs08 = head.st01, head.gs08 or head.st03
+    kind = transaction_kind(st01, gs08, head.has_ta1)
     if kind is None:
         _error(
             "UNSUPPORTED_TRANSACTION",

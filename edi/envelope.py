@@ -745,6 +745,32 @@ def iter_transaction_sets(source: Source, *, file: str | None = None) -> Iterato
             yield part
 
 
+@dataclass(frozen=True, slots=True)
+class FirstTransaction:
+    """A file's head, read up to its first ST: enough to tell which transaction it carries."""
+
+    st01: str  # "" when the file holds no transaction set
+    st03: str
+    gs08: str  # of the GS around the first ST; "" when there is none
+    has_ta1: bool  # a TA1 comes before the first ST
+    interchange: InterchangeEnvelope | None  # the ISA around the first ST, TA1 or stray segment
+
+
+def first_transaction(source: Source, *, file: str | None = None) -> FirstTransaction:
+    """ST01/ST03/GS08 of the first transaction set and whether a TA1 precedes it, reading
+    only up to that ST (see :func:`iter_envelope`). Raises
+    :class:`~edi.reader.X12SyntaxError` when the input is not X12."""
+    has_ta1 = False
+    interchange: InterchangeEnvelope | None = None
+    for part in iter_envelope(source, file=file):
+        interchange = interchange or part.interchange
+        if isinstance(part, TransactionSet):
+            gs08 = part.group.version if part.group is not None else ""
+            return FirstTransaction(part.id, part.implementation, gs08, has_ta1, interchange)
+        has_ta1 = has_ta1 or part.segment.id == "TA1"
+    return FirstTransaction("", "", "", has_ta1, interchange)
+
+
 def transaction_sets_of(
     source: Source, expected: str, findings: list[Finding], *, file: str | None = None
 ) -> Iterator[TransactionSet]:

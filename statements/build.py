@@ -116,7 +116,11 @@ def _statement_line(line: LedgerLine) -> StatementLine:
         adjustments_cents=line.adjustments_cents,
         patient_paid_cents=line.patient_paid_cents,
         balance_cents=line.balance_cents,
-        reasons=reasons_for(line.responsibility, line.balance_cents),
+        reasons=reasons_for(
+            line.responsibility,
+            line.balance_cents,
+            pending_insurance=bool(line.insurance_pending_cents) and line.balance_cents > 0,
+        ),
         pending_insurance=bool(line.insurance_pending_cents) and line.balance_cents > 0,
     )
 

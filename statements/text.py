@@ -33,6 +33,12 @@ _SELF_PAY = Reason(
     amount_cents=0,
     code="",
 )
+_PENDING = Reason(
+    label="Waiting on insurance",
+    explanation="Your insurance has not finished with this service; you will owe only what it leaves.",
+    amount_cents=0,
+    code="",
+)
 
 
 def money(cents: int) -> str:
@@ -82,7 +88,9 @@ def service_description(code: str, *, fallback: str | None = None) -> str:
     return f"Procedure {code}"
 
 
-def reasons_for(parts: tuple[ResponsibilityPart, ...], balance_cents: int) -> tuple[Reason, ...]:
+def reasons_for(
+    parts: tuple[ResponsibilityPart, ...], balance_cents: int, *, pending_insurance: bool = False
+) -> tuple[Reason, ...]:
     """Why the patient owes a line: one :class:`Reason` per CARC, in plain language.
 
     Explanations come from ``coding.adjustment_codes`` (the project's own words for each
@@ -100,7 +108,10 @@ def reasons_for(parts: tuple[ResponsibilityPart, ...], balance_cents: int) -> tu
         explanation = found.patient_explanation if found is not None else "Your plan says this part is yours."
         out.append(Reason(_REASON_LABELS.get(reason, "Your share"), explanation, cents, f"{group}-{reason}"))
     if not out and balance_cents > 0:
-        out.append(Reason(_SELF_PAY.label, _SELF_PAY.explanation, balance_cents, _SELF_PAY.code))
+        # No payer has named a patient share: either an insurer is still working on it (not
+        # due yet, and never "yours to pay") or no insurance applies (self-pay).
+        plain = _PENDING if pending_insurance else _SELF_PAY
+        out.append(Reason(plain.label, plain.explanation, balance_cents, plain.code))
     return tuple(out)
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import REDIS_URL, fresh_postgres_database, redis_available, unavailable
+from tests.services import REDIS_URL, fresh_postgres_database, redis_available, running_process, unavailable
 
 # One master key for the whole test run: the session-wide test database keeps its wrapped
 # data keys between tests, and code paths without an app (CLI, scripts) must unwrap them too.
@@ -240,25 +239,13 @@ def celery_worker_process(
         "log": str(log_path),
         "pid": str(proc.pid),
     }
-    deadline = time.monotonic() + 60
     try:
         from celery import Celery
 
         probe = Celery(broker=redis_broker_url, backend=redis_broker_url)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"the worker exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-            replies = probe.control.ping(timeout=1.0)
-            if replies:
-                break
-        else:
-            pytest.fail("the worker did not answer a ping within 60 s")
-        yield info
+        with running_process(
+            proc, lambda: bool(probe.control.ping(timeout=1.0)), name="the worker", output=log_path.read_text
+        ):
+            yield info
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         client.delete(queue)

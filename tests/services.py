@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -67,3 +69,33 @@ def fresh_postgres_database(prefix: str = "claims_test") -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def running_process(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    name: str,
+    output: Callable[[], str],
+    timeout: float = 60,
+) -> Iterator[None]:
+    """Wait until the started ``proc`` is ``ready()`` (asked every 0.2 s at least), then yield;
+    stop it afterwards (terminate, kill after 20 s). The test fails if it exits first, quoting
+    the end of its ``output()``, or is not ready within ``timeout`` seconds."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode}: {output()[-2000:]}")
+            if time.monotonic() >= deadline:
+                pytest.fail(f"{name} did not start within {timeout:g} s")
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

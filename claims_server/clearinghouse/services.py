@@ -64,6 +64,7 @@ from claims_server.models import (
 from claims_server.models.common import utcnow
 from claims_server.models.submissions import BatchState
 from claims_server.models.workqueue import WorkQueue
+from edi.envelope import InterchangeEnvelope, first_transaction
 from edi.reader import X12SyntaxError, read_segments
 from edi.ta1 import parse_ta1
 from edi.x277ca import parse_277ca
@@ -250,29 +251,32 @@ _PROCESSING_ORDER = {
 
 def sniff(content: bytes) -> tuple[EdiFileKind, str | None, str | None]:
     """(kind, ISA06 sender, ISA13) from the file's first ISA and first ST (or TA1)."""
-    sender = isa13 = None
-    gs08 = ""
-    has_ta1 = False
     try:
-        for seg in read_segments(content):
-            if seg.id == "ISA" and sender is None:
-                sender, isa13 = seg.get(6).strip()[:15], seg.get(13).strip()[:9]
-            elif seg.id == "TA1":
-                has_ta1 = True
-            elif seg.id == "GS":
-                gs08 = seg.get(8)
-            elif seg.id == "ST":
-                st01 = seg.get(1)
-                if st01 == "837":
-                    kind = EdiFileKind.CLAIM_837I if "X223" in gs08 else EdiFileKind.CLAIM_837P
-                    return kind, sender, isa13
-                if st01 in ("270", "271"):
-                    return EdiFileKind(st01), sender, isa13
-                found = transaction_kind(st01, gs08, has_ta1)
-                return _KIND_BY_TRANSACTION.get(found or "", EdiFileKind.OTHER), sender, isa13
+        head = first_transaction(content)
     except X12SyntaxError:
+        head = None
+    isa = head.interchange if head is not None else None
+    if isa is None or isa.ordinal != 1:  # cut short, or no ST/TA1 in the first interchange
+        isa = _first_isa(content)
+    sender, isa13 = (isa.sender_id[:15], isa.control_number.strip()[:9]) if isa else (None, None)
+    if head is None:
         return EdiFileKind.OTHER, sender, isa13
-    return (EdiFileKind.TA1 if has_ta1 else EdiFileKind.OTHER), sender, isa13
+    if head.st01 == "837":
+        kind = EdiFileKind.CLAIM_837I if "X223" in head.gs08 else EdiFileKind.CLAIM_837P
+        return kind, sender, isa13
+    if head.st01 in ("270", "271"):
+        return EdiFileKind(head.st01), sender, isa13
+    found = transaction_kind(head.st01, head.gs08, head.has_ta1)
+    return _KIND_BY_TRANSACTION.get(found or "", EdiFileKind.OTHER), sender, isa13
+
+
+def _first_isa(content: bytes) -> InterchangeEnvelope | None:
+    """The file's first segment, its ISA, even when what follows it is not readable."""
+    try:
+        first = next(read_segments(content), None)
+    except X12SyntaxError:
+        return None
+    return InterchangeEnvelope.from_isa(first) if first is not None else None
 
 
 def store_inbound(

@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import fresh_postgres_database, unavailable
+from tests.services import fresh_postgres_database, running_process, unavailable
 
 CHROMIUM = os.environ.get("UI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,25 +72,16 @@ def start_server(database_url: str, instance_path: Path, **settings: str) -> Ite
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {proc.stdout.read().decode()[-2000:]}")
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=5)
-                break
-            except OSError:  # refused, reset or timed out while gunicorn boots
-                time.sleep(0.2)
-        else:
-            pytest.fail("server did not start within 60 s")
-        yield base
-    finally:
-        proc.terminate()
+
+    def healthy() -> bool:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            urllib.request.urlopen(base + "/healthz", timeout=5).close()
+        except OSError:  # refused, reset or timed out while gunicorn boots
+            return False
+        return True
+
+    with running_process(proc, healthy, name="the server", output=lambda: proc.stdout.read().decode()):
+        yield base
 
 
 @pytest.fixture

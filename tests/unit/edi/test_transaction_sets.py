@@ -6,7 +6,13 @@ import io
 
 import pytest
 
-from edi.envelope import OutsideSegment, TransactionSet, iter_envelope, iter_transaction_sets
+from edi.envelope import (
+    OutsideSegment,
+    TransactionSet,
+    first_transaction,
+    iter_envelope,
+    iter_transaction_sets,
+)
 from edi.reader import X12SyntaxError
 from edi.x999 import parse_999
 
@@ -104,3 +110,18 @@ def test_unreadable_input_raises_from_the_walk() -> None:
         for ts in iter_transaction_sets(TWO_INTERCHANGES[:-1].encode()):
             list(ts)
     assert caught.value.code == "SEGMENT_UNTERMINATED"
+
+
+def test_first_transaction_reads_the_head_only() -> None:
+    # The tail is unreadable, but the first ST comes before it: nothing past it is read.
+    head = first_transaction(TWO_INTERCHANGES + "SE*1")
+    assert (head.st01, head.st03, head.gs08, head.has_ta1) == ("999", "005010X231A1", "005010X231A1", True)
+    assert head.interchange is not None and head.interchange.control_number == "000000041"
+    # A TA1 alone: no transaction set; an ST outside any group keeps its ST03 but has no GS08.
+    ta1_only = first_transaction(ISA1 + "TA1*000000017*260228*1200*A*000~IEA*0*000000041~")
+    assert (ta1_only.st01, ta1_only.gs08, ta1_only.has_ta1) == ("", "", True)
+    bare = first_transaction(ISA2 + "ST*277*1001*005010X214~SE*2*1001~IEA*0*000000042~")
+    assert (bare.st01, bare.st03, bare.gs08, bare.has_ta1) == ("277", "005010X214", "", False)
+    assert bare.interchange is not None and bare.interchange.sender_id == "PAYER02"
+    with pytest.raises(X12SyntaxError):
+        first_transaction(b"not X12")

@@ -27,6 +27,9 @@ def test_amount_due_excludes_claims_waiting_on_insurance() -> None:
     assert (s.balance_cents, s.pending_insurance_cents, s.amount_due_cents) == (9000, 5000, 4000)
     pending = [ln for ln in s.lines() if ln.pending_insurance]
     assert [ln.line_ref for ln in pending] == ["B:1"]
+    # A line still with an insurer is never explained as "yours to pay".
+    (reason,) = pending[0].reasons
+    assert reason.label == "Waiting on insurance" and "yours to pay" not in reason.explanation
 
 
 def test_aging_buckets_by_days_since_the_patient_became_responsible() -> None:
