@@ -179,6 +179,11 @@ def demo(as_json: bool, out_dir: str | None) -> None:
         click.echo(json.dumps(summary.to_json_dict(), indent=2))
     else:
         click.echo(summary.describe())
+        click.echo(
+            "\nsee it in the browser:\n"
+            "  claims-server users create alice --role biller --password 'a long passphrase'\n"
+            "  claims-server serve --port 8000   # then open http://127.0.0.1:8000/ and sign in as alice"
+        )
 
 
 def _register_edi() -> None:

@@ -70,3 +70,13 @@ def test_db_upgrade_current_downgrade(tmp_path):
     down = run_cli("db", "downgrade", "base", env=env)
     assert down.returncode == 0, down.stderr
     assert run_cli("db", "current", env=env).stdout.strip() == "base (empty)"
+
+
+def test_demo_on_the_embedded_default_ends_by_saying_how_to_see_it(tmp_path):
+    """README command one on a fresh folder: the day runs, the books balance, the workspace is next."""
+    result = run_cli("demo", env={"INSTANCE_PATH": str(tmp_path / "instance")}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ledger balances (trial balance sums to zero): yes" in result.stdout
+    assert "claims-server serve --port 8000" in result.stdout
+    assert "http://127.0.0.1:8000/" in result.stdout
+    assert (tmp_path / "instance" / "claims.sqlite3").exists()
