@@ -8,8 +8,8 @@ and exit 2; they never print a traceback.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -64,7 +64,9 @@ def serve(host: str, port: int, workers: int) -> None:
     gunicorn = shutil.which("gunicorn")
     if gunicorn:
         cmd = [gunicorn, "-w", str(workers), "-b", f"{host}:{port}", "claims_server.wsgi:app"]
-        raise SystemExit(subprocess.call(cmd))
+        # Become gunicorn (exec, not a child): a service manager's SIGTERM must reach the server
+        # itself, or stopping this command would leave gunicorn running without a parent.
+        os.execv(gunicorn, cmd)
     click.echo("warning: gunicorn is not installed; using Flask's development server", err=True)
     app.run(host=host, port=port)
 

@@ -24,3 +24,17 @@ def test_unknown_route_over_http_is_problem_json(running_server: str):
     assert caught.value.code == 404
     assert caught.value.headers["Content-Type"] == "application/problem+json"
     assert json.load(caught.value)["status"] == 404
+
+
+def test_stopping_the_server_stops_gunicorn_too(database_url: str, tmp_path):
+    """`claims-server serve` becomes gunicorn, so the SIGTERM a service manager (or this
+    fixture) sends stops the server itself rather than orphaning it."""
+    import time
+
+    from tests.e2e.conftest import start_server
+
+    with start_server(database_url, tmp_path) as base:
+        urllib.request.urlopen(base + "/healthz", timeout=5).close()
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base + "/healthz", timeout=2).close()
