@@ -11,12 +11,11 @@ from sqlalchemy import select
 
 from claims_server.app import state
 from claims_server.demo_day import run_billing_day
-from claims_server.ledger.services import Leg
-from claims_server.models import JournalEntry, JournalEventType, Remittance
+from claims_server.models import JournalEntry, Remittance
 from claims_server.models.common import utcnow
 from claims_server.reports.services import ar_aging, kpi_trend, kpis, kpis_to_json, month_periods
 from tests.integration.claims.support import seed
-from tests.integration.workqueue.support import AR_INS, CASH, GROSS, make_claim, post
+from tests.integration.reports.support import overpaid_claim
 
 
 def test_billing_day_kpis_of_the_current_month_are_sensible(app, session, tmp_path):
@@ -49,24 +48,7 @@ def test_billing_day_kpis_of_the_current_month_are_sensible(app, session, tmp_pa
 
 
 def test_a_credit_ar_is_said_in_words_not_shown_as_negative_days(session):
-    ids = seed(session)
-    claim = make_claim(session, ids)
-    payer, patient = claim.coverage.payer_id, claim.patient_id
-    post(
-        session,
-        "c:over",
-        JournalEventType.CHARGE,
-        date(2026, 1, 10),
-        [Leg(AR_INS, 10000, claim.id, None, payer, patient), Leg(GROSS, -10000, claim.id, None, payer)],
-    )
-    post(
-        session,
-        "p:over",
-        JournalEventType.INSURANCE_PAYMENT,
-        date(2026, 1, 20),
-        [Leg(CASH, 13503, claim.id, None, payer), Leg(AR_INS, -13503, claim.id, None, payer, patient)],
-    )
-    session.commit()
+    overpaid_claim(session)
 
     got = {k.name: k for k in kpis(session, start=date(2026, 1, 1), end=date(2026, 1, 31))}
     days = got["days_in_ar"]

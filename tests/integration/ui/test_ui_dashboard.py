@@ -108,28 +108,9 @@ def test_charts_are_readable_without_colour_and_cached():
 
 def test_a_kpi_that_cannot_be_computed_says_why_on_its_tile(app, session, api_client):
     """An overpaid claim leaves A/R a credit: the tile shows n/a and the reason, never negative days."""
-    from claims_server.ledger.services import Leg
-    from claims_server.models import JournalEventType
-    from tests.integration.claims.support import seed
-    from tests.integration.workqueue.support import AR_INS, CASH, GROSS, make_claim, post
+    from tests.integration.reports.support import overpaid_claim
 
-    claim = make_claim(session, seed(session))
-    payer, patient = claim.coverage.payer_id, claim.patient_id
-    post(
-        session,
-        "c:over",
-        JournalEventType.CHARGE,
-        date(2026, 1, 10),
-        [Leg(AR_INS, 10000, claim.id, None, payer, patient), Leg(GROSS, -10000, claim.id, None, payer)],
-    )
-    post(
-        session,
-        "p:over",
-        JournalEventType.INSURANCE_PAYMENT,
-        date(2026, 1, 20),
-        [Leg(CASH, 13503, claim.id, None, payer), Leg(AR_INS, -13503, claim.id, None, payer, patient)],
-    )
-    session.commit()
+    overpaid_claim(session)
 
     page = api_client("biller").get("/ui/dashboard?as_of=2026-01-31&months=3").get_data(as_text=True)
     tile = page[page.index('id="kpi-days_in_ar"') :]
