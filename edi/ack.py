@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edi import ta1, x999
+from edi.charset import to_x12_text
 from edi.validate import ValidationReport
+from edi.writer import X12WriteError
 
 __all__ = ["Acknowledgment", "acknowledge"]
 
@@ -49,11 +51,31 @@ def acknowledge(
     """
     if not report.readable or not report.interchanges:
         raise LookupError("the file has no readable ISA segment to acknowledge")
+    try:
+        return _acknowledge(report, control_number=control_number, when=when)
+    except X12WriteError as exc:
+        # What the answer must echo cannot be written as X12 (an ISA13 that is not digits,
+        # an ISA09 that is not a date): there is nothing to acknowledge it with, and the
+        # report's findings say why. The writer's message names the element, never a value.
+        raise LookupError(f"the file cannot be acknowledged: {exc.message}") from None
+
+
+def _party(value: str, fallback: str = "UNKNOWN") -> str:
+    """An inbound ISA05-08 value to address our answer with: as X12 text (the writer
+    converts it), or ``fallback`` when nothing usable is left (every character was
+    outside the character sets, or a qualifier is not two characters)."""
+    text = to_x12_text(value).strip()
+    if not text or (fallback == "ZZ" and len(text) != 2):
+        return fallback
+    return value.strip()
+
+
+def _acknowledge(report: ValidationReport, *, control_number: int, when: datetime | None) -> Acknowledgment:
     bad = [i for i in report.interchanges if i.ta1_note != "000"]
     if bad:
         texts = [
             ta1.generate_ta1(
-                acknowledged_isa=i.summary.isa_elements,
+                acknowledged_isa=_with_parties(i.summary.isa_elements),
                 note_code=i.ta1_note,
                 control_number=control_number + offset,
                 when=when,
@@ -66,10 +88,10 @@ def acknowledge(
     groups = x999.groups_from_report(report)
     text = x999.generate_999(
         groups,
-        sender_qualifier=first.receiver_qualifier,
-        sender_id=first.receiver_id,
-        receiver_qualifier=first.sender_qualifier,
-        receiver_id=first.sender_id,
+        sender_qualifier=_party(first.receiver_qualifier, "ZZ"),
+        sender_id=_party(first.receiver_id),
+        receiver_qualifier=_party(first.sender_qualifier, "ZZ"),
+        receiver_id=_party(first.sender_id),
         interchange_control_number=control_number,
         group_control_number=control_number,
         application_sender=group.gs03 if group else first.receiver_id,
@@ -79,3 +101,11 @@ def acknowledge(
     )
     accepted = all(ts.ik5_code in ("A", "E") for ts in report.transaction_sets) and bool(groups)
     return Acknowledgment("999", text, accepted and report.valid, report)
+
+
+def _with_parties(isa: list[str]) -> list[str]:
+    elements = list(isa)
+    for index, fallback in ((5, "ZZ"), (6, "UNKNOWN"), (7, "ZZ"), (8, "UNKNOWN")):
+        if index < len(elements):
+            elements[index] = _party(elements[index], fallback)
+    return elements

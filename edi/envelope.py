@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from edi.charset import is_x12_text
 from edi.findings import Finding, Severity, error, warning
 from edi.reader import Segment, Source, X12SyntaxError, read_segments
 
@@ -52,6 +53,8 @@ TA1_BY_CODE = {
     "X12.CONTROL_STRUCTURE": "022",
     "X12.IEA_MISSING": "023",
     "X12.ISA13_DUPLICATE": "025",
+    # GS/GE/IEA holding a character outside the X12 character sets (edi.charset).
+    "X12.ENVELOPE_INVALID_CHARACTER": "024",
 }
 AK9_BY_CODE = {
     "X12.GE_MISSING": "3",
@@ -274,6 +277,17 @@ class EnvelopeChecker:
                 seg,
                 element="ISA16",
             )
+        for index, value in enumerate(values, start=1):
+            if not is_x12_text(value):
+                # A byte outside the basic/extended character sets (a NUL, "\xff", an "é"):
+                # the TA1 note code of that element rejects the interchange. The value is
+                # not quoted: it cannot be written back, and it may be anything.
+                self._err(
+                    "X12.ISA_INVALID",
+                    f"ISA{index:02d} holds a character outside the X12 basic and extended character sets",
+                    seg,
+                    element=f"ISA{index:02d}",
+                )
         for index, width in enumerate(ISA_WIDTHS, start=1):
             value = values[index - 1]
             if len(value) != width:

@@ -28,13 +28,14 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from edi.charset import bad_element_refs
 from edi.envelope import EnvelopeChecker, InterchangeSummary, ack_codes
 from edi.findings import Finding, Severity
 from edi.identifiers import is_valid_npi
 from edi.maps import CompiledMap, CompositeSpec, ElementSpec, LoopSpec, MapError, SegmentSpec, map_for
+from edi.numbers import amount_cents, parse_count
 from edi.reader import Delimiters, Segment, Source, X12SyntaxError, read_segments
 
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
@@ -816,16 +817,13 @@ def _segment_ids(loop: LoopSpec) -> set[str]:
 # Guide rules for 837P / 837I
 # --------------------------------------------------------------------------------------
 def _cents(value: str) -> int | None:
-    """X12 decimal (R) to integer cents; None when it is not a number (an IK4 already says so)."""
+    """X12 decimal (R) to integer cents; None when it is not a usable amount (an IK4 says why).
+
+    More than two decimals round half up to the cent (the balancing rules still apply).
+    """
     if not value:
         return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return None
-    if not amount.is_finite():
-        return None
-    return int((amount * 100).to_integral_value())
+    return amount_cents(value)[0]
 
 
 def _money(cents: int) -> str:
@@ -1216,7 +1214,8 @@ class ClaimRules:
             for pointer in line.pointers:
                 if not pointer:
                     continue
-                if not pointer.isdigit() or not 1 <= int(pointer) <= count:
+                number = parse_count(pointer, max_length=2)
+                if number is None or not 1 <= number <= count:
                     self._error(
                         "X12.DX_POINTER",
                         f"SV107 diagnosis pointer {pointer} does not point at one of the claim's {count} "
@@ -1455,6 +1454,8 @@ class _Validator:
                 self._open_transaction(seg)
             for f in env_findings:
                 self.emit(f)
+            if self.ts is None and sid != "ISA":
+                self._envelope_characters(seg)
             if sid == "GS":
                 self._gs(seg)
             elif self.ts is not None:
@@ -1464,6 +1465,20 @@ class _Validator:
         self._close_transaction(None)
         for f in envelope.finish():
             self.emit(f)
+
+    def _envelope_characters(self, seg: Segment) -> None:
+        """GS/GE/IEA (or a stray segment) holding characters outside the X12 sets: TA1 024."""
+        for ref in bad_element_refs(seg.elements):
+            self.emit(
+                _finding(
+                    Severity.ERROR,
+                    "X12.ENVELOPE_INVALID_CHARACTER",
+                    f"{ref} holds a character outside the X12 basic and extended character sets",
+                    segment=seg.id[:3] or None,
+                    element=ref,
+                    file_ordinal=seg.ordinal,
+                )
+            )
 
     def _segment_problem(self, seg: Segment, code: str, message: str, ik3: str) -> None:
         self.emit(
@@ -1641,6 +1656,7 @@ class _Validator:
                         )
                     )
         walker = self.walker
+        current_loop: str | None = None
         if walker is not None:
             delimiters = seg.delimiters
             if sid == "ST" and position == 1:
@@ -1649,6 +1665,7 @@ class _Validator:
                 spec = walker.walk(elements, delimiters.component, position, seg.ordinal, out)
             if spec is not None:
                 loop_id = spec.parent.id if spec.parent is not None else None
+                current_loop = loop_id
                 checker = self.checkers.get(spec.uid)
                 if checker is None:
                     checker = self.checkers[spec.uid] = SegmentChecker(spec, walker.map)
@@ -1675,6 +1692,30 @@ class _Validator:
                     if self.rules.out:
                         out.extend(self.rules.out)
                         self.rules.out.clear()
+        bad_refs = bad_element_refs(elements)
+        if bad_refs:
+            # Every element, mapped or not (an unknown segment, an element the guide does
+            # not define): IK4 6. The map's own check may have said so already.
+            said = {f.element for f in out if f.ik4 == "6"}
+            for ref in bad_refs:
+                if ref in said or any(e and e.startswith(ref + "-") for e in said):
+                    continue
+                out.append(
+                    Finding(
+                        Severity.ERROR,
+                        "X12.ELEMENT_INVALID_CHARACTER",
+                        f"{ref} holds a character outside the X12 basic and extended character sets",
+                        sid[:3],
+                        position,
+                        current_loop,
+                        ref,
+                        None,
+                        seg.ordinal,
+                        st02,
+                        "8",
+                        "6",
+                    )
+                )
         for f in out:
             if f.transaction_set is None:
                 f = Finding(
@@ -1712,7 +1753,7 @@ class _Validator:
                     ik4="7",
                 )
             )
-        parent = int(hl02) if hl02.isdigit() else None
+        parent = parse_count(hl02, max_length=12)
         if hl02:
             if parent not in self.hl_stack:
                 out.append(

@@ -4,7 +4,10 @@ The writer owns everything a person gets wrong by hand: the fixed-width ISA, zer
 ISA13/IEA02, SE01/GE01/IEA01 counts, ST02 = SE02, GS06 = GE02, HL numbering. It refuses
 any value that contains a delimiter (element, component, repetition, segment separator,
 or a CR/LF that would break line-broken output), so a name with ``*`` or ``~`` can never
-change the segment count; the refused segment is not written at all.
+change the segment count; the refused segment is not written at all. Text outside the
+X12 basic/extended character sets ("Zoë", a NUL) is converted first with the one
+conversion, :func:`edi.charset.to_x12_text` (docs/x12-character-set.md), so every
+writer's output is ASCII and a conversion never creates a delimiter.
 
 Control numbers come from the caller: the server keeps ISA13/GS06/ST02 unique and
 persistent so 999/277CA answers can be matched back (TR3 batching guidance).
@@ -12,11 +15,13 @@ persistent so 999/277CA answers can be matched back (TR3 batching guidance).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TextIO
 
+from edi.charset import to_x12_text
 from edi.reader import Delimiters
 
 __all__ = [
@@ -116,6 +121,7 @@ class X12Writer:
     __slots__ = (
         "_bad_in_data",
         "_component",
+        "_delimiter_chars",
         "_element",
         "_group_control",
         "_groups_in_interchange",
@@ -123,6 +129,7 @@ class X12Writer:
         "_in_group",
         "_in_interchange",
         "_interchange_control",
+        "_outside",
         "_parts",
         "_repetition",
         "_repetition_check",
@@ -159,6 +166,14 @@ class X12Writer:
                 code="DELIMITERS",
             )
         self.delimiters = delimiters
+        self._delimiter_chars = tuple(
+            c for c in (delimiters.element, delimiters.component, rep, delimiters.segment) if c
+        )
+        # Characters that send a segment through the conversion: anything outside the X12
+        # character sets except the two separators the writer itself joins with.
+        self._outside = re.compile(
+            "[^\\x20-\\x7e" + re.escape(delimiters.element) + re.escape(delimiters.component) + "]"
+        )
         self._element = delimiters.element
         self._component = delimiters.component
         self._repetition = rep
@@ -198,6 +213,40 @@ class X12Writer:
             )
         if segment_id not in self._valid_ids:
             self._check_segment_id(segment_id)
+        text, count, components_joined = self._join(segment_id, elements)
+        if self._outside.search(text) is not None:
+            # Some value holds characters outside the X12 character sets (an "ë", a NUL):
+            # convert every text value with the one conversion (edi.charset) and join again.
+            elements = tuple(self._to_x12(value) for value in elements)
+            text, count, components_joined = self._join(segment_id, elements)
+        component = self._component
+        # One C-level pass per separator over the whole segment instead of one check per
+        # value: separators we inserted are counted, so any extra one came from the data.
+        if (
+            text.count(self._element) != count - 1
+            or (text.count(component) != components_joined if components_joined else component in text)
+            or self._terminator_char in text
+            or self._repetition_check in text
+            or "\n" in text
+            or "\r" in text
+        ):
+            self._raise_delimiter(segment_id, elements)
+        self._parts.append(text + self._terminator)
+        if self._st_control is not None:
+            self._segments_in_transaction += 1
+
+    def _to_x12(self, value: ElementValue) -> ElementValue:
+        """A value with its text converted to the X12 character set (:func:`edi.charset.to_x12_text`)."""
+        if isinstance(value, str):
+            return to_x12_text(value, delimiters=self._delimiter_chars)
+        if isinstance(value, tuple | list):
+            return [
+                to_x12_text(c, delimiters=self._delimiter_chars) if isinstance(c, str) else c for c in value
+            ]
+        return value
+
+    def _join(self, segment_id: str, elements: tuple[ElementValue, ...]) -> tuple[str, int, int]:
+        """The segment's text (without terminator), its element count and components joined."""
         parts = [segment_id]
         append = parts.append
         components_joined = 0
@@ -231,21 +280,7 @@ class X12Writer:
                 code="EMPTY_SEGMENT",
                 segment=segment_id,
             )
-        text = self._element.join(parts)
-        # One C-level pass per separator over the whole segment instead of one check per
-        # value: separators we inserted are counted, so any extra one came from the data.
-        if (
-            text.count(self._element) != count - 1
-            or (text.count(component) != components_joined if components_joined else component in text)
-            or self._terminator_char in text
-            or self._repetition_check in text
-            or "\n" in text
-            or "\r" in text
-        ):
-            self._raise_delimiter(segment_id, elements)
-        self._parts.append(text + self._terminator)
-        if self._st_control is not None:
-            self._segments_in_transaction += 1
+        return self._element.join(parts), count, components_joined
 
     def hl(self, parent: int | None, level_code: str, has_children: bool) -> int:
         """Write an HL segment numbered by the writer (1.. per transaction set); return its id.
@@ -351,6 +386,8 @@ class X12Writer:
         self._parts.append(self._element.join(fields) + self._terminator)
 
     def _isa_field(self, value: str, width: int, ref: str) -> str:
+        if isinstance(value, str):
+            value = to_x12_text(value, delimiters=self._delimiter_chars)
         if not isinstance(value, str) or not value.strip() or len(value) > width:
             raise X12WriteError(
                 f"ISA {ref}: required, at most {width} characters",

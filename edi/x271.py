@@ -24,11 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
+from edi.numbers import amount_cents, read_decimal
 from edi.reader import Delimiters, Segment, Source, X12SyntaxError
 from edi.writer import X12Writer, format_amount, format_decimal
 from edi.x270 import IMPLEMENTATION, Envelope, parse_date
@@ -415,41 +416,36 @@ class _Reader271:
         return _LEVEL_LOOPS.get(self.level, "")
 
     def cents(self, seg: Segment, index: int) -> int | None:
+        """EB07 and other amounts as cents (edi.numbers limits); None and a finding when unusable."""
         text = seg.get(index)
         if not text:
             return None
-        try:
-            value = Decimal(text) * 100
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite() or value != value.to_integral_value():
-            self.problem(
-                "271_AMOUNT_INVALID",
-                f"{seg.id}{index:02d}: not a valid amount",
-                seg,
-                f"{seg.id}{index:02d}",
-                text[:18],
-            )
-            return None
-        return int(value)
+        cents, problem = amount_cents(text)
+        if problem is None:
+            return cents
+        self.problem(
+            "271_AMOUNT_INVALID",
+            f"{seg.id}{index:02d}: not a usable amount ({problem.message})",
+            seg,
+            f"{seg.id}{index:02d}",
+            text[:18],
+        )
+        return None
 
     def number(self, seg: Segment, index: int) -> Decimal | None:
+        """EB08 percent, EB10 quantity (R 1/10 and R 1/15): a Decimal, or None and a finding."""
         text = seg.get(index)
         if not text:
             return None
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite():
+        value, problem = read_decimal(text)
+        if problem is not None:
             self.problem(
                 "271_NUMBER_INVALID",
-                f"{seg.id}{index:02d}: not a number",
+                f"{seg.id}{index:02d}: not a usable number ({problem.message})",
                 seg,
                 f"{seg.id}{index:02d}",
                 text[:15],
             )
-            return None
         return value
 
     def period(self, seg: Segment) -> BenefitDate:

@@ -17,6 +17,7 @@ from typing import Any
 
 from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
+from edi.numbers import amount_cents, read_decimal
 from edi.reader import X12SyntaxError
 
 IMPLEMENTATION = "005010X214"
@@ -323,19 +324,6 @@ def _date(text: str) -> date | None:
         return None
 
 
-def _cents(text: str) -> int | None:
-    """X12 decimal -> cents, exactly (None when empty or not a 2-decimal amount)."""
-    if not text:
-        return None
-    try:
-        value = Decimal(text) * 100
-    except ArithmeticError:
-        return None
-    if not value.is_finite() or value != value.to_integral_value():
-        return None
-    return int(value)
-
-
 class _Reader277:
     """Walks the HL tree of one 277CA; statuses attach to the innermost open level."""
 
@@ -363,6 +351,30 @@ class _Reader277:
                 transaction_set=self.tx.control_number,
             )
         )
+
+    def cents(self, seg: Any, index: int) -> int | None:
+        """An amount element as cents (edi.numbers), None when empty; a finding when unusable."""
+        text = seg.get(index)
+        if not text:
+            return None
+        cents, problem = amount_cents(text)
+        if problem is None:
+            return cents
+        element = f"{seg.id}{index:02d}"
+        self.problem(
+            "277_AMOUNT_INVALID", f"{element}: not a usable amount ({problem.message})", seg, element, text
+        )
+        return None
+
+    def quantity(self, seg: Any, index: int) -> Decimal | None:
+        text = seg.get(index)
+        if not text:
+            return None
+        value, problem = read_decimal(text)
+        if problem is not None:
+            element = f"{seg.id}{index:02d}"
+            self.problem("277_QUANTITY_INVALID", f"{element}: {problem.message}", seg, element, text)
+        return value
 
     def loop_id(self) -> str | None:
         if self.line is not None:
@@ -392,15 +404,12 @@ class _Reader277:
                     )
         if not codes:
             self.problem("277_STC01_MISSING", "STC01 (status composite) is required", seg, "STC01")
-        charge = _cents(seg.get(4))
-        if seg.get(4) and charge is None:
-            self.problem("277_AMOUNT_INVALID", "STC04: not a valid amount", seg, "STC04", seg.get(4))
         return Status(
             codes=codes,
             effective_date=_date(seg.get(2)),
             action_code=seg.get(3),
-            charge_cents=charge,
-            payment_cents=_cents(seg.get(5)),
+            charge_cents=self.cents(seg, 4),
+            payment_cents=self.cents(seg, 5),
             message=seg.get(12),
         )
 
@@ -482,22 +491,21 @@ class _Reader277:
                 target.service_date, target.service_date_end = first, last
         elif sid == "SVC" and self.claim is not None:
             parts = seg.components(1)
-            units = seg.get(7)
             self.line = ServiceLineStatus(
                 procedure=parts[1] if len(parts) > 1 else "",
                 modifiers=tuple(m for m in parts[2:6] if m),
-                charge_cents=_cents(seg.get(2)),
-                paid_cents=_cents(seg.get(3)),
+                charge_cents=self.cents(seg, 2),
+                paid_cents=self.cents(seg, 3),
                 revenue_code=seg.get(4),
-                units=Decimal(units) if units.replace(".", "", 1).isdigit() else None,
+                units=self.quantity(seg, 7),
             )
             self.claim.lines.append(self.line)
         elif sid == "QTY" and self.entity is not None:
-            text = seg.get(2)
-            if text.replace(".", "", 1).isdigit():
-                self.entity.quantities[seg.get(1)] = Decimal(text)
+            value = self.quantity(seg, 2)
+            if value is not None:
+                self.entity.quantities[seg.get(1)] = value
         elif sid == "AMT" and self.entity is not None:
-            cents = _cents(seg.get(2))
+            cents = self.cents(seg, 2)
             if cents is not None:
                 self.entity.amounts[seg.get(1)] = cents
 

@@ -22,10 +22,11 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 from edi.findings import Finding, Severity, error, warning
+from edi.numbers import QUANTITY_MAX_LENGTH, amount_cents, parse_amount_cents, read_decimal
 from edi.reader import X12SyntaxError, iter_blocks, read_element_lists
 
 Source = str | bytes | os.PathLike[str] | BinaryIO
@@ -41,8 +42,11 @@ BALANCING_CODES = frozenset(
         "835_AMOUNT_INVALID",
         "835_AMOUNT_MISSING",
         "835_AMOUNT_PRECISION",
+        "835_AMOUNT_OUT_OF_RANGE",
     }
 )
+# Findings that make a remittance unpostable: an amount X12 or the ledger cannot hold.
+UNPOSTABLE_CODES = frozenset({"835_AMOUNT_OUT_OF_RANGE"})
 
 # CLP02 claim status codes (X12 code list 1029 as used by the 835 TR3), described in our words.
 CLAIM_STATUS: dict[str, str] = {
@@ -741,42 +745,6 @@ def _adjudication_json(a: Adjudication | None) -> dict[str, Any] | None:
     }
 
 
-def parse_amount_cents(text: str) -> int | None:
-    """X12 decimal (type R) with at most two decimals -> integer cents; None when invalid.
-
-    Written out by hand (not Decimal) because an 835 holds several amounts per segment
-    and this is the parser's hot path: the digits with the decimal point removed, padded
-    to two decimals, are the cents. ``parse_amount_cents("-12.5") == -1250``.
-    """
-    whole, _, frac = text.partition(".")
-    n = len(frac)
-    if n == 2:
-        digits = whole + frac
-    elif n == 0:
-        if not whole or whole == "-":
-            return None
-        digits = whole + "00"
-    elif n == 1:
-        digits = whole + frac + "0"
-    else:
-        return None
-    # int() would also take "+", spaces, "_" and non-ASCII digits: X12 R allows none of them.
-    if (digits.isdigit() or (digits[0] == "-" and digits[1:].isdigit())) and digits.isascii():
-        return int(digits)
-    return None
-
-
-def _parse_decimal(text: str) -> Decimal | None:
-    whole, _, frac = text.partition(".")
-    if whole[:1] == "-":
-        whole = whole[1:]
-    if not (whole or frac) or not text.isascii() or (whole and not whole.isdigit()):
-        return None
-    if frac and not frac.isdigit():
-        return None
-    return Decimal(text)
-
-
 _DATE_CACHE: dict[str, date | None] = {}
 # Units and quantities ("1", "2", "0.5") repeat on nearly every line; Decimal is immutable.
 _DECIMAL_CACHE: dict[str, Decimal] = {}
@@ -943,36 +911,32 @@ class _Parser:
         return cents if cents is not None else self.bad_amount(text, segment, index)
 
     def bad_amount(self, text: str, segment: str, index: int) -> int:
+        """An amount the fast parser refused: a finding saying why (edi.numbers), and the
+        cents to total with (rounded for too many decimals, else 0)."""
         element = f"{segment}{index:02d}"
-        try:
-            exact = Decimal(text) if _parse_decimal(text) is not None else None
-        except InvalidOperation:
-            exact = None
-        if exact is not None:
-            # More than two decimals: X12 allows it in type R, money does not. Round half up
-            # to the cent so totals stay usable, and say so.
-            self.report(
-                self.finding(
-                    Severity.ERROR,
-                    "835_AMOUNT_PRECISION",
-                    f"{element}: monetary amount has more than two decimal places; rounded to the cent",
-                    segment,
-                    element,
-                    text,
-                )
-            )
-            return int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        cents, problem = amount_cents(text)
+        assert problem is not None
+        if problem.code == "PRECISION":
+            # More than two decimals: X12 allows it in type R, money does not. Rounded half
+            # up to the cent so totals stay usable, and said so.
+            code, tail = "835_AMOUNT_PRECISION", "rounded to the cent"
+        elif problem.code == "NOT_A_NUMBER":
+            code, tail = "835_AMOUNT_INVALID", "counted as 0.00"
+        else:
+            # Longer than X12 allows or beyond what the ledger holds: the file cannot be
+            # posted (remittance posting refuses it), whatever else it says.
+            code, tail = "835_AMOUNT_OUT_OF_RANGE", "the remittance cannot be posted"
         self.report(
             self.finding(
                 Severity.ERROR,
-                "835_AMOUNT_INVALID",
-                f"{element}: not a valid X12 decimal amount; counted as 0.00",
+                code,
+                f"{element}: {problem.message}; {tail}",
                 segment,
                 element,
                 text[:20],
             )
         )
-        return 0
+        return cents if cents is not None else 0
 
     def quantity(self, els: list[str], index: int, segment: str) -> Decimal | None:
         text = els[index] if index < len(els) else ""
@@ -981,7 +945,7 @@ class _Parser:
         value = _DECIMAL_CACHE.get(text)
         if value is not None:
             return value
-        value = _parse_decimal(text)
+        value, problem = read_decimal(text, max_length=QUANTITY_MAX_LENGTH)
         if value is not None:
             if len(_DECIMAL_CACHE) < 4096:
                 _DECIMAL_CACHE[text] = value
@@ -990,7 +954,7 @@ class _Parser:
                 self.finding(
                     Severity.ERROR,
                     "835_QUANTITY_INVALID",
-                    f"{segment}{index:02d}: not a valid X12 decimal quantity",
+                    f"{segment}{index:02d}: not a valid X12 decimal quantity ({problem.message})",
                     segment,
                     f"{segment}{index:02d}",
                     text[:20],

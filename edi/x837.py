@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TextIO
 
@@ -45,6 +45,7 @@ from edi.claims import (
     ValueCode,
 )
 from edi.envelope import GroupEnvelope, InterchangeEnvelope, TransactionSet, iter_transaction_sets
+from edi.numbers import amount_cents, parse_count, read_decimal
 from edi.reader import Delimiters, Segment, Source, X12SyntaxError
 from edi.writer import X12WriteError, X12Writer, format_amount, format_decimal
 
@@ -898,25 +899,17 @@ class _Parser:
         )
 
     def cents(self, text: str, ref: str) -> int:
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise self.fail("AMOUNT", f"{ref}: not a decimal amount", ref) from None
-        if not value.is_finite():
-            raise self.fail("AMOUNT", f"{ref}: not a decimal amount", ref)
-        scaled = value * 100
-        if scaled != scaled.to_integral_value():
-            raise self.fail("AMOUNT", f"{ref}: amounts carry at most two decimals", ref)
-        return int(scaled)
+        """An amount element as cents, with the limits of edi.numbers (length, ledger range)."""
+        cents, problem = amount_cents(text)
+        if problem is not None:
+            raise self.fail("AMOUNT", f"{ref}: not a usable amount ({problem.message})", ref)
+        return cents  # type: ignore[return-value]
 
     def decimal(self, text: str, ref: str) -> Decimal:
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise self.fail("NUMBER", f"{ref}: not a number", ref) from None
-        if not value.is_finite():
-            raise self.fail("NUMBER", f"{ref}: not a number", ref)
-        return value
+        value, problem = read_decimal(text)
+        if problem is not None:
+            raise self.fail("NUMBER", f"{ref}: not a usable number ({problem.message})", ref)
+        return value  # type: ignore[return-value]
 
     def date8(self, text: str, ref: str) -> date:
         if len(text) >= 8 and text[:8].isdigit():
@@ -1284,9 +1277,10 @@ class _Parser:
         qualifier, code, modifiers, desc = self._procedure(seg.components(1))
         pointers: list[int] = []
         for p in seg.components(7):
-            if not p.isdigit():
+            pointer = parse_count(p, max_length=2)
+            if pointer is None:
                 raise self.fail("POINTER", "SV107: diagnosis pointers are numbers 1-12", "SV107")
-            pointers.append(int(p))
+            pointers.append(pointer)
         self.lines[-1].values.update(
             procedure=code,
             procedure_qualifier=qualifier,

@@ -20,6 +20,7 @@ from typing import Any
 
 from edi.envelope import TransactionSet, transaction_sets_of, unreadable
 from edi.findings import Finding, Severity
+from edi.numbers import parse_count
 from edi.reader import Delimiters, X12SyntaxError
 from edi.writer import X12Writer
 
@@ -347,7 +348,8 @@ class Document999:
 
 
 def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() else None
+    """IK3/IK4 positions and AK9 counts (N0 1/10 at most), via the one number reader."""
+    return parse_count(text, max_length=10)
 
 
 def parse_999(source: Any, *, file: str | None = None) -> Document999:
