@@ -15,19 +15,23 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
-from flask_smorest import Api
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from claims_server import __version__
+from claims_server.api_common.limits import init_app as init_input_limits
 from claims_server.config import ConfigError, Settings, load_settings
 from claims_server.db import make_engine, make_session_factory
 from claims_server.errors import problem, register_error_handlers
 from claims_server.logs import configure_logging
+
+if TYPE_CHECKING:
+    from claims_server.api_common.openapi import ClaimsApi
 
 log = logging.getLogger("claims_server.request")
 
@@ -87,6 +91,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(settings.INSTANCE_PATH).mkdir(parents=True, exist_ok=True)
 
     app = Flask("claims_server", instance_path=settings.INSTANCE_PATH)
+    if settings.TRUSTED_PROXY_COUNT:  # request.remote_addr = the client as the trusted proxies saw it
+        n = settings.TRUSTED_PROXY_COUNT
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         MAX_CONTENT_LENGTH=settings.MAX_UPLOAD_BYTES,
@@ -101,7 +108,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 "description": "Open-source US medical billing server: claims, X12 5010 EDI, "
                 "remittances, work queues and patient statements.",
                 "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
-            }
+            },
+            "security": [{"bearer": []}, {"session_cookie": []}],
         },
     )
     for key, value in (config or {}).items():
@@ -116,7 +124,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     configure_celery(settings)
 
-    api = Api(app)
+    # Errors are declared once, as problem+json (claims_server.api_common.openapi).
+    from claims_server.api_common.openapi import ClaimsApi, ProblemResponsesPlugin, register_security_schemes
+
+    api = ClaimsApi(app, spec_kwargs={"extra_plugins": [ProblemResponsesPlugin(app)]})
+    register_security_schemes(api)
     register_error_handlers(app)
     _register_request_hooks(app)
 
@@ -149,7 +161,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _register_api_v1(api: Api) -> None:
+def _register_api_v1(api: ClaimsApi) -> None:
     """The ``/api/v1`` resource blueprints (practice, payers, patients, claims)."""
     from claims_server.claims.views import blp as claims_blp
     from claims_server.patients.views import blp as patients_blp
@@ -227,6 +239,9 @@ def _register_request_hooks(app: Flask) -> None:
                     f"this endpoint accepts {', '.join(accepted)}, not {request.mimetype or 'no content type'}",
                 )
         return None
+
+    # Input limits (size per content type, JSON depth, text that cannot be stored), after the 415.
+    init_input_limits(app)
 
     @app.after_request
     def _finish(response: Response) -> Response:

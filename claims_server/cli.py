@@ -36,8 +36,34 @@ def _config_errors_are_one_line(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="claims-server")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """claims-server: US medical billing — claims, X12 EDI, remittances, statements."""
+    _take_committed_audit_counts()  # count only what this command appends
+    ctx.call_on_close(_checkpoint_after_command)
+
+
+def _take_committed_audit_counts() -> dict[str, int]:
+    # Nothing can have been audited unless the audit module was imported (it keeps the count).
+    audit = sys.modules.get("claims_server.security.audit")
+    return audit.take_committed_counts() if audit is not None else {}
+
+
+def _checkpoint_after_command() -> None:
+    """One central hook for every command: if it appended audit events, sign a checkpoint of
+    the chain head (here and in AUDIT_CHECKPOINT_MIRROR), so none of them stays uncovered."""
+    counts = _take_committed_audit_counts()
+    if not any(counts.values()):
+        return
+    from claims_server.config import ConfigError
+    from claims_server.security.checkpoints import checkpoint_after_cli_command
+
+    try:
+        problems = checkpoint_after_cli_command(_settings(), counts)
+    except ConfigError as exc:
+        problems = [str(exc)]
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def _settings() -> Any:
@@ -63,7 +89,9 @@ def serve(host: str, port: int, workers: int) -> None:
     app = create_app()
     gunicorn = shutil.which("gunicorn")
     if gunicorn:
-        cmd = [gunicorn, "-w", str(workers), "-b", f"{host}:{port}", "claims_server.wsgi:app"]
+        cmd = [gunicorn, "-w", str(workers), "-b", f"{host}:{port}"]
+        # Limits, and problem+json for what gunicorn refuses itself (claims_server.gunicorn_conf).
+        cmd += ["-c", "python:claims_server.gunicorn_conf", "claims_server.wsgi:app"]
         # Become gunicorn (exec, not a child): a service manager's SIGTERM must reach the server
         # itself, or stopping this command would leave gunicorn running without a parent.
         os.execv(gunicorn, cmd)
@@ -274,3 +302,12 @@ def _register_statements_delivery() -> None:
 
 
 _register_statements_delivery()
+
+
+def _register_maintenance() -> None:
+    from claims_server.maintenance_cli import maintenance_group
+
+    main.add_command(maintenance_group, "maintenance")
+
+
+_register_maintenance()

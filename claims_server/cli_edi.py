@@ -200,8 +200,27 @@ def parse_command(file: str, as_json: bool) -> None:
             exit_code=EXIT_INVALID,
         )
         return
+    # Characters outside the X12 sets: the parse is shown, with where they are, and the
+    # exit status says the file is invalid (the same findings reject it in `edi ack`).
+    characters = _character_findings(file)
+    if characters and isinstance(data, dict):
+        data["character_findings"] = characters
     _emit_json(data)
-    sys.exit(EXIT_VALID)
+    sys.exit(EXIT_INVALID if characters else EXIT_VALID)
+
+
+def _character_findings(file: str) -> list[dict[str, object]]:
+    from edi.charset import character_findings
+
+    try:
+        with open(file, "rb") as fh:
+            content = fh.read()
+    except OSError:
+        return []
+    return [
+        {k: v for k, v in f.to_json_dict().items() if k != "value"}
+        for f in character_findings(content, file=file)
+    ]
 
 
 def build_acknowledgment(file: str, *, control_number: int = 1) -> tuple[Any, str]:

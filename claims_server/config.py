@@ -40,11 +40,17 @@ class Settings:
     DATABASE_URL: str = ""  # empty: a SQLite file under INSTANCE_PATH
     CELERY_BROKER_URL: str = ""  # empty: tasks run eagerly, in-process
     CELERY_RESULT_BACKEND: str = ""  # empty: the broker URL when it is Redis
-    REDIS_URL: str = ""  # rate limits, lockout counters; empty: in-process memory
+    REDIS_URL: str = ""  # rate limits; empty: in-process memory
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "json"
     SECRET_KEY: str = ""  # empty: generated once and kept under INSTANCE_PATH
     MAX_UPLOAD_BYTES: int = 50 * 1024 * 1024
+    # --- input limits (claims_server.api_common.limits; docs/security.md "Input limits")
+    JSON_MAX_BYTES: int = 1024 * 1024  # a JSON body (API, FHIR); X12 files keep MAX_UPLOAD_BYTES
+    JSON_MAX_DEPTH: int = 32  # nesting levels of a JSON body (a FHIR Bundle needs about 10)
+    JSON_MAX_ITEMS: int = 10_000  # members of one JSON array or object (statement runs take 10,000 ids)
+    FORM_MAX_BYTES: int = 1024 * 1024  # an HTML form (staff workspace, patient pages)
+    # --- end input limits
     BROKER_VISIBILITY_TIMEOUT: int = 3600
     EDI_OUTBOX: str = ""  # empty: INSTANCE_PATH/edi/outbox
     EDI_INBOX: str = ""  # empty: INSTANCE_PATH/edi/inbox
@@ -55,6 +61,12 @@ class Settings:
     AUDIT_CHECKPOINT_DIR: str = ""  # empty: INSTANCE_PATH/audit-checkpoints (keep it off the DB host)
     AUDIT_CHECKPOINT_SECONDS: int = 60  # a signed checkpoint at least this often while events arrive
     AUDIT_CHECKPOINT_EVENTS: int = 1000  # ... or after this many events, whichever comes first
+    # A second place for every checkpoint (docs/security.md): /abs/dir or file:///dir (another
+    # mount), sftp://user@host[:port]/folder, syslog (local) or syslog://host[:port] (UDP). Empty: none.
+    AUDIT_CHECKPOINT_MIRROR: str = ""
+    AUDIT_CHECKPOINT_MIRROR_HOST_KEY: str = ""  # sftp: the server's key, "ssh-ed25519 AAAA..." (pinned)
+    AUDIT_CHECKPOINT_MIRROR_KEY_FILE: str = ""  # sftp: a private key file ...
+    AUDIT_CHECKPOINT_MIRROR_PASSWORD: str = ""  # ... or a password
     SESSION_IDLE_MINUTES: int = 15
     SESSION_ABSOLUTE_HOURS: int = 12
     LOGIN_MAX_FAILURES: int = 5  # consecutive failures before the account locks
@@ -64,6 +76,10 @@ class Settings:
     RATE_LIMIT_LOGIN: str = "10 per minute"
     RATE_LIMIT_PATIENT_LINK: str = "10 per minute"
     RATE_LIMIT_UPLOAD: str = "30 per minute"
+    # Reverse proxies in front of the app that append X-Forwarded-For/-Proto (Werkzeug ProxyFix).
+    # 0: the headers are ignored and the client is the TCP peer; behind nginx alone: 1. Rate
+    # limits, lockouts and audit rows all use the address this yields (docs/security.md).
+    TRUSTED_PROXY_COUNT: int = 0
     # --- statements-delivery: email, print batches, patient links (claims_server.statements.delivery)
     SMTP_HOST: str = ""  # empty: statement emails are written as .eml files to STATEMENT_OUTBOX/email
     SMTP_PORT: int = 25
@@ -76,12 +92,23 @@ class Settings:
     )
     STATEMENT_OUTBOX: str = ""  # empty: INSTANCE_PATH/statements (print batches, emails without SMTP)
     # --- end statements-delivery
+    # --- PHI at rest: retention (claims_server.retention; `claims-server maintenance purge`, beat)
+    IDEMPOTENCY_RETENTION_HOURS: int = 24  # an Idempotency-Key answer (encrypted) is replayed, then deleted
+    PRINT_BATCH_RETENTION_DAYS: int = 30  # a print batch's PDF and manifest (encrypted), then cleared
+    # Files holding PHI that the server wrote for someone to collect (270/837 in a folder route's
+    # outbox, .eml without SMTP, CLI print-batch files in STATEMENT_OUTBOX): deleted after this.
+    OUTBOUND_FILE_RETENTION_HOURS: int = 72
+    # --- end PHI at rest
     # --- statements-core: cycle rules (statements.cycle.CycleRules; validated there)
     STATEMENT_MIN_DAYS_BETWEEN: int = 28  # at most one statement per patient per this many days
     STATEMENT_MIN_BALANCE_CENTS: int = 500  # no statement below this amount due
     STATEMENT_MAX_STATEMENTS: int = 4  # statements per dunning cycle before a collections hold
     STATEMENT_REMINDERS: int = 2  # reminders between the first statement and the final notice
     STATEMENT_DUE_DAYS: int = 21  # due date = statement date + this
+    # A run whose row has not moved for this long gets its unfinished chunks queued again
+    # (a killed worker; beat checks every minute). Keep it above the longest chunk's duration.
+    STATEMENT_CHUNK_LEASE_SECONDS: int = 300
+    STATEMENT_RUN_CHUNK_SIZE: int = 250  # patients per chunk task; the same in every process
     # --- end statements-core
     # --- write-offs (claims_server.ledger.write_offs)
     # The most billers may write off on one claim, all their write-offs together (cents);
@@ -125,6 +152,10 @@ class Settings:
         return ""
 
 
+#: Whole-number settings for which 0 is meaningful (every other one must be positive).
+_ZERO_ALLOWED = frozenset({"TRUSTED_PROXY_COUNT"})
+
+
 def _coerce(name: str, raw: Any, target: type | str) -> Any:
     if target in (int, "int"):
         if isinstance(raw, bool):
@@ -133,7 +164,7 @@ def _coerce(name: str, raw: Any, target: type | str) -> Any:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
-        if value <= 0:
+        if value < 0 or (value == 0 and name not in _ZERO_ALLOWED):
             raise ConfigError(name, f"must be positive, got {value}")
         return value
     if not isinstance(raw, str):
@@ -203,6 +234,23 @@ def _validate_security(s: Settings) -> None:
             raise ConfigError("MASTER_KEY", f"must decode to 32 bytes (AES-256), not {len(raw)}")
         if s.MASTER_KEY_FILE:
             raise ConfigError("MASTER_KEY_FILE", "set MASTER_KEY or MASTER_KEY_FILE, not both")
+    if s.AUDIT_CHECKPOINT_MIRROR:
+        from claims_server.security.checkpoints import parse_mirror
+
+        try:
+            kind, _ = parse_mirror(s.AUDIT_CHECKPOINT_MIRROR)
+        except ValueError as exc:
+            raise ConfigError("AUDIT_CHECKPOINT_MIRROR", str(exc)) from None
+        if kind == "sftp" and not s.AUDIT_CHECKPOINT_MIRROR_HOST_KEY:
+            raise ConfigError(
+                "AUDIT_CHECKPOINT_MIRROR_HOST_KEY", "an sftp:// mirror needs the server's host key"
+            )
+        if kind == "sftp" and not (s.AUDIT_CHECKPOINT_MIRROR_KEY_FILE or s.AUDIT_CHECKPOINT_MIRROR_PASSWORD):
+            raise ConfigError(
+                "AUDIT_CHECKPOINT_MIRROR_KEY_FILE", "an sftp:// mirror needs a key file or a password"
+            )
+    if not 0 <= s.TRUSTED_PROXY_COUNT <= 10:
+        raise ConfigError("TRUSTED_PROXY_COUNT", "must be the number of proxies in front of the app, 0 to 10")
     for name in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_PATIENT_LINK", "RATE_LIMIT_UPLOAD"):
         try:
             parse_many(getattr(s, name))

@@ -32,6 +32,7 @@ from claims_server.models import (
     UsageIndicator,
     ensure_standard_accounts,
 )
+from claims_server.security.search import account_number_is
 from edi.identifiers import npi_with_check_digit
 
 SEED = 5010  # the X12 version the project speaks; any fixed value works
@@ -304,7 +305,7 @@ def seed_practice(session: Session) -> SeedSummary:
     for n, spec in enumerate(plan["patients"], start=1):
         patient = session.scalar(
             select(Patient).where(
-                Patient.practice_id == practice.id, Patient.account_number == spec["account_number"]
+                Patient.practice_id == practice.id, account_number_is(session, spec["account_number"])
             )
         )
         if patient is None:

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://claims-server.dev/problems/"
+#: The most field errors one problem lists (the rest are counted in ``errors_omitted``).
+MAX_REPORTED_ERRORS = 100
 
 
 class ApiError(Exception):
@@ -83,7 +85,13 @@ def problem(
         "request_id": getattr(g, "request_id", None),
     }
     if errors:
-        body["errors"] = errors
+        # Every entry says what is wrong in words (the OpenAPI Problem schema requires ``message``).
+        body["errors"] = [
+            {**e, "message": e.get("message") or e.get("rule") or detail} if isinstance(e, dict) else e
+            for e in errors[:MAX_REPORTED_ERRORS]
+        ]
+        if len(errors) > MAX_REPORTED_ERRORS:  # bounded: 10,000 bad items are not a megabyte answer
+            body["errors_omitted"] = len(errors) - MAX_REPORTED_ERRORS
     body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for key, value in (headers or {}).items():
@@ -122,7 +130,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        # The request's own limit (set per content type by api_common.limits), else the app's.
+        limit = request.max_content_length if request else app.config.get("MAX_CONTENT_LENGTH")
         return problem(413, f"the request body exceeds the limit of {limit} bytes", limit_bytes=limit)
 
     @app.errorhandler(HTTPException)

@@ -31,6 +31,18 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"claims-server tests: database backend = {os.environ.get('TEST_DATABASE', 'sqlite')}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``postgres_pass`` (long runs against a live server, like the schemathesis
+    fuzz) run once, in the PostgreSQL pass: the SQLite pass deselects them (reported as
+    deselected, never as a skip). ``FUZZ_ON_SQLITE=1`` keeps them."""
+    if os.environ.get("TEST_DATABASE", "sqlite") == "postgres" or os.environ.get("FUZZ_ON_SQLITE"):
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres_pass") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The read-only reference material (X12 corpus, code sets) beside the repository."""
@@ -120,7 +132,7 @@ def api_client(app):
     """Factory: ``api_client("biller")`` is a test client signed in as a fresh user of that role.
 
     ``api_client("integration", scopes=["claims:write"])`` is authenticated by a fresh
-    integration API token (default scopes: all, ``["*"]``); ``api_client("patient",
+    integration API token (default scopes: all of ``policy.TOKEN_SCOPES``); ``api_client("patient",
     patient_id=<patients.id>)`` by a patient-link session for that patient. Each client
     has ``.principal_info``: a dict with ``user_id``/``token_id``/``patient_id``, the
     ``public_id`` of the user or token, the ``role`` and the raw ``token``.
@@ -140,6 +152,7 @@ def api_client(app):
         open_session,
         token_hash,
     )
+    from claims_server.security.policy import TOKEN_SCOPES
     from claims_server.security.principal import acting_as, system_principal
 
     def make(role: str = "biller", *, scopes: list[str] | None = None, patient_id: int | None = None):
@@ -152,7 +165,7 @@ def api_client(app):
                     token, row = create_api_token(
                         session,
                         name=f"it-{uuid.uuid4().hex[:8]}",
-                        scopes=scopes if scopes is not None else ["*"],
+                        scopes=scopes if scopes is not None else list(TOKEN_SCOPES),
                     )
                     info.update(
                         token_id=row.id, public_id=row.public_id, integration_name=row.integration_name

@@ -5,27 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from claims_server.errors import NotFound, Unprocessable
+from claims_server.security.ownership import find_owned
 
 M = TypeVar("M")
 
 
 def get_by_public_id(session: Session, model: type[M], public_id: str, what: str) -> M:
-    """The row of ``model`` with this ``public_id``, or 404 naming ``what``."""
-    row = session.scalar(select(model).where(model.public_id == public_id))  # type: ignore[attr-defined]
+    """The row of ``model`` with this ``public_id`` the caller may see, or 404 naming ``what``.
+
+    Scoped by ``security.ownership`` for the current principal: another integration's or
+    patient's row is a 404 like a missing one.
+    """
+    row = find_owned(session, model, public_id)
     if row is None:
         raise NotFound(f"no {what} has this id")
     return row
 
 
 def reference(session: Session, model: type[M], public_id: str | None, field: str, what: str) -> M | None:
-    """A referenced row by ``public_id``; a missing one is a 422 naming the request field."""
+    """A referenced row by ``public_id``; a missing one (or one the caller may not see, see
+    ``security.ownership``) is a 422 naming the request field."""
     if public_id is None:
         return None
-    row = session.scalar(select(model).where(model.public_id == public_id))  # type: ignore[attr-defined]
+    row = find_owned(session, model, public_id)
     if row is None:
         raise Unprocessable(
             f"{field}: no {what} has this id",

@@ -25,6 +25,9 @@ from marshmallow import ValidationError, fields
 from edi.identifiers import is_valid_npi
 
 X12_DELIMITERS = "*~:^"
+#: The OpenAPI patterns of X12Text (the field's own checks are the reference).
+X12_TEXT_PATTERN = r"^[^*~:^\x00-\x1f\x7f]*$"
+X12_NONBLANK_PATTERN = r"^[^*~:^\x00-\x1f\x7f]*[^*~:^\x00-\x20\x7f\s][^*~:^\x00-\x1f\x7f]*$"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # [0-9], not \d: \d matches every Unicode decimal digit. Used with fullmatch (``$`` allows a "\n").
 _MONEY = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
@@ -134,8 +137,24 @@ class DecimalString(fields.Field):
         return text
 
 
+def check_element(element: str | None, text: str) -> None:
+    """Refuse ``text`` if it breaks a rule of the 837 element it is written to (``element``, a
+    place in :mod:`edi.element_rules`): the same rules the 837 writer and validator apply."""
+    if element is None:
+        return
+    from edi.element_rules import element_problems
+
+    problems = element_problems(element, text)
+    if problems:
+        raise ValidationError([f"{message} (rule {code})" for code, message in problems])
+
+
 class X12Text(fields.String):
-    """Text that goes into an 837 element: no X12 delimiters, no control characters."""
+    """Text that goes into an 837 element: no X12 delimiters, no control characters.
+
+    ``element`` names the 837 element the text is written to (``"2010AA/N4/N401"``): the
+    guide's rules for it (length, character set after the writer's conversion) apply too.
+    """
 
     default_error_messages = {
         "delimiter": "must not contain the X12 delimiters * ~ : ^ (they would corrupt the 837)",
@@ -146,10 +165,20 @@ class X12Text(fields.String):
     def __init__(self, **kwargs: Any) -> None:
         self.max_length: int | None = kwargs.pop("max_length", None)
         self.allow_blank: bool = kwargs.pop("allow_blank", False)
+        self.element: str | None = kwargs.pop("element", None)
         metadata = kwargs.pop("metadata", {})
+        if self.element:
+            from edi.element_rules import element_spec
+
+            spec = element_spec(self.element)  # an unknown place fails at import, not on a request
+            metadata.setdefault("x-x12-element", spec.ref)
+            if not self.allow_blank:
+                metadata.setdefault("minLength", spec.min_len if not self.element.startswith("ISA/") else 1)
         if self.max_length:
             metadata.setdefault("maxLength", self.max_length)
-        metadata.setdefault("pattern", r"^[^*~:^\x00-\x1f]*$")
+        # What _deserialize refuses, stated in the document: delimiters, control characters
+        # (DEL too) and, unless blank is allowed, text that is only spaces.
+        metadata.setdefault("pattern", X12_TEXT_PATTERN if self.allow_blank else X12_NONBLANK_PATTERN)
         super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -162,6 +191,8 @@ class X12Text(fields.String):
             raise self.make_error("blank")
         if self.max_length is not None and len(text) > self.max_length:
             raise ValidationError(f"must be at most {self.max_length} characters (837 element limit)")
+        if text:
+            check_element(self.element, text)
         return text
 
 
@@ -227,8 +258,16 @@ class Coded(fields.String):
     """A code normalised to upper case and checked against a pattern (POS, NDC, state...)."""
 
     def __init__(self, pattern: re.Pattern[str], message: str, **kwargs: Any) -> None:
+        self.element: str | None = kwargs.pop("element", None)
         metadata = kwargs.pop("metadata", {})
         metadata.setdefault("pattern", pattern.pattern)
+        if self.element:
+            from edi.element_rules import element_spec
+
+            spec = element_spec(self.element)
+            metadata.setdefault("x-x12-element", spec.ref)
+            if spec.codes:
+                metadata.setdefault("enum", sorted(spec.codes))
         super().__init__(metadata=metadata, **kwargs)
         self.pattern = pattern
         self.message = message
@@ -237,11 +276,19 @@ class Coded(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
         if not self.pattern.match(text):
             raise ValidationError(self.message)
+        check_element(self.element, text)
         return text
 
 
 class UsState(fields.String):
     """A two-letter USPS state or territory code (N402)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from coding.reference import US_STATES, US_TERRITORIES
+
+        metadata = kwargs.pop("metadata", {})
+        metadata.setdefault("enum", sorted({*US_STATES, *US_TERRITORIES}))
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         from coding.reference import is_valid_state
@@ -258,6 +305,7 @@ class Zip(fields.String):
     def __init__(self, *, plus4: bool = False, **kwargs: Any) -> None:
         metadata = kwargs.pop("metadata", {})
         metadata.setdefault("example", "627011234" if plus4 else "62704")
+        metadata.setdefault("pattern", r"^[0-9]{5}-?[0-9]{4}$" if plus4 else r"^[0-9]{5}(-?[0-9]{4})?$")
         super().__init__(metadata=metadata, **kwargs)
         self.plus4 = plus4
 
@@ -286,3 +334,24 @@ def phone_field(**kwargs: Any) -> Coded:
 def taxonomy_field(**kwargs: Any) -> Coded:
     """A NUCC taxonomy code: 9 letters or digits and a final X (PRV03)."""
     return Coded(TAXONOMY_PATTERN, 'must be a 10-character NUCC taxonomy code such as "207Q00000X"', **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` (or, in a query string, one of marshmallow's words such as
+    ``true``/``false``): marshmallow's Boolean also takes the numbers 0 and 1, which the
+    document (``type: boolean``) calls invalid."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool | str):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer (or a query string's digits): marshmallow's Integer also takes ``true``
+    and truncates 2.5 to 2, which the document (``type: integer``) calls invalid."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)

@@ -22,6 +22,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from claims_server.api_common.fields import StrictInteger
 from claims_server.errors import Unprocessable
 
 T = TypeVar("T")
@@ -32,7 +33,7 @@ DEFAULT_LIMIT = 50
 class PageArgsSchema(Schema):
     """``limit`` (1-200, default 50) and ``cursor`` (``next_cursor`` of the previous page)."""
 
-    limit = fields.Integer(
+    limit = StrictInteger(
         load_default=DEFAULT_LIMIT,
         validate=validate.Range(min=1, max=MAX_LIMIT, error="limit must be between 1 and 200"),
         metadata={"description": "page size, at most 200"},

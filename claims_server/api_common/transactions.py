@@ -17,12 +17,24 @@ and canonical JSON body, in the same transaction as the work it did:
 
 Failed requests roll back their record too, so a client may retry a request that
 failed with the same key (Stripe's behaviour for errors that changed nothing).
+
+The stored answer is the body exactly as sent, and it usually carries PHI (the created
+patient, coverage or claim), so ``IdempotencyRecord.response_body`` is an encrypted
+column (AES-GCM under the data key, bound to the record's ``public_id``). The body is
+kept rather than re-rendered from the created object because the routes answer with
+different things (a claim with its scrub findings at that moment, a payment with its
+receipt) and a replay must say what the first answer said. Only successes are stored,
+so an error is never replayed: the retry runs again. A replay hands PHI back, so it
+is audited (``idempotency.replay``, the record's public id). Expired records are
+deleted by ``claims_server.retention.purge`` (``claims-server maintenance purge`` and
+the ``maintenance-purge`` beat entry), not only skipped on lookup.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -40,7 +52,15 @@ from claims_server.models.common import utcnow
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 KEY_MAX_LENGTH = 255
-RETENTION = timedelta(days=1)  # how long a stored answer is replayed
+#: A key is 1-255 printable ASCII characters without spaces (the document states the same pattern).
+KEY_PATTERN = "^[!-~]+$"
+
+
+def _retention() -> timedelta:
+    """How long a stored answer is replayed (then purged): ``IDEMPOTENCY_RETENTION_HOURS``."""
+    from claims_server.app import state
+
+    return timedelta(hours=state().settings.IDEMPOTENCY_RETENTION_HOURS)
 
 
 def principal_key() -> str:
@@ -80,7 +100,7 @@ def request_fingerprint() -> str:
 
 def _replay(record: IdempotencyRecord) -> Response:
     response = Response(
-        json.dumps(record.response_body),
+        record.response_body or "null",
         status=record.response_status or 200,
         mimetype="application/problem+json" if (record.response_status or 200) >= 400 else "application/json",
     )
@@ -119,6 +139,24 @@ def _check(record: IdempotencyRecord, fingerprint: str) -> Response:
     return _replay(record)
 
 
+def _audit_replay(session: Session, record: IdempotencyRecord) -> None:
+    """A replay hands the first answer (often PHI) back: one audit event, nothing else changes."""
+    from claims_server.models import AuditAction
+    from claims_server.security.audit import audit_event
+
+    public_id, status = record.public_id, record.response_status
+    session.rollback()
+    audit_event(
+        session,
+        action=AuditAction.READ,
+        event_type="idempotency.replay",
+        entity_type="idempotency_record",
+        entity_id=public_id,
+        details={"status": status},
+    )
+    session.commit()
+
+
 def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a view in one transaction (and Idempotency-Key handling when ``idempotent``).
 
@@ -139,6 +177,11 @@ def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Call
                         f"{IDEMPOTENCY_HEADER} must be 1-{KEY_MAX_LENGTH} characters",
                         errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "length"}],
                     )
+                if not re.match(KEY_PATTERN, key):
+                    raise Unprocessable(
+                        f"{IDEMPOTENCY_HEADER} must be printable ASCII characters without spaces",
+                        errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "pattern"}],
+                    )
             record = None
             try:
                 if key is not None:
@@ -146,13 +189,13 @@ def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Call
                     existing = _existing(session, principal, key)
                     if existing is not None:
                         response = _check(existing, fingerprint)
-                        session.rollback()
+                        _audit_replay(session, existing)
                         return response
                     record = IdempotencyRecord(
                         principal=principal,
                         key=key,
                         request_fingerprint=fingerprint,
-                        expires_at=utcnow() + RETENTION,
+                        expires_at=utcnow() + _retention(),
                     )
                     session.add(record)
                     session.flush()
@@ -166,7 +209,7 @@ def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Call
                     return response
                 if record is not None:
                     record.response_status = response.status_code
-                    record.response_body = response.get_json(silent=True)
+                    record.response_body = response.get_data(as_text=True)
                 session.commit()
                 return response
             except IntegrityError:
@@ -177,11 +220,17 @@ def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Call
                 existing = _existing(session, principal, key)
                 if existing is None:
                     raise
-                return _check(existing, fingerprint)
+                response = _check(existing, fingerprint)
+                _audit_replay(session, existing)
+                return response
             except BaseException:
                 session.rollback()
                 raise
 
+        # The OpenAPI document lists the header (api_common.openapi; "required" for money postings).
+        wrapper.idempotency_key = (  # type: ignore[attr-defined]
+            getattr(view, "idempotency_key", "optional") if idempotent else None
+        )
         return wrapper
 
     return decorator

@@ -14,7 +14,16 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from claims_server.api_common.fields import Coded, DecimalString, Money, ProviderRef, PublicId, X12Text
+from claims_server.api_common.fields import (
+    Coded,
+    DecimalString,
+    Money,
+    ProviderRef,
+    PublicId,
+    StrictBoolean,
+    StrictInteger,
+    X12Text,
+)
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models import ClaimFrequency, ClaimKind, ClaimState, UnitBasis
 
@@ -46,7 +55,7 @@ class IcdCode(fields.String):
 class ServiceLineSchema(Schema):
     """One service line (837P loop 2400)."""
 
-    line_number = fields.Integer(dump_only=True, metadata={"example": 1})
+    line_number = StrictInteger(dump_only=True, metadata={"example": 1})
     procedure = Coded(
         _PROCEDURE,
         'must be a 5-character CPT or HCPCS code such as "99213"',
@@ -69,7 +78,7 @@ class ServiceLineSchema(Schema):
     service_date = fields.Date(required=True, metadata={"example": "2024-11-04"})
     service_date_end = fields.Date(load_default=None, allow_none=True)
     diagnosis_pointers = fields.List(
-        fields.Integer(validate=validate.Range(min=1, max=MAX_DIAGNOSES, error="a pointer is 1-12")),
+        StrictInteger(validate=validate.Range(min=1, max=MAX_DIAGNOSES, error="a pointer is 1-12")),
         load_default=lambda: [1],
         validate=validate.Length(min=1, max=4, error="1-4 diagnosis pointers per line (SV107)"),
         metadata={"example": [1, 2]},
@@ -174,12 +183,12 @@ class ClaimInSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_LINES, error="1-50 service lines (837P 2400)"),
     )
-    ready = fields.Boolean(
+    ready = StrictBoolean(
         load_default=False,
         load_only=True,
         metadata={"description": "create/update: store as ready when the scrubber finds no error"},
     )
-    version = fields.Integer(
+    version = StrictInteger(
         load_default=None,
         allow_none=True,
         load_only=True,
@@ -250,9 +259,9 @@ class FindingSchema(Schema):
 
 
 class ValidationResultSchema(Schema):
-    valid = fields.Boolean(metadata={"description": "no finding of severity error"})
-    errors = fields.Integer()
-    warnings = fields.Integer()
+    valid = StrictBoolean(metadata={"description": "no finding of severity error"})
+    errors = StrictInteger()
+    warnings = StrictInteger()
     findings = fields.List(fields.Nested(FindingSchema))
 
 
@@ -280,7 +289,7 @@ class ClaimOutSchema(Schema):
     state = fields.String(metadata={"enum": [s.value for s in ClaimState]})
     state_changed_at = fields.DateTime()
     allowed_transitions = fields.List(fields.String())
-    version = fields.Integer()
+    version = StrictInteger()
     patient = fields.String()
     coverage = fields.String()
     payer = fields.Nested(PayerRefSchema)
@@ -333,7 +342,27 @@ class ClaimListArgsSchema(PageArgsSchema):
     created_to = fields.DateTime(load_default=None, metadata={"description": "created before (ISO 8601)"})
 
 
+class ClaimNoteSchema(Schema):
+    """A note on a claim: a user's reason for a change (the claim's audit event names the note's id)."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["reason"]))
+    note = fields.String(required=True)
+    author = fields.String(
+        required=True, allow_none=True, metadata={"description": "the user's id; null: the system or a token"}
+    )
+    created_at = fields.DateTime(required=True)
+
+
+class ClaimNoteListSchema(Schema):
+    items = fields.List(fields.Nested(ClaimNoteSchema), required=True)
+
+
 class TransitionSchema(Schema):
-    """Body of ``POST /claims/{id}/<transition>`` (optional)."""
+    """Body of ``POST /claims/{id}/<transition>`` (optional). ``reason`` is kept as a claim note
+    (encrypted; ``GET /claims/{id}/notes``), not in the audit trail."""
 
     reason = X12Text(load_default=None, allow_none=True, max_length=200, allow_blank=True)

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from claims_server.api_common.audit import audit
 from claims_server.api_common.fields import PUBLIC_ID_PATTERN
 from claims_server.api_common.pagination import Page, paginate
-from claims_server.claims import state
+from claims_server.claims import notes, state
 from claims_server.claims.schemas import ClaimInSchema
 from claims_server.claims.scrub import scrub_claim, summary, to_json_findings
 from claims_server.claims.to_edi import claim_load_options
@@ -42,6 +42,7 @@ from claims_server.models import (
     UnitBasis,
 )
 from claims_server.models.common import utcnow
+from claims_server.security.ownership import find_owned
 
 _schema = ClaimInSchema()
 
@@ -98,7 +99,7 @@ def _field_error(field: str, rule: str, message: str) -> Unprocessable:
 
 
 def _patient(session: Session, public_id: str) -> Patient:
-    patient = session.scalar(select(Patient).where(Patient.public_id == public_id))
+    patient = find_owned(session, Patient, public_id)  # another integration's patient: as missing
     if patient is None:
         raise _field_error("patient", "exists", "no patient has this id")
     return patient
@@ -106,7 +107,7 @@ def _patient(session: Session, public_id: str) -> Patient:
 
 def _coverage(session: Session, patient: Patient, public_id: str | None, first_dos: date) -> Coverage:
     if public_id is not None:
-        coverage = session.scalar(select(Coverage).where(Coverage.public_id == public_id))
+        coverage = find_owned(session, Coverage, public_id)
         if coverage is None or coverage.patient_id != patient.id:
             raise _field_error("coverage", "exists", "the patient has no coverage with this id")
         return coverage
@@ -141,7 +142,7 @@ def resolve_provider(session: Session, practice_id: int, ref: str | None, field:
 def _original_claim(session: Session, public_id: str | None, patient: Patient) -> Claim | None:
     if public_id is None:
         return None
-    original = session.scalar(select(Claim).where(Claim.public_id == public_id))
+    original = find_owned(session, Claim, public_id)
     if original is None or original.patient_id != patient.id:
         raise _field_error("original_claim", "exists", "the patient has no claim with this id")
     return original
@@ -345,8 +346,14 @@ def validate_claim(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
     return summary(findings)
 
 
-def make_ready(session: Session, claim: Claim, *, reason: str | None = None) -> ClaimResult:
-    """Scrub and move draft → ready; scrub errors refuse the move (422 listing the findings)."""
+def make_ready(
+    session: Session, claim: Claim, *, reason: str | None = None, note: str | None = None
+) -> ClaimResult:
+    """Scrub and move draft → ready; scrub errors refuse the move (422 listing the findings).
+
+    ``reason``: the code's own words for the audit event; ``note``: a user's, kept as an
+    encrypted claim note that the event names (``claims.notes``).
+    """
     state.check_transition(claim, "ready")
     findings = _record_scrub(session, claim)
     if _has_error_findings(findings):
@@ -359,17 +366,21 @@ def make_ready(session: Session, claim: Claim, *, reason: str | None = None) -> 
                 if f["severity"] == "error"
             ],
         )
-    state.mark_ready(session, claim, reason=reason)
+    state.mark_ready(session, claim, reason=reason, details=notes.reason_details(session, claim, note))
     session.flush()
     return ClaimResult(claim, findings)
 
 
 def transition(session: Session, claim: Claim, name: str, *, reason: str | None = None) -> Claim:
-    """Run the API-exposed transition ``name`` (``ready`` scrubs first, see :func:`make_ready`)."""
+    """Run the API-exposed transition ``name`` (``ready`` scrubs first, see :func:`make_ready`).
+
+    ``reason`` is the user's words (the API body, a workspace form): PHI for all we know, so
+    it is kept as an encrypted claim note and the audit event names the note.
+    """
     if name == "ready":
-        return make_ready(session, claim, reason=reason).claim
+        return make_ready(session, claim, note=reason).claim
     function = API_TRANSITIONS[name]
-    function(session, claim, reason=reason)
+    function(session, claim, details=notes.reason_details(session, claim, reason))
     try:
         session.flush()
     except StaleDataError:

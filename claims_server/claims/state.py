@@ -140,7 +140,9 @@ def transition(
     """Perform transition ``event`` (a key of ``EVENTS``) on ``claim`` and audit it.
 
     The audit event is ``claim.<event>``. ``reason`` and ``details`` go into the audit
-    record: callers pass codes and ids there (STC codes, batch ids), never PHI. With
+    record: callers pass codes and ids there (STC codes, batch ids), never PHI. Words a
+    user typed are PHI for all we know: they become an encrypted claim note and the
+    details name it (``claims.notes.reason_details``). With
     ``audit_events`` the event is appended to that list instead of written, for a caller
     that moves thousands of claims and writes their events with ``audit_events_bulk``.
     """

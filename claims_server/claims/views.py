@@ -8,11 +8,12 @@ from flask_smorest import Blueprint
 
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
-from claims_server.claims import services
+from claims_server.claims import notes, services
 from claims_server.claims.schemas import (
     CLAIM_EXAMPLE,
     ClaimInSchema,
     ClaimListArgsSchema,
+    ClaimNoteListSchema,
     ClaimOutSchema,
     ClaimPageSchema,
     TransitionSchema,
@@ -86,6 +87,16 @@ def update_claim(data: dict[str, Any], claim_id: str) -> dict[str, Any]:
     return services.claim_to_json(services.update_claim(session, claim, data).claim)
 
 
+@blp.route("/<claim_id>/notes", methods=["GET"])
+@blp.response(200, ClaimNoteListSchema)
+def list_claim_notes(claim_id: str) -> dict[str, Any]:
+    """The claim's notes, oldest first: the reasons users gave for its changes (each audit event
+    of such a change names its note by id). Reading them is audited as a read of the claim."""
+    session = db_session()
+    claim = services.get_claim(session, claim_id)
+    return {"items": notes.notes_to_json(session, notes.list_notes(session, claim))}
+
+
 def _transition_view(name: str, summary: str) -> None:
     @mutation()
     @blp.arguments(TransitionSchema, required=False)
@@ -104,7 +115,7 @@ def _transition_view(name: str, summary: str) -> None:
 
 _transition_view("ready", "Scrub and move draft → ready (422 with the findings when the scrub finds errors).")
 _transition_view("return-to-draft", "Move ready → draft (to edit before batching).")
-_transition_view("void", "Void a draft, ready, rejected or denied claim (final).")
+# Void is POST /claims/<id>/void in claims_server.corrections.views (in place, or a frequency-8 claim).
 _transition_view("correct", "Correct a rejected claim (999/277CA, never adjudicated): rejected → draft.")
 _transition_view("reopen", "Reopen a rejected or denied claim for correction (→ draft; supervisors).")
 _transition_view("close", "Close a paid, partially paid or denied claim (final).")

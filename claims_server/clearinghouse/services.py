@@ -43,7 +43,7 @@ from claims_server.clearinghouse.status_codes import explain, recommended_action
 from claims_server.clearinghouse.transport import Transport, TransportError, transport_for
 from claims_server.cli_edi import transaction_kind
 from claims_server.db import unit_of_work
-from claims_server.errors import NotFound
+from claims_server.errors import ApiError, NotFound
 from claims_server.ledger.services import claim_charge, ensure_claims_receivable, post_charge_corrections
 from claims_server.models import (
     Ack999Result,
@@ -64,9 +64,13 @@ from claims_server.models import (
 from claims_server.models.common import utcnow
 from claims_server.models.submissions import BatchState
 from claims_server.models.workqueue import WorkQueue
+from edi.ack import acknowledge
+from edi.charset import character_findings, to_x12_text
 from edi.envelope import InterchangeEnvelope, first_transaction
+from edi.findings import Finding
 from edi.reader import X12SyntaxError, read_segments
 from edi.ta1 import parse_ta1
+from edi.validate import validate
 from edi.x277ca import parse_277ca
 from edi.x999 import TRANSACTION_ERROR_CODES, parse_999
 
@@ -258,7 +262,13 @@ def sniff(content: bytes) -> tuple[EdiFileKind, str | None, str | None]:
     isa = head.interchange if head is not None else None
     if isa is None or isa.ordinal != 1:  # cut short, or no ST/TA1 in the first interchange
         isa = _first_isa(content)
-    sender, isa13 = (isa.sender_id[:15], isa.control_number.strip()[:9]) if isa else (None, None)
+    # As X12 text: a NUL or an "\xff" in the ISA cannot go into a text column (PostgreSQL
+    # refuses NUL); the validator reports those characters, the row keeps what is readable.
+    sender, isa13 = (
+        (to_x12_text(isa.sender_id)[:15], to_x12_text(isa.control_number).strip()[:9])
+        if isa
+        else (None, None)
+    )
     if head is None:
         return EdiFileKind.OTHER, sender, isa13
     if head.st01 == "837":
@@ -320,6 +330,11 @@ def receive_file(factory: sessionmaker[Session], content: bytes, *, route_id: in
             return InboundOutcome(row.id, row.kind.value, row.status.value, duplicate=True)
     if duplicate:
         return InboundOutcome(file_id, kind.value, status.value, duplicate=True)
+    findings = character_findings(content)
+    if findings:
+        with unit_of_work(factory) as session:
+            summary = reject_characters(session, session.get(EdiFile, file_id), content, findings)
+        return InboundOutcome(file_id, kind.value, EdiFileStatus.FAILED.value, summary=summary)
     try:
         with unit_of_work(factory) as session:
             row = session.get(EdiFile, file_id)
@@ -334,8 +349,85 @@ def receive_file(factory: sessionmaker[Session], content: bytes, *, route_id: in
             row = session.get(EdiFile, file_id)
             row.status = EdiFileStatus.FAILED
             row.processed_at = utcnow()
-            row.error_summary = {"error": type(exc).__name__, "message": str(exc)[:500]}
-        return InboundOutcome(file_id, kind.value, EdiFileStatus.FAILED.value)
+            row.error_summary = _failure_summary(exc)
+        return InboundOutcome(file_id, kind.value, EdiFileStatus.FAILED.value, summary=_failure_summary(exc))
+
+
+def store_ack(
+    session: Session,
+    inbound: EdiFile,
+    ack: Any,
+    *,
+    stored_name: str,
+    status: EdiFileStatus,
+    processed_at: datetime | None = None,
+) -> EdiFile:
+    """Keep our 999/TA1 answer (``edi.ack.acknowledge``'s result) to ``inbound`` as an outbound file.
+
+    Its interchange control number is derived from the inbound file's id, as the answer's ISA13 is.
+    """
+    body = ack.text.encode("ascii")
+    row = EdiFile(
+        direction=FileDirection.OUTBOUND,
+        kind=EdiFileKind.ACK_999 if ack.kind == "999" else EdiFileKind.TA1,
+        sha256=hashlib.sha256(body).hexdigest(),
+        size_bytes=len(body),
+        stored_name=stored_name,
+        status=status,
+        interchange_control_number=f"{inbound.id % 999_999_999 or 1:09d}",
+        route_id=inbound.route_id,
+        processed_at=processed_at,
+        content=body,
+    )
+    session.add(row)
+    return row
+
+
+def reject_characters(
+    session: Session, row: EdiFile, content: bytes, findings: list[Finding]
+) -> dict[str, Any]:
+    """Refuse a received file holding characters outside the X12 sets (issue 15).
+
+    Nothing of it is processed: the file ends ``failed`` with the findings (file,
+    segment, element; never the value), and our answer that rejects it (a TA1 when the
+    ISA holds one, else a 999 with IK4 code 6) is stored as an outbound file
+    ``ack-<file id>.x12`` beside it for the operator to return to the sender.
+    """
+    errors = [{k: v for k, v in f.to_json_dict().items() if k != "value"} for f in findings]
+    summary: dict[str, Any] = {
+        "error": "InvalidCharacters",
+        "rule": "x12_character_set",
+        "message": f"{len(findings)} element(s) hold characters outside the X12 basic and extended "
+        "character sets; the file was not processed",
+        "errors": errors[:20],
+    }
+    try:
+        ack = acknowledge(validate(content, file=row.stored_name), control_number=row.id % 999_999_999 or 1)
+    except LookupError:
+        ack = None
+    if ack is not None:
+        # Outbound and RECEIVED: stored for the operator, not sent.
+        store_ack(session, row, ack, stored_name=f"ack-{row.public_id}.x12", status=EdiFileStatus.RECEIVED)
+        summary["acknowledgment"] = ack.kind
+    row.status = EdiFileStatus.FAILED
+    row.processed_at = utcnow()
+    row.error_summary = summary
+    session.flush()
+    return summary
+
+
+def _failure_summary(exc: Exception) -> dict[str, Any]:
+    """Why a received file failed: a service's structured reason (rule, findings naming
+    segment and element), or only the exception's type: a driver's message can quote
+    the statement's parameters, which may be PHI."""
+    if isinstance(exc, ApiError):
+        summary: dict[str, Any] = {"error": type(exc).__name__, "message": exc.detail[:500]}
+        if exc.extra.get("rule"):
+            summary["rule"] = exc.extra["rule"]
+        if exc.errors:
+            summary["errors"] = exc.errors[:20]
+        return summary
+    return {"error": type(exc).__name__, "message": "the file could not be processed"}
 
 
 def process_file(session: Session, edi_file: EdiFile) -> dict[str, Any]:

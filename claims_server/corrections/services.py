@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from claims_server.api_common.audit import audit
+from claims_server.claims.notes import reason_details
 from claims_server.claims.services import new_patient_control_number
 from claims_server.errors import Conflict, Unprocessable
 from claims_server.models import (
@@ -126,8 +127,7 @@ def _copy_for_payer(
     session.add(copy)
     session.flush()
     details: dict[str, object] = {"original_claim": original.public_id, "frequency": frequency.value}
-    if reason:
-        details["reason"] = reason
+    details.update(reason_details(session, copy, reason))  # the user's words: an encrypted note
     audit(
         session,
         action=AuditAction.CREATE,
@@ -156,6 +156,9 @@ def _resolve_correction_items(session: Session, claim: Claim, note: str) -> None
 def create_replacement_claim(session: Session, original: Claim, *, reason: str | None = None) -> Claim:
     """A draft frequency-7 copy of an adjudicated claim, carrying the payer's claim number (REF*F8).
 
+    ``reason`` is the user's words: kept as an encrypted claim note on the copy, which the
+    audit event names (``claims.notes``).
+
     The biller edits the draft (the claims API's update), then makes it ready; the
     original's open denial/rejection items are resolved as corrected and resubmitted.
     """
@@ -164,6 +167,8 @@ def create_replacement_claim(session: Session, original: Claim, *, reason: str |
 
 def create_void_claim(session: Session, original: Claim, *, reason: str | None = None) -> Claim:
     """A draft frequency-8 copy of an adjudicated claim: the payer cancels its adjudication.
+
+    ``reason``: the user's words, as for :func:`create_replacement_claim`.
 
     The void repeats the original's data unchanged (payers match it to the original by
     REF*F8 and expect the same services); make it ready and send it like any claim.

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
 from claims_server.claims.schemas import ClaimOutSchema
-from claims_server.claims.services import claim_to_json, get_claim
+from claims_server.claims.services import claim_to_json, get_claim, transition
 from claims_server.corrections import services
 from claims_server.errors import NotFound
-from claims_server.models import WorkItem
+from claims_server.models import ClaimState, WorkItem
 from claims_server.models.workqueue import Appeal, AppealStatus
 from claims_server.secondary.services import create_next_payer_claim
 
@@ -99,14 +99,20 @@ def create_replacement(data: dict[str, Any], claim_id: str) -> dict[str, Any]:
 
 @blp.route("/claims/<claim_id>/void", methods=["POST"])
 @mutation()
-@blp.arguments(ReasonSchema)
-@blp.response(201, ClaimOutSchema)
-@blp.alt_response(409, description="not adjudicated, no payer claim number, or already superseded")
-def create_void(data: dict[str, Any], claim_id: str) -> dict[str, Any]:
-    """Create a draft frequency-8 void of an adjudicated claim (same services, REF*F8)."""
+@blp.arguments(ReasonSchema, required=False)
+@blp.response(201, ClaimOutSchema, description="the new frequency-8 void claim (the claim was adjudicated)")
+@blp.alt_response(200, schema=ClaimOutSchema, description="the claim itself, now voided", success=True)
+@blp.alt_response(409, description="not voidable in its state, or already superseded")
+def create_void(data: dict[str, Any] | None, claim_id: str) -> tuple[dict[str, Any], int]:
+    """Void a claim, as the staff workspace does: one the payer adjudicated gets a draft
+    frequency-8 void claim (same services, REF*F8; 201); a draft, ready or rejected one is
+    voided in place (200). One route: the claims blueprint's plain transition used to shadow it."""
     session = db_session()
-    claim = services.create_void_claim(session, get_claim(session, claim_id), reason=data["reason"])
-    return claim_to_json(claim)
+    claim = get_claim(session, claim_id)
+    reason = (data or {}).get("reason") or None
+    if ClaimState(claim.state) in services.ADJUDICATED_STATES:
+        return claim_to_json(services.create_void_claim(session, claim, reason=reason)), 201
+    return claim_to_json(transition(session, claim, "void", reason=reason)), 200
 
 
 @blp.route("/claims/<claim_id>/next-payer-claim", methods=["POST"])

@@ -9,13 +9,12 @@ are never deleted) and traceable to it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from claims_server.clearinghouse.services import store_inbound
+from claims_server.clearinghouse.services import store_ack, store_inbound
 from claims_server.errors import ApiError
 from claims_server.models import EdiFile, EdiFileKind, EdiFileStatus, FileDirection
 from claims_server.models.common import utcnow
@@ -83,19 +82,13 @@ def acknowledge_upload(session: Session, content: bytes, *, stored_name: str) ->
     inbound.status = EdiFileStatus.PROCESSED if ack.accepted else EdiFileStatus.FAILED
     inbound.processed_at = utcnow()
     inbound.error_summary = {"acknowledgment": ack.kind, "errors": errors[:50]} if errors else None
-    body = ack.text.encode("ascii")
-    session.add(
-        EdiFile(
-            direction=FileDirection.OUTBOUND,
-            kind=EdiFileKind.ACK_999 if ack.kind == "999" else EdiFileKind.TA1,
-            sha256=hashlib.sha256(body).hexdigest(),
-            size_bytes=len(body),
-            stored_name=_ack_name(inbound),
-            status=EdiFileStatus.PROCESSED,
-            interchange_control_number=f"{inbound.id % _MAX_CONTROL or 1:09d}",
-            processed_at=utcnow(),
-            content=body,
-        )
+    store_ack(
+        session,
+        inbound,
+        ack,
+        stored_name=_ack_name(inbound),
+        status=EdiFileStatus.PROCESSED,
+        processed_at=utcnow(),
     )
     session.flush()
     return InboundAck(ack.kind, ack.text, ack.accepted, inbound.public_id)

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from claims_server.app import db_session
 from claims_server.edi_inbound import services
-from claims_server.security.uploads import X12_CONTENT_TYPES, receive_x12_upload
+from claims_server.security.uploads import X12_BODY_SCHEMA, X12_CONTENT_TYPES, receive_x12_upload
 
 blp = Blueprint(
     "edi_inbound",
@@ -30,7 +30,7 @@ _EXAMPLE_999 = (
         "required": True,
         "description": "One X12 5010 interchange (starts with ISA), sent as the raw body.",
         "content": {
-            media: {"schema": {"type": "string"}, "example": "ISA*00*          *00*  ...~IEA*1*000000017~"}
+            media: {"schema": dict(X12_BODY_SCHEMA), "example": "ISA*00*          *00*  ...~IEA*1*000000017~"}
             for media in X12_CONTENT_TYPES
         },
     },

@@ -3,13 +3,13 @@ and the patient's estimate for a planned visit. Every read is audited (PHI-linke
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from claims_server.api_common.fields import Money, StrictInteger
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session, state
 from claims_server.db import unit_of_work
@@ -59,7 +59,7 @@ class CheckOutSchema(Schema):
 
 class PlannedServiceSchema(Schema):
     procedure = fields.String(required=True, validate=_PROCEDURE)
-    units = fields.Integer(load_default=1, validate=validate.Range(1, 99))
+    units = StrictInteger(load_default=1, validate=validate.Range(1, 99))
     service_type = fields.String(load_default="30", validate=_CODE)
 
 
@@ -68,22 +68,9 @@ class EstimateInSchema(Schema):
         fields.Nested(PlannedServiceSchema), required=True, validate=validate.Length(1, 50)
     )
     fee_schedule = fields.Dict(
-        keys=fields.String(validate=_PROCEDURE), values=fields.String(), required=True
-    )  # procedure -> allowed amount ("120.00")
+        keys=fields.String(validate=_PROCEDURE), values=Money(), required=True
+    )  # procedure -> allowed amount ("120.00"), loaded as cents
     network = fields.String(load_default="in", validate=validate.OneOf(["in", "out"]))
-
-
-def _cents(text: str, field: str) -> int:
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise Unprocessable(
-            f"{field}: an amount is a non-negative decimal with at most 2 places",
-            errors=[{"field": field, "location": "json", "rule": "money"}],
-        )
-    return int(amount * 100)
 
 
 @blp.route("/checks", methods=["POST"])
@@ -164,7 +151,7 @@ def estimate(data: dict[str, Any], check_id: str) -> dict[str, Any]:
     if check.status is not EligibilityStatus.ACTIVE or check.benefits_summary is None:
         raise Unprocessable("an estimate needs an active eligibility answer; check eligibility again")
     summary = from_json(check.benefits_summary)
-    fees = {code: _cents(text, f"fee_schedule.{code}") for code, text in data["fee_schedule"].items()}
+    fees = dict(data["fee_schedule"])
     planned = [PlannedService(s["procedure"], s["units"], s["service_type"]) for s in data["services"]]
     try:
         result = estimate_visit(planned, fees, CostSharing.from_summary(summary, network=data["network"]))

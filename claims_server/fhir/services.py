@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from claims_server.fhir.claims import claim_to_fhir, create_claim_from_fhir
@@ -25,6 +24,7 @@ from claims_server.fhir.patients import (
 )
 from claims_server.fhir.validation import validate_resource
 from claims_server.models import Claim, Patient
+from claims_server.security.ownership import find_owned
 
 #: What a transaction may create, in the order the entries are applied (references point backwards).
 TRANSACTION_ORDER = ("Patient", "Coverage", "Claim")
@@ -37,7 +37,7 @@ def create_claim(session: Session, body: Any) -> Claim:
 
 def _patient(session: Session, ref: Any, expression: str) -> Patient:
     public_id = reference_id(ref, "Patient", expression)
-    patient = session.scalar(select(Patient).where(Patient.public_id == public_id))
+    patient = find_owned(session, Patient, public_id)  # another integration's patient: as missing
     if patient is None:
         raise FhirError(422, [Issue("the referenced Patient does not exist", "not-found", expression)])
     return patient

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from claims_server.api_common.limits import json_body
 from claims_server.app import db_session, state
 from claims_server.fhir import services
 from claims_server.fhir.capability import capability_statement
 from claims_server.fhir.claims import claim_to_fhir
-from claims_server.fhir.outcome import FHIR_JSON, FhirError, Issue, error, fhir_response, outcome_response
+from claims_server.fhir.outcome import FHIR_JSON, FhirError, error, fhir_response, outcome_response
 from claims_server.fhir.resources import KINDS
 from claims_server.fhir.search import parse_args, searchset
 from claims_server.fhir.validation import validate_resource
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4")
 
 ACCEPTED_TYPES = (FHIR_JSON, "application/json")
-#: A FHIR write is a claim or a small Bundle: 1 MiB is generous and bounds parsing work.
-MAX_BODY_BYTES = 1024 * 1024
 
 
 @blp.errorhandler(FhirError)
@@ -49,16 +47,9 @@ def _body() -> Any:
         raise error(
             415, f"send {FHIR_JSON} (or application/json), not {request.mimetype or 'no content type'}"
         )
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise error(413, f"the body exceeds {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise error(413, f"the body exceeds {MAX_BODY_BYTES} bytes")
-    try:
-        # parse_float=Decimal: amounts stay exact (money is never a float here).
-        return json.loads(raw, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise FhirError(400, [Issue("the body is not valid JSON", "structure")]) from None
+    # Size, depth and storable text were checked for every door by api_common.limits (its
+    # problems become OperationOutcomes here); parse_float=Decimal keeps amounts exact.
+    return json_body(parse_float=Decimal)
 
 
 def _kind(name: str) -> Any:

@@ -14,7 +14,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from claims_server.api_common.fields import Money, PublicId
+from claims_server.api_common.fields import Money, PublicId, StrictBoolean, StrictInteger
+from claims_server.api_common.openapi import idempotency_key_required, money_out, public_id_out
 from claims_server.api_common.transactions import mutation, required_idempotency_key
 from claims_server.app import db_session
 from claims_server.claims.services import get_claim
@@ -40,13 +41,40 @@ class WriteOffInSchema(Schema):
         required=True, validate=validate.OneOf([r.value for r in write_offs.WriteOffReason])
     )
     note = fields.String(load_default=None, validate=validate.Length(max=write_offs.MAX_NOTE))
-    line = fields.Integer(load_default=None, strict=True, validate=validate.Range(1, 999))
+    line = StrictInteger(load_default=None, strict=True, validate=validate.Range(1, 999))
     payer_id = PublicId(load_default=None)
 
 
 class ReversalInSchema(Schema):
     reason = fields.String(
         required=True, validate=validate.OneOf([r.value for r in write_offs.ReversalReason])
+    )
+
+
+class WriteOffOutSchema(Schema):
+    id = public_id_out(required=True)
+    claim_id = public_id_out(required=True)
+    bucket = fields.String(
+        required=True, validate=validate.OneOf([b.value for b in write_offs.WriteOffBucket])
+    )
+    reason = fields.String(required=True)
+    reason_label = fields.String(required=True)
+    controllable = StrictBoolean(required=True)
+    amount = money_out(required=True)
+    note = fields.String(allow_none=True, required=True)
+    effective_date = fields.Date(required=True)
+    created_at = fields.DateTime(allow_none=True, required=True)
+    reverses = public_id_out(allow_none=True, required=True)
+    reversed_by = public_id_out(allow_none=True, required=True)
+    replayed = StrictBoolean(required=True)
+
+
+class WriteOffListSchema(Schema):
+    items = fields.List(fields.Nested(WriteOffOutSchema), required=True)
+    open_balance = fields.Dict(
+        keys=fields.String(validate=validate.OneOf([b.value for b in write_offs.WriteOffBucket])),
+        values=money_out(),
+        required=True,
     )
 
 
@@ -72,7 +100,10 @@ def payer_of(public_id: str | None, field: str = "payer_id") -> Payer | None:
 
 @blp.route("/claims/<claim_id>/write-offs", methods=["POST"], endpoint="create_write_off")
 @mutation(idempotent=True)
+@idempotency_key_required
 @blp.arguments(WriteOffInSchema)
+@blp.alt_response(201, schema=WriteOffOutSchema, description="the write-off, posted", success=True)
+@blp.alt_response(200, schema=WriteOffOutSchema, description="a replay (same Idempotency-Key)", success=True)
 def create_write_off(data: dict[str, Any], claim_id: str) -> tuple[dict[str, Any], int]:
     """Write off all or part of the claim's insurance or patient balance (Idempotency-Key required)."""
     session = db_session()
@@ -93,6 +124,7 @@ def create_write_off(data: dict[str, Any], claim_id: str) -> tuple[dict[str, Any
 
 @blp.route("/claims/<claim_id>/write-offs", methods=["GET"], endpoint="list_write_offs")
 @mutation()
+@blp.alt_response(200, schema=WriteOffListSchema, success=True)
 def list_write_offs(claim_id: str) -> dict[str, Any]:
     """The claim's write-offs and reversals, oldest first, with its open balances now."""
     session = db_session()
@@ -111,6 +143,7 @@ def list_write_offs(claim_id: str) -> dict[str, Any]:
 )
 @mutation(idempotent=True)
 @blp.arguments(ReversalInSchema)
+@blp.alt_response(201, schema=WriteOffOutSchema, description="the reversal", success=True)
 def reverse_write_off(data: dict[str, Any], claim_id: str, write_off_id: str) -> tuple[dict[str, Any], int]:
     """Undo a write-off with a mirrored entry (at most once per write-off)."""
     session = db_session()

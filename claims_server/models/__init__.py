@@ -2,7 +2,7 @@
 
 Modules by domain: ``practice`` (Practice, Provider), ``payers`` (Payer,
 ClearinghouseRoute), ``patients`` (Patient, Coverage, Encounter), ``claims`` (Claim,
-ClaimDiagnosis, ServiceLine), ``submissions`` (SubmissionBatch, BatchClaim,
+ClaimDiagnosis, ClaimNote, ServiceLine), ``submissions`` (SubmissionBatch, BatchClaim,
 ControlNumberCounter, Interchange), ``edi_files`` (EdiFile, Ack999Result,
 ClaimStatusEvent), ``remittance`` (Remittance, ClaimPayment, LinePayment, Adjustment,
 ProviderAdjustment), ``ledger`` (Account, JournalEntry, JournalNote, Posting, PatientPayment),
@@ -19,6 +19,8 @@ from claims_server.models.claims import (
     ClaimDiagnosis,
     ClaimFrequency,
     ClaimKind,
+    ClaimNote,
+    ClaimNoteKind,
     ClaimState,
     ServiceLine,
     UnitBasis,
@@ -130,6 +132,8 @@ __all__ = [
     "ClaimFilingIndicator",
     "ClaimFrequency",
     "ClaimKind",
+    "ClaimNote",
+    "ClaimNoteKind",
     "ClaimPayment",
     "ClaimState",
     "ClaimStatusEvent",
@@ -207,9 +211,10 @@ __all__ += ["PaymentPlan", "PaymentPlanItem", "PaymentPlanState", "PaymentReceip
 from claims_server.models.statements import (  # noqa: E402
     HoldReason,
     StatementHold,
+    StatementPrintBatch,
     StatementRun,
     StatementRunState,
 )
 
-__all__ += ["HoldReason", "StatementHold", "StatementRun", "StatementRunState"]
+__all__ += ["HoldReason", "StatementHold", "StatementPrintBatch", "StatementRun", "StatementRunState"]
 # --- end statements-core

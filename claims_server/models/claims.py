@@ -30,6 +30,7 @@ from claims_server.db import Base
 from claims_server.models.common import (
     PHI_INFO,
     PHI_LENGTH,
+    CreatedMixin,
     EnumText,
     IdType,
     JsonType,
@@ -40,7 +41,7 @@ from claims_server.models.common import (
     sql_in,
     utcnow,
 )
-from claims_server.models.encrypted import EncryptedString
+from claims_server.models.encrypted import EncryptedString, EncryptedText
 
 if TYPE_CHECKING:
     from claims_server.models.patients import Coverage, Encounter, Patient
@@ -124,6 +125,8 @@ class Claim(PublicIdMixin, TimestampMixin, Base):
     )  # CLM05-3
     original_claim_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claims.id"), index=True)
     payer_claim_control_number: Mapped[str | None] = mapped_column(String(50))  # REF*F8 / 835 CLP07
+    # The integration (api_tokens.integration_name) whose token created it; NULL: staff or system
+    owner_integration: Mapped[str | None] = mapped_column(String(100), index=True)
     state: Mapped[ClaimState] = mapped_column(EnumText(ClaimState, 16), default=ClaimState.DRAFT)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     place_of_service: Mapped[str | None] = mapped_column(String(2))  # CLM05-1 (837P)
@@ -202,6 +205,32 @@ class ClaimDiagnosis(PublicIdMixin, Base):
     qualifier: Mapped[str] = mapped_column(String(3), default="ABF")  # HI0x-1: ABK principal, ABF other
 
     claim: Mapped[Claim] = relationship(back_populates="diagnoses")
+
+
+class ClaimNoteKind(StrEnum):
+    """What a claim note is. ``reason``: the words a user gave for a change of the claim (a
+    transition, a replacement, a void); the change's audit event names the note."""
+
+    REASON = "reason"
+
+
+class ClaimNote(PublicIdMixin, CreatedMixin, Base):
+    """Free text a user wrote about a claim: PHI (it may name the patient), so encrypted and
+    bound to ``public_id``, never copied into ``audit_events.details`` (which only names the
+    note by its public id).
+
+    Written once, like the audit trail it accompanies: the database refuses DELETE and any
+    UPDATE but the one key rotation makes to ``note`` (``claims_server.security.immutability``).
+    """
+
+    __tablename__ = "claim_notes"
+    __table_args__ = (enum_check("kind", ClaimNoteKind),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(IdType, ForeignKey("claims.id"), index=True)
+    author_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))  # NULL: system/token
+    kind: Mapped[ClaimNoteKind] = mapped_column(EnumText(ClaimNoteKind, 16))
+    note: Mapped[str] = mapped_column(EncryptedText(), info=PHI_INFO)
 
 
 class ServiceLine(TimestampMixin, Base):

@@ -99,6 +99,8 @@ class EdiFile(PublicIdMixin, Base):
     content: Mapped[bytes | None] = mapped_column(
         EncryptedBytes(), info=PHI_INFO
     )  # AES-GCM, bound to public_id
+    # The integration (api_tokens.integration_name) whose token uploaded it; NULL: staff or system
+    owner_integration: Mapped[str | None] = mapped_column(String(100), index=True)
 
     batch: Mapped[SubmissionBatch | None] = relationship()
 

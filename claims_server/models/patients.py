@@ -76,12 +76,16 @@ class Patient(PublicIdMixin, TimestampMixin, Base):
     """A person the practice bills for (loop 2010BA when self-insured, else 2010CA)."""
 
     __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("practice_id", "account_number"),)
+    # One account number per practice, compared through its blind index (the value is ciphertext).
+    __table_args__ = (UniqueConstraint("practice_id", "account_number_index"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     practice_id: Mapped[int] = mapped_column(IdType, ForeignKey("practices.id"), index=True)
-    # The practice's account number (not derived from PHI); printed on statements.
-    account_number: Mapped[str] = mapped_column(String(38))
+    # The practice's account number for the patient (from its own PM/EHR system; printed on
+    # statements): a patient identifier (HIPAA's "account numbers"), so encrypted. 38 characters
+    # at most (the API's rule); found by ``account_number_index``.
+    account_number: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)
+    account_number_index: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index
     last_name: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM103
     first_name: Mapped[str] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM104
     middle_name: Mapped[str | None] = mapped_column(EncryptedString(PHI_LENGTH), info=PHI_INFO)  # NM105
@@ -101,6 +105,8 @@ class Patient(PublicIdMixin, TimestampMixin, Base):
     member_id_index: Mapped[str | None] = mapped_column(String(64), index=True)
     name_dob_index: Mapped[str | None] = mapped_column(String(64), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The integration (api_tokens.integration_name) whose token created it; NULL: staff or system
+    owner_integration: Mapped[str | None] = mapped_column(String(100), index=True)
 
     practice: Mapped[Practice] = relationship(back_populates="patients")
     coverages: Mapped[list[Coverage]] = relationship(

@@ -13,7 +13,17 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from claims_server.db import Base
@@ -75,6 +85,8 @@ class User(PublicIdMixin, TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; NULL for integration users
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString(512))  # base32, encrypted at rest
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)  # set once a code confirmed it
+    # RFC 6238 time step of the last accepted code: a code of this step or an older one is refused
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

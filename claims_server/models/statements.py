@@ -209,3 +209,26 @@ class StatementHold(PublicIdMixin, CreatedMixin, Base):
     placed_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))  # NULL: a run
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     released_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+
+
+class StatementPrintBatch(PublicIdMixin, CreatedMixin, Base):
+    """A mail-house print batch: the merged PDF and its manifest, encrypted, until retention ends.
+
+    ``public_id`` is the batch id the API and the CLI show (``YYYYMMDD-xxxxxxxx``). The PDF
+    and the manifest (names, addresses, account numbers) are stored only here, AES-GCM
+    encrypted; the server writes them to a file only when an operator names the place
+    (``claims-server statements print-batch --out``). ``claims-server maintenance purge``
+    clears both after ``PRINT_BATCH_RETENTION_DAYS`` (``purged_at`` set; the counts stay).
+    """
+
+    __tablename__ = "statement_print_batches"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    statements: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer)
+    sheets: Mapped[int] = mapped_column(Integer)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_content: Mapped[bytes | None] = mapped_column(EncryptedBytes(), info=PHI_INFO)
+    manifest_content: Mapped[bytes | None] = mapped_column(EncryptedBytes(), info=PHI_INFO)  # CSV, UTF-8
+    created_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

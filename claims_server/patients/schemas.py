@@ -7,7 +7,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from claims_server.api_common.fields import PublicId, UsState, X12Text, Zip, phone_field
+from claims_server.api_common.fields import (
+    PublicId,
+    StrictBoolean,
+    StrictInteger,
+    UsState,
+    X12Text,
+    Zip,
+    phone_field,
+)
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models import RelationshipToSubscriber, Sex
 
@@ -39,7 +47,7 @@ class PatientSchema(Schema):
     zip_code = Zip(load_default=None, allow_none=True)
     phone = phone_field(load_default=None, allow_none=True)
     email = fields.Email(load_default=None, allow_none=True)
-    active = fields.Boolean(load_default=True)
+    active = StrictBoolean(load_default=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -49,29 +57,58 @@ class PatientPageSchema(PageSchema):
 
 
 class PatientListArgsSchema(PageArgsSchema):
+    """List filters. No patient identifier here: a URL is logged by proxies and browsers, so
+    lookups by account number, member id or name go in the body of ``POST /patients/search``."""
+
     practice = PublicId(load_default=None)
-    account_number = fields.String(
-        load_default=None, metadata={"description": "the practice's account number"}
-    )
+
+
+#: The ways to search for a patient: each is a set of fields given together, and alone.
+SEARCH_WAYS: tuple[tuple[str, ...], ...] = (
+    ("member_id",),
+    ("account_number",),
+    ("last_name", "first_name", "birth_date"),
+)
 
 
 class PatientSearchSchema(Schema):
-    """Find patients by member id, or by last name + first name + birth date (exact, normalised)."""
+    """Find patients by member id, by the practice's account number (exact), or by last name +
+    first name + birth date (exact, normalised)."""
 
     member_id = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    account_number = fields.String(load_default=None, validate=validate.Length(min=1, max=38))
     last_name = fields.String(load_default=None, validate=validate.Length(min=1, max=60))
     first_name = fields.String(load_default=None, validate=validate.Length(min=1, max=35))
     birth_date = fields.Date(load_default=None)
 
+    #: ``_one_way`` in the document: a member id alone, an account number alone, or the three
+    #: name fields together (the fields of the other ways absent or null).
+    openapi_extra = {
+        "anyOf": [
+            {
+                "required": list(way),
+                "properties": {name: {"type": "string"} for name in way}
+                | {name: {"type": "null"} for other in SEARCH_WAYS if other != way for name in other},
+            }
+            for way in SEARCH_WAYS
+        ]
+    }
+
     @validates_schema
     def _one_way(self, data: dict[str, Any], **kwargs: Any) -> None:
-        by_name = [data.get(k) for k in ("last_name", "first_name", "birth_date")]
-        if data.get("member_id") and any(by_name):
-            raise ValidationError("search by member_id or by name and birth date, not both", "member_id")
-        if not data.get("member_id") and not all(by_name):
+        given = [way for way in SEARCH_WAYS if any(data.get(name) for name in way)]
+        if len(given) > 1:
             raise ValidationError(
-                "give member_id, or last_name, first_name and birth_date together", "member_id"
+                "search by member_id, by account_number or by name and birth date, one of them", given[1][0]
             )
+        if not given:
+            raise ValidationError(
+                "give member_id, or account_number, or last_name, first_name and birth_date together",
+                "member_id",
+            )
+        missing = [name for name in given[0] if not data.get(name)]
+        if missing:  # named at the first field still to fill in
+            raise ValidationError(f"give {', '.join(given[0])} together", missing[0])
 
 
 class CoverageSchema(Schema):
@@ -81,7 +118,7 @@ class CoverageSchema(Schema):
     id = fields.String(attribute="public_id", dump_only=True)
     patient = fields.String(dump_only=True)
     payer = PublicId(required=True, metadata={"description": "payer public_id"})
-    coverage_order = fields.Integer(
+    coverage_order = StrictInteger(
         load_default=1, validate=validate.OneOf([1, 2, 3], error="must be 1 (primary), 2 or 3")
     )
     member_id = X12Text(required=True, max_length=80)
@@ -108,7 +145,7 @@ class CoverageSchema(Schema):
     subscriber_zip_code = Zip(load_default=None, allow_none=True)
     effective_start = fields.Date(required=True)
     effective_end = fields.Date(load_default=None, allow_none=True)
-    active = fields.Boolean(load_default=True)
+    active = StrictBoolean(load_default=True)
 
     @validates("insurance_type_code")
     def _type(self, value: str | None, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from claims_server.api_common.audit import audit
@@ -19,6 +19,7 @@ from claims_server.api_common.crud import apply_fields, get_by_public_id, refere
 from claims_server.api_common.pagination import Page, paginate
 from claims_server.errors import Conflict, Unprocessable
 from claims_server.models import AuditAction, Coverage, Patient, Payer, Practice, RelationshipToSubscriber
+from claims_server.security.search import account_number_is
 
 PATIENT_FIELDS = [
     "account_number",
@@ -83,7 +84,7 @@ def create_patient(session: Session, data: Mapping[str, Any]) -> Patient:
     practice = reference(session, Practice, data["practice"], "practice", "practice")
     clash = session.scalar(
         select(Patient.id).where(
-            Patient.practice_id == practice.id, Patient.account_number == data["account_number"]
+            Patient.practice_id == practice.id, account_number_is(session, data["account_number"])
         )
     )
     if clash is not None:
@@ -109,7 +110,9 @@ def update_patient(session: Session, patient: Patient, data: Mapping[str, Any]) 
     if "account_number" in data and data["account_number"] != patient.account_number:
         clash = session.scalar(
             select(Patient.id).where(
-                Patient.practice_id == patient.practice_id, Patient.account_number == data["account_number"]
+                Patient.practice_id == patient.practice_id,
+                Patient.id != patient.id,
+                account_number_is(session, data["account_number"]),
             )
         )
         if clash is not None:
@@ -138,8 +141,6 @@ def list_patients(
     if filters.get("practice"):
         practice_id = select(Practice.id).where(Practice.public_id == filters["practice"]).scalar_subquery()
         query = query.where(Patient.practice_id == practice_id)
-    if filters.get("account_number"):
-        query = query.where(Patient.account_number == filters["account_number"])
     page = paginate(session, query, Patient.id, limit=limit, cursor=cursor, filters=filters)
     for patient in page.items:
         _audit(session, AuditAction.READ, "patient", patient, patient.id, ())
@@ -147,9 +148,13 @@ def list_patients(
 
 
 def search_patients(session: Session, criteria: Mapping[str, Any]) -> list[Patient]:
-    """Patients by member id, or by last name + first name + birth date (case and spaces ignored)."""
+    """Patients by member id, by account number (exact), or by last name + first name + birth
+    date (case and spaces ignored)."""
     if criteria.get("member_id"):
         found = find_by_member_id(session, criteria["member_id"])
+    elif criteria.get("account_number"):
+        by_account = select(Patient).where(account_number_is(session, criteria["account_number"]))
+        found = list(session.scalars(by_account.order_by(Patient.id)))
     else:
         found = find_by_name_dob(
             session, criteria["last_name"], criteria["first_name"], criteria["birth_date"]
@@ -262,6 +267,16 @@ def _apply_coverage(
     merged = {k: getattr(coverage, k) for k in COVERAGE_FIELDS}
     merged["relationship_code"] = RelationshipToSubscriber(merged["relationship_code"]).value
     _check_subscriber(merged)
+    # The schema compares the two dates only when a request sends both; a PATCH of one is
+    # checked against the stored other here (the table's CHECK would otherwise be a 500).
+    start, end = merged["effective_start"], merged["effective_end"]
+    if start is not None and end is not None and end < start:
+        raise Unprocessable(
+            "effective_end: must not be before effective_start",
+            errors=[
+                {"field": "effective_end", "rule": "effective_range", "message": "before effective_start"}
+            ],
+        )
     clash = session.scalar(
         select(Coverage.id).where(
             Coverage.patient_id == patient.id,
@@ -276,7 +291,44 @@ def _apply_coverage(
                 {"field": "effective_start", "rule": "unique", "message": "order and start already used"}
             ],
         )
+    _check_one_active_per_order(session, coverage, patient)
     return changed
+
+
+def _check_one_active_per_order(session: Session, coverage: Coverage, patient: Patient) -> None:
+    """A patient has at most one active coverage of each order (primary, secondary, tertiary) on
+    any day: an active coverage whose dates overlap another active one of the same order is a 409.
+
+    The patient's row is locked first (PostgreSQL ``FOR UPDATE``; SQLite serialises writers),
+    so two requests adding a primary coverage at once cannot both pass the check.
+    """
+    if coverage.active is False:  # None: a new row, active by default
+        return
+    session.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
+    query = select(Coverage.public_id).where(
+        Coverage.patient_id == patient.id,
+        Coverage.coverage_order == coverage.coverage_order,
+        Coverage.active.is_(True),
+        or_(Coverage.effective_end.is_(None), Coverage.effective_end >= coverage.effective_start),
+    )
+    if coverage.effective_end is not None:
+        query = query.where(Coverage.effective_start <= coverage.effective_end)
+    if coverage.id is not None:
+        query = query.where(Coverage.id != coverage.id)
+    overlapping = session.scalar(query.limit(1))
+    if overlapping is not None:
+        order = {1: "primary", 2: "secondary", 3: "tertiary"}.get(coverage.coverage_order, "this order")
+        raise Conflict(
+            f"the patient already has an active {order} coverage for these dates; end it "
+            "(effective_end) or make it inactive first",
+            errors=[
+                {
+                    "field": "coverage_order",
+                    "rule": "one_active_per_order",
+                    "message": f"overlaps the active {order} coverage {overlapping}",
+                }
+            ],
+        )
 
 
 def create_coverage(session: Session, patient: Patient, data: Mapping[str, Any]) -> Coverage:

@@ -28,7 +28,7 @@ blp = Blueprint("patients", __name__, url_prefix="/api/v1", description="Patient
 @blp.arguments(PatientListArgsSchema, location="query")
 @blp.response(200, PatientPageSchema)
 def list_patients(args: dict[str, Any]) -> dict[str, Any]:
-    """List patients (filters: practice, account_number); each read is audited."""
+    """List patients (filter: practice); each read is audited. Lookups by an identifier: ``POST /patients/search``."""
     limit, cursor = args.pop("limit"), args.pop("cursor")
     page = services.list_patients(db_session(), args, limit=limit, cursor=cursor)
     return {"items": [services.patient_to_json(p) for p in page.items], "next_cursor": page.next_cursor}
@@ -48,7 +48,7 @@ def create_patient(data: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(PatientSearchSchema)
 @blp.response(200, PatientPageSchema)
 def search_patients(data: dict[str, Any]) -> dict[str, Any]:
-    """Find patients by member id, or by name and birth date (in the body, never the URL)."""
+    """Find patients by member id, account number, or name and birth date (in the body, never the URL)."""
     found = services.search_patients(db_session(), data)
     return {"items": [services.patient_to_json(p) for p in found], "next_cursor": None}
 

@@ -7,7 +7,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from claims_server.api_common.fields import Coded, PublicId, UsState, X12Text, Zip
+from claims_server.api_common.fields import (
+    Coded,
+    PublicId,
+    StrictBoolean,
+    StrictInteger,
+    UsState,
+    X12Text,
+    Zip,
+)
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models import ClaimFilingIndicator, TransportKind, UsageIndicator
 
@@ -31,19 +39,36 @@ class RouteSchema(Schema):
         metadata={"description": "host, port, folders, username, secret *names*; never secrets themselves"},
     )
     sender_id_qualifier = Coded(
-        _ISA_QUALIFIER, "an ISA id qualifier is 2 characters, e.g. ZZ", load_default="ZZ"
+        _ISA_QUALIFIER, "an ISA id qualifier is 2 characters, e.g. ZZ", load_default="ZZ", element="ISA/ISA05"
     )
-    sender_id = X12Text(required=True, max_length=15, metadata={"description": "ISA06"})
+    sender_id = X12Text(required=True, max_length=15, element="ISA/ISA06", metadata={"description": "ISA06"})
     receiver_id_qualifier = Coded(
-        _ISA_QUALIFIER, "an ISA id qualifier is 2 characters, e.g. ZZ", load_default="ZZ"
+        _ISA_QUALIFIER, "an ISA id qualifier is 2 characters, e.g. ZZ", load_default="ZZ", element="ISA/ISA07"
     )
-    receiver_id = X12Text(required=True, max_length=15, metadata={"description": "ISA08"})
-    application_sender_code = X12Text(required=True, max_length=15, metadata={"description": "GS02"})
-    application_receiver_code = X12Text(required=True, max_length=15, metadata={"description": "GS03"})
+    receiver_id = X12Text(
+        required=True, max_length=15, element="ISA/ISA08", metadata={"description": "ISA08"}
+    )
+    application_sender_code = X12Text(
+        required=True, max_length=15, element="GS/GS02", metadata={"description": "GS02"}
+    )
+    application_receiver_code = X12Text(
+        required=True, max_length=15, element="GS/GS03", metadata={"description": "GS03"}
+    )
     usage_indicator = fields.String(
-        load_default=UsageIndicator.TEST.value, validate=validate.OneOf([u.value for u in UsageIndicator])
+        load_default=UsageIndicator.TEST.value,
+        validate=validate.OneOf(
+            [u.value for u in UsageIndicator], error="must be T (test) or P (production)"
+        ),
+        metadata={"description": "ISA15; P only together with confirm_production: true"},
     )
-    active = fields.Boolean(load_default=True)
+    confirm_production = StrictBoolean(
+        load_only=True,
+        load_default=False,
+        metadata={
+            "description": "must be true to create a route with, or switch a route to, usage_indicator P"
+        },
+    )
+    active = StrictBoolean(load_default=True)
 
     @validates("settings")
     def _no_secrets(self, value: dict[str, Any], **kwargs: object) -> None:
@@ -65,9 +90,12 @@ class PayerSchema(Schema):
         ordered = True
 
     id = fields.String(attribute="public_id", dump_only=True)
-    name = X12Text(required=True, max_length=60)
+    name = X12Text(required=True, max_length=60, element="2010BB/NM1/NM103")
     payer_id = X12Text(
-        required=True, max_length=80, metadata={"description": "2010BB NM109 (PI)", "example": "60054"}
+        required=True,
+        max_length=80,
+        element="2010BB/NM1/NM109",
+        metadata={"description": "2010BB NM109 (PI)", "example": "60054"},
     )
     claim_filing_indicator = fields.String(
         required=True,
@@ -78,15 +106,15 @@ class PayerSchema(Schema):
     route = PublicId(
         load_default=None, allow_none=True, metadata={"description": "clearinghouse route public_id"}
     )
-    timely_filing_days = fields.Integer(load_default=365, validate=validate.Range(min=1, max=3650))
-    address_line1 = X12Text(load_default=None, allow_none=True, max_length=55)
-    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
-    city = X12Text(load_default=None, allow_none=True, max_length=30)
+    timely_filing_days = StrictInteger(load_default=365, validate=validate.Range(min=1, max=3650))
+    address_line1 = X12Text(load_default=None, allow_none=True, max_length=55, element="2010BB/N3/N301")
+    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55, element="2010BB/N3/N302")
+    city = X12Text(load_default=None, allow_none=True, max_length=30, element="2010BB/N4/N401")
     state = UsState(load_default=None, allow_none=True)
     zip_code = Zip(load_default=None, allow_none=True)
     remittance_payer_identifier = X12Text(load_default=None, allow_none=True, max_length=50)
-    supports_eligibility = fields.Boolean(load_default=True)
-    active = fields.Boolean(load_default=True)
+    supports_eligibility = StrictBoolean(load_default=True)
+    active = StrictBoolean(load_default=True)
 
 
 class PayerPageSchema(PageSchema):

@@ -14,7 +14,7 @@ from claims_server.api_common.pagination import Page, paginate
 from claims_server.clearinghouse.http_transport import parse_http_settings
 from claims_server.clearinghouse.transport import TransportConfigError
 from claims_server.errors import Conflict, Unprocessable
-from claims_server.models import AuditAction, ClearinghouseRoute, Payer, TransportKind
+from claims_server.models import AuditAction, ClearinghouseRoute, Payer, TransportKind, UsageIndicator
 
 ROUTE_FIELDS = [
     "name",
@@ -77,7 +77,27 @@ def _check_transport_settings(route: ClearinghouseRoute) -> None:
         ) from None
 
 
+def _check_usage(data: Mapping[str, Any], route: ClearinghouseRoute | None) -> None:
+    """Production (ISA15 P: the clearinghouse forwards claims to payers) only on purpose."""
+    if data.get("usage_indicator") != UsageIndicator.PRODUCTION.value:
+        return
+    if route is not None and route.usage_indicator == UsageIndicator.PRODUCTION:
+        return
+    if data.get("confirm_production") is not True:
+        raise Unprocessable(
+            "switching a route to production usage (ISA15 P) needs confirm_production: true",
+            errors=[
+                {
+                    "field": "usage_indicator",
+                    "rule": "confirm_production",
+                    "message": "P sends real claims to payers; repeat the request with confirm_production: true",
+                }
+            ],
+        )
+
+
 def create_route(session: Session, data: Mapping[str, Any]) -> ClearinghouseRoute:
+    _check_usage(data, None)
     _unique(session, ClearinghouseRoute.name, data["name"], None, "name", "route")
     route = ClearinghouseRoute()
     changed = apply_fields(route, data, ROUTE_FIELDS)
@@ -89,6 +109,7 @@ def create_route(session: Session, data: Mapping[str, Any]) -> ClearinghouseRout
 
 
 def update_route(session: Session, route: ClearinghouseRoute, data: Mapping[str, Any]) -> ClearinghouseRoute:
+    _check_usage(data, route)
     if "name" in data:
         _unique(session, ClearinghouseRoute.name, data["name"], route.id, "name", "route")
     changed = apply_fields(route, data, ROUTE_FIELDS)

@@ -48,13 +48,27 @@ def check_plans_command(as_of: Any) -> None:
 
 @click.command("print-batch")
 @click.option("--simplex", is_flag=True, help="one-sided printing (no blank backs)")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="folder for the PDF and manifest (0600; default STATEMENT_OUTBOX/print, purged after "
+    "OUTBOUND_FILE_RETENTION_HOURS)",
+)
 @click.option("--json", "as_json", is_flag=True)
-def print_batch_command(simplex: bool, as_json: bool) -> None:
-    """Merge the issued statements waiting for the mail into one PDF with a manifest (outbox/print)."""
+def print_batch_command(simplex: bool, out_dir: str | None, as_json: bool) -> None:
+    """Merge the issued statements waiting for the mail into one PDF with a manifest.
+
+    The batch is stored encrypted (the API serves it again until PRINT_BATCH_RETENTION_DAYS);
+    this command also writes it where the operator says, for the mail house.
+    """
+    from pathlib import Path
+
     from claims_server.config import load_settings
     from claims_server.models import utcnow
     from claims_server.security.principal import acting_as, system_principal
-    from claims_server.statements.delivery import print_statements
+    from claims_server.statements.delivery import outbox_dir, print_statements, write_print_batch
 
     settings = load_settings()
     with acting_as(system_principal("cli:statements-print")), _session_factory()() as session:
@@ -66,12 +80,14 @@ def print_batch_command(simplex: bool, as_json: bool) -> None:
     if batch is None:
         click.echo("no issued statements are waiting for the mail")
         return
+    target = Path(out_dir) if out_dir else outbox_dir(settings) / "print"
+    pdf_path, manifest_path = write_print_batch(batch, target)
     if as_json:
-        click.echo(json.dumps(batch.to_json_dict() | {"pdf": str(batch.pdf_path)}, sort_keys=True))
+        click.echo(json.dumps(batch.to_json_dict() | {"pdf": str(pdf_path)}, sort_keys=True))
     else:
         click.echo(
             f"{batch.statements} statements, {batch.pages} pages on {batch.sheets} sheets: "
-            f"{batch.pdf_path} (manifest {batch.manifest_path.name})"
+            f"{pdf_path} (manifest {manifest_path.name})"
         )
 
 

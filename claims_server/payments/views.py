@@ -15,7 +15,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 
-from claims_server.api_common.fields import Money, PublicId, cents_to_money
+from claims_server.api_common.fields import Money, PublicId, StrictBoolean, StrictInteger, cents_to_money
+from claims_server.api_common.openapi import idempotency_key_required, money_out, public_id_out
 from claims_server.api_common.transactions import mutation, required_idempotency_key
 from claims_server.app import db_session
 from claims_server.errors import Unprocessable
@@ -51,7 +52,7 @@ class PaymentSchema(Schema):
     reference = fields.String(load_default=None, validate=validate.Length(1, 80))
     statement_id = PublicId(load_default=None)
     payment_plan_id = PublicId(load_default=None)
-    allow_credit = fields.Boolean(load_default=False)
+    allow_credit = StrictBoolean(load_default=False)
     received_on = fields.Date(load_default=None)
 
     @validates("received_on")
@@ -76,6 +77,86 @@ class PlanSchema(Schema):
 
 class AsOfSchema(Schema):
     as_of = fields.Date(load_default=None)
+
+
+# -- response bodies (documented; the views build them with payment_json, _balance_json, _plan_json)
+
+
+class PaymentOutSchema(Schema):
+    id = public_id_out(required=True)
+    amount = money_out(required=True)
+    method = fields.String(required=True, validate=validate.OneOf([m.value for m in PaymentMethod]))
+    source = fields.String(allow_none=True, validate=validate.OneOf([s.value for s in PaymentSource]))
+    applied = money_out(allow_none=True)
+    credit = money_out(allow_none=True)
+    received_at = fields.DateTime(required=True)
+    reference = fields.String(allow_none=True)
+
+
+class PaymentOutcomeSchema(PaymentOutSchema):
+    open_balance_after = money_out(required=True)
+    replayed = StrictBoolean(required=True)
+
+
+class PaymentListSchema(Schema):
+    items = fields.List(fields.Nested(PaymentOutSchema), required=True)
+
+
+class BalanceLineSchema(Schema):
+    claim_id = public_id_out(allow_none=True)
+    balance = money_out(required=True)
+    patient_responsible_since = fields.Date(required=True)
+
+
+class BalanceSchema(Schema):
+    balance = money_out(required=True)
+    lines = fields.List(fields.Nested(BalanceLineSchema), required=True)
+
+
+class InstallmentSchema(Schema):
+    number = StrictInteger(required=True)
+    due_date = fields.Date(required=True)
+    expected_cumulative = money_out(required=True)
+    missed = StrictBoolean(required=True)
+
+
+class PlanOutSchema(Schema):
+    id = public_id_out(required=True)
+    as_of = fields.Date(required=True)
+    state = fields.String(required=True)
+    total = money_out(required=True)
+    paid = money_out(required=True)
+    remaining = money_out(required=True)
+    due = money_out(required=True)
+    behind = money_out(required=True)
+    in_good_standing = StrictBoolean(required=True)
+    missed_installments = StrictInteger(required=True)
+    next_due_date = fields.Date(allow_none=True, required=True)
+    installments = fields.List(fields.Nested(InstallmentSchema), required=True)
+    monthly_amount = money_out(required=True)
+    first_due_date = fields.Date(required=True)
+
+
+class PlanListSchema(Schema):
+    items = fields.List(fields.Nested(PlanOutSchema), required=True)
+
+
+class PlanCheckItemSchema(Schema):
+    id = public_id_out(required=True)
+    state = fields.String(required=True)
+    missed = StrictInteger(required=True)
+
+
+class PlanCheckSchema(Schema):
+    as_of = fields.Date(required=True)
+    plans = StrictInteger(required=True)
+    newly_missed = StrictInteger(required=True)
+    items = fields.List(fields.Nested(PlanCheckItemSchema), required=True)
+
+
+def _documents(status: int, schema: type[Schema], description: str | None = None) -> Any:
+    """Document a success body the view builds itself (no re-serialisation)."""
+    return blp.alt_response(status, schema=schema, description=description, success=True)
 
 
 def _ref(model: type[Any], public_id: str | None, field: str, patient_id: int) -> int | None:
@@ -141,6 +222,7 @@ def _read_audit(
 
 
 @blp.route("/patients/<patient_id>/balance", methods=["GET"], endpoint="patient_balance")
+@_documents(200, BalanceSchema)
 @mutation()
 def patient_balance_view(patient_id: str) -> dict[str, Any]:
     """What the patient owes, line by line, oldest first (audited)."""
@@ -150,7 +232,10 @@ def patient_balance_view(patient_id: str) -> dict[str, Any]:
 
 
 @blp.route("/patients/<patient_id>/payments", methods=["POST"], endpoint="record_payment")
+@_documents(201, PaymentOutcomeSchema, "the payment, posted")
+@_documents(200, PaymentOutcomeSchema, "a replay of the first answer (same Idempotency-Key)")
 @mutation(idempotent=True)
+@idempotency_key_required
 @blp.arguments(PaymentSchema)
 def record_payment(data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any], int]:
     """Post a payment taken at the front desk or received by mail (Idempotency-Key required)."""
@@ -173,6 +258,7 @@ def record_payment(data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any
 
 
 @blp.route("/patients/<patient_id>/payments", methods=["GET"], endpoint="list_payments")
+@_documents(200, PaymentListSchema)
 @mutation()
 def list_payments(patient_id: str) -> dict[str, Any]:
     """The patient's payments, newest first (audited)."""
@@ -189,6 +275,7 @@ def list_payments(patient_id: str) -> dict[str, Any]:
 
 
 @blp.route("/payments/<payment_id>", methods=["GET"], endpoint="get_payment")
+@_documents(200, PaymentOutSchema)
 @mutation()
 def get_payment(payment_id: str) -> dict[str, Any]:
     """One payment (audited)."""
@@ -209,6 +296,7 @@ def _plan_json(plan: PaymentPlan, as_of: date) -> dict[str, Any]:
 
 
 @blp.route("/patients/<patient_id>/payment-plans", methods=["POST"], endpoint="create_payment_plan")
+@_documents(201, PlanOutSchema)
 @mutation(idempotent=True)
 @blp.arguments(PlanSchema)
 def create_payment_plan(data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any], int]:
@@ -237,6 +325,7 @@ def create_payment_plan(data: dict[str, Any], patient_id: str) -> tuple[dict[str
 
 
 @blp.route("/payment-plans/<plan_id>", methods=["GET"], endpoint="get_payment_plan")
+@_documents(200, PlanOutSchema)
 @mutation()
 @blp.arguments(AsOfSchema, location="query")
 def get_payment_plan(args: dict[str, Any], plan_id: str) -> dict[str, Any]:
@@ -247,6 +336,7 @@ def get_payment_plan(args: dict[str, Any], plan_id: str) -> dict[str, Any]:
 
 
 @blp.route("/payment-plans/<plan_id>/cancel", methods=["POST"], endpoint="cancel_payment_plan")
+@_documents(200, PlanOutSchema)
 @mutation()
 def cancel_payment_plan(plan_id: str) -> dict[str, Any]:
     """End an active plan (statements resume for its balances)."""
@@ -258,6 +348,7 @@ def cancel_payment_plan(plan_id: str) -> dict[str, Any]:
 
 
 @blp.route("/payment-plans/check", methods=["POST"], endpoint="check_payment_plans")
+@_documents(200, PlanCheckSchema)
 @mutation()
 @blp.arguments(AsOfSchema)
 def check_payment_plans(data: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +370,7 @@ def check_payment_plans(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @patient_pay_blp.route("/balance", methods=["GET"], endpoint="balance")
+@patient_pay_blp.alt_response(200, schema=BalanceSchema, success=True)
 @mutation()
 def own_balance() -> dict[str, Any]:
     """What I owe, line by line."""
@@ -289,7 +381,12 @@ def own_balance() -> dict[str, Any]:
 
 
 @patient_pay_blp.route("/statements/<statement_id>/payments", methods=["POST"], endpoint="pay_statement")
+@patient_pay_blp.alt_response(201, schema=PaymentOutcomeSchema, success=True)
+@patient_pay_blp.alt_response(
+    200, schema=PaymentOutcomeSchema, description="a replay (same Idempotency-Key)", success=True
+)
 @mutation(idempotent=True)
+@idempotency_key_required
 @patient_pay_blp.arguments(LinkPaymentSchema)
 def pay_statement(data: dict[str, Any], statement_id: str) -> tuple[dict[str, Any], int]:
     """Pay toward one of my statements: charged by the card processor, then posted (Idempotency-Key
@@ -314,6 +411,7 @@ def pay_statement(data: dict[str, Any], statement_id: str) -> tuple[dict[str, An
 
 
 @patient_pay_blp.route("/payment-plans", methods=["GET"], endpoint="payment_plans")
+@patient_pay_blp.alt_response(200, schema=PlanListSchema, success=True)
 @mutation()
 def own_payment_plans() -> dict[str, Any]:
     """My payment plans and where each stands."""

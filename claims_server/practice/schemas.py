@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from claims_server.api_common.fields import Npi, PublicId, UsState, X12Text, Zip, phone_field, taxonomy_field
+from claims_server.api_common.fields import (
+    Npi,
+    PublicId,
+    StrictBoolean,
+    UsState,
+    X12Text,
+    Zip,
+    phone_field,
+    taxonomy_field,
+)
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models import ProviderEntityType
 from edi.identifiers import is_valid_ein
@@ -17,32 +26,46 @@ class PracticeSchema(Schema):
         ordered = True
 
     id = fields.String(attribute="public_id", dump_only=True)
-    name = X12Text(required=True, max_length=60, metadata={"example": "Larkspur Family Medicine"})
+    name = X12Text(
+        required=True,
+        max_length=60,
+        element="2010AA/NM1/NM103",
+        metadata={"example": "Larkspur Family Medicine"},
+    )
     npi = Npi(required=True)
     tax_id = fields.String(required=True, metadata={"example": "930000017", "pattern": r"^\d{9}$"})
     taxonomy_code = taxonomy_field(load_default=None, allow_none=True)
     address_line1 = X12Text(
-        required=True, max_length=55, metadata={"description": "street address, not a PO box"}
+        required=True,
+        max_length=55,
+        element="2010AA/N3/N301",
+        metadata={"description": "street address, not a PO box"},
     )
-    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
-    city = X12Text(required=True, max_length=30)
+    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55, element="2010AA/N3/N302")
+    city = X12Text(required=True, max_length=30, element="2010AA/N4/N401")
     state = UsState(required=True)
     zip_code = Zip(plus4=True, required=True)
     phone = phone_field(load_default=None, allow_none=True)
-    contact_name = X12Text(load_default=None, allow_none=True, max_length=60)
+    contact_name = X12Text(load_default=None, allow_none=True, max_length=60, element="1000A/PER/PER02")
     contact_email = X12Text(
         load_default=None,
         allow_none=True,
         max_length=256,
         validate=validate.Email(error="must be an e-mail address"),
     )
-    submitter_id = X12Text(required=True, max_length=80, metadata={"example": "SUB12345"})
-    pay_to_address_line1 = X12Text(load_default=None, allow_none=True, max_length=55)
-    pay_to_address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
-    pay_to_city = X12Text(load_default=None, allow_none=True, max_length=30)
+    submitter_id = X12Text(
+        required=True, max_length=80, element="1000A/NM1/NM109", metadata={"example": "SUB12345"}
+    )
+    pay_to_address_line1 = X12Text(
+        load_default=None, allow_none=True, max_length=55, element="2010AB/N3/N301"
+    )
+    pay_to_address_line2 = X12Text(
+        load_default=None, allow_none=True, max_length=55, element="2010AB/N3/N302"
+    )
+    pay_to_city = X12Text(load_default=None, allow_none=True, max_length=30, element="2010AB/N4/N401")
     pay_to_state = UsState(load_default=None, allow_none=True)
     pay_to_zip_code = Zip(load_default=None, allow_none=True)
-    active = fields.Boolean(load_default=True)
+    active = StrictBoolean(load_default=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -69,24 +92,28 @@ class ProviderSchema(Schema):
         validate=validate.OneOf([e.value for e in ProviderEntityType]),
     )
     last_name = X12Text(
-        required=True, max_length=60, metadata={"description": "last name or organisation name"}
+        required=True,
+        max_length=60,
+        element="2310B/NM1/NM103",
+        metadata={"description": "last name or organisation name"},
     )
-    first_name = X12Text(load_default=None, allow_none=True, max_length=35)
-    middle_name = X12Text(load_default=None, allow_none=True, max_length=25)
-    name_suffix = X12Text(load_default=None, allow_none=True, max_length=10)
+    first_name = X12Text(load_default=None, allow_none=True, max_length=35, element="2310B/NM1/NM104")
+    middle_name = X12Text(load_default=None, allow_none=True, max_length=25, element="2310B/NM1/NM105")
+    name_suffix = X12Text(load_default=None, allow_none=True, max_length=10, element="2310B/NM1/NM107")
     credential = X12Text(load_default=None, allow_none=True, max_length=20)
     npi = Npi(required=True)
     taxonomy_code = taxonomy_field(load_default=None, allow_none=True)
-    address_line1 = X12Text(load_default=None, allow_none=True, max_length=55)
-    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55)
-    city = X12Text(load_default=None, allow_none=True, max_length=30)
+    # A provider's address is written only for a service facility (2310C N3/N4).
+    address_line1 = X12Text(load_default=None, allow_none=True, max_length=55, element="2310C/N3/N301")
+    address_line2 = X12Text(load_default=None, allow_none=True, max_length=55, element="2310C/N3/N302")
+    city = X12Text(load_default=None, allow_none=True, max_length=30, element="2310C/N4/N401")
     state = UsState(load_default=None, allow_none=True)
     zip_code = Zip(load_default=None, allow_none=True)
-    is_rendering = fields.Boolean(load_default=False)
-    is_referring = fields.Boolean(load_default=False)
-    is_supervising = fields.Boolean(load_default=False)
-    is_facility = fields.Boolean(load_default=False)
-    active = fields.Boolean(load_default=True)
+    is_rendering = StrictBoolean(load_default=False)
+    is_referring = StrictBoolean(load_default=False)
+    is_supervising = StrictBoolean(load_default=False)
+    is_facility = StrictBoolean(load_default=False)
+    active = StrictBoolean(load_default=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 

@@ -114,6 +114,7 @@ from claims_server.models.remittance import AdjustmentGroup, RemittanceState
 from claims_server.models.workqueue import WorkQueue
 from claims_server.security.audit import audit_events_bulk
 from edi import x835
+from edi.charset import character_findings
 from edi.findings import Finding
 from edi.reader import X12SyntaxError
 
@@ -161,6 +162,32 @@ class RemittancePostingError(Unprocessable):
     def __init__(self, detail: str, *, rule: str, errors: list[dict[str, Any]] | None = None, **extra: Any):
         super().__init__(detail, errors=errors or [{"rule": rule, "message": detail}], rule=rule, **extra)
         self.rule = rule
+
+
+def _refuse_unpostable(event: x835.Event835) -> None:
+    """Raise when the parser found an amount the ledger cannot hold (edi.numbers limits).
+
+    The whole file is refused (the caller rolls back and marks it failed with these
+    findings): posting the rest with that amount counted as zero would misstate the money.
+    """
+    findings = [event] if isinstance(event, Finding) else getattr(event, "findings", ())
+    bad = [f for f in findings if f.code in x835.UNPOSTABLE_CODES]
+    if bad:
+        raise RemittancePostingError(
+            f"{bad[0].element}: {bad[0].message}",
+            rule="amount_out_of_range",
+            errors=[
+                {
+                    "field": f.element,
+                    "segment": f.segment,
+                    "segment_position": f.segment_position,
+                    "transaction_set": f.transaction_set,
+                    "rule": f.code,
+                    "message": f.message,
+                }
+                for f in bad[:20]
+            ],
+        )
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -413,6 +440,7 @@ class _Poster:
     def read(self, content: bytes) -> None:
         try:
             for event in x835.iter_835(content, file=self.edi_file.stored_name):
+                _refuse_unpostable(event)
                 if isinstance(event, x835.ClaimPayment):
                     if not self.skipping:
                         self.pending.append(event)
@@ -1387,6 +1415,16 @@ def post_remittance(
     content = edi_file.content
     if not content:
         raise RemittancePostingError("the stored file has no content", rule="no_content")
+    characters = character_findings(bytes(content), file=edi_file.stored_name)
+    if characters:
+        raise RemittancePostingError(
+            f"{len(characters)} element(s) hold characters outside the X12 basic and extended character sets",
+            rule="x12_character_set",
+            errors=[
+                {"field": f.element, "segment": f.segment, "rule": f.code, "message": f.message}
+                for f in characters[:20]
+            ],
+        )
     poster = _Poster(session, edi_file, report, checkpoint)
     poster.run(bytes(content))
     if report.duplicate:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from claims_server.api_common.fields import StrictBoolean, StrictInteger
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 
 
 class UploadArgsSchema(Schema):
     """``?dry_run=true``: compute and show the posting, change nothing."""
 
-    dry_run = fields.Boolean(load_default=False, metadata={"description": "show what would be posted only"})
+    dry_run = StrictBoolean(load_default=False, metadata={"description": "show what would be posted only"})
 
 
 class RemittanceListArgsSchema(PageArgsSchema):
@@ -33,8 +34,8 @@ class RemittanceSummarySchema(Schema):
     payment_method = fields.String(required=True)
     payment_date = fields.String(allow_none=True)
     posted_at = fields.String(allow_none=True)
-    claims = fields.Integer(required=True)
-    unmatched_claims = fields.Integer(required=True)
+    claims = StrictInteger(required=True)
+    unmatched_claims = StrictInteger(required=True)
 
 
 class RemittancePageSchema(PageSchema):
@@ -51,8 +52,8 @@ class RemittanceDetailSchema(RemittanceSummarySchema):
 class PostingReportSchema(Schema):
     edi_file = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "posted, duplicate, dry_run or failed"})
-    dry_run = fields.Boolean(required=True)
-    duplicate = fields.Boolean(required=True)
+    dry_run = StrictBoolean(required=True)
+    duplicate = StrictBoolean(required=True)
     summary = fields.Dict(required=True)
     remittances = fields.List(fields.Dict(), required=True)
     findings = fields.List(fields.Dict(), required=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from claims_server.api_common.pagination import Page
@@ -41,6 +41,8 @@ from claims_server.remittance.posting import (
     RemittancePostingError,
     post_remittance,
 )
+from claims_server.security.ownership import find_owned, scope_query
+from claims_server.security.principal import current_principal
 from edi.x835 import format_cents
 
 
@@ -103,6 +105,19 @@ def run_posting(
         except IntegrityError:
             if attempt == 2:
                 raise
+        except (DataError, OverflowError, OperationalError) as exc:
+            # A value the database cannot hold (numeric out of range; SQLite's "integer
+            # overflow" in a SUM). The parser's limits (edi.numbers) should have refused it
+            # first; if one slips through, the outcome is the same every time, so the file
+            # ends failed with the reason instead of staying "received" behind a 500. The
+            # driver's message is not kept: it can quote the statement's parameters.
+            if isinstance(exc, OperationalError) and "integer overflow" not in str(exc.orig):
+                raise
+            failure = RemittancePostingError(
+                f"the database refused a value of this file ({type(exc).__name__}); nothing was posted",
+                rule="value_out_of_range",
+            )
+            return _record_failure(factory, edi_file_id, failure, dry_run=dry_run)
     if checkpoint is not None and not dry_run:
         checkpoint("after_commit", report.summary())
     if dry_run:
@@ -172,7 +187,7 @@ def list_remittances(
     """Remittances in insertion order (or newest first), one keyset page (``state``: received, posted, failed)."""
     from claims_server.api_common.pagination import paginate
 
-    query = select(Remittance)
+    query = scope_query(select(Remittance), current_principal(), Remittance)
     if state is not None:
         query = query.where(Remittance.state == state)
     return paginate(
@@ -187,7 +202,7 @@ def list_remittances(
 
 
 def get_remittance(session: Session, public_id: str) -> Remittance:
-    remittance = session.scalar(select(Remittance).where(Remittance.public_id == public_id))
+    remittance = find_owned(session, Remittance, public_id)
     if remittance is None:
         raise NotFound(f"no remittance {public_id}")
     return remittance

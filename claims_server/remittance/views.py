@@ -16,7 +16,7 @@ from claims_server.remittance.schemas import (
     RemittancePageSchema,
     UploadArgsSchema,
 )
-from claims_server.security.uploads import X12_CONTENT_TYPES, receive_x12_upload
+from claims_server.security.uploads import X12_BODY_SCHEMA, X12_CONTENT_TYPES, receive_x12_upload
 
 blp = Blueprint(
     "remittances",
@@ -33,7 +33,7 @@ blp = Blueprint(
     requestBody={
         "required": True,
         "description": "One X12 interchange holding 835 transaction sets, sent as the raw body.",
-        "content": {media: {"schema": {"type": "string"}} for media in X12_CONTENT_TYPES},
+        "content": {media: {"schema": dict(X12_BODY_SCHEMA)} for media in X12_CONTENT_TYPES},
     }
 )
 @blp.alt_response(413, description="the file exceeds MAX_UPLOAD_BYTES")

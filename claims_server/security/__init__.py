@@ -23,7 +23,6 @@ class SecurityExtension:
 
     settings: Settings
     cipher: Any
-    counters: Any
     limiter: Any
     checkpointer: Any
     clock: Clock = field(default=system_clock)
@@ -32,8 +31,7 @@ class SecurityExtension:
 def init_app(app: Flask) -> SecurityExtension:
     from claims_server.app import state
     from claims_server.security import csrf, enforce, read_audit, views
-    from claims_server.security.authn import MemoryCounterStore, RedisCounterStore
-    from claims_server.security.checkpoints import Checkpointer, register_checkpointer
+    from claims_server.security.checkpoints import Checkpointer, open_mirror, register_checkpointer
     from claims_server.security.fields import build_cipher, register_cipher
     from claims_server.security.ratelimit import make_limiter
 
@@ -42,12 +40,11 @@ def init_app(app: Flask) -> SecurityExtension:
     with app_state.engine.begin() as conn:
         cipher, _created = build_cipher(conn, settings)
     register_cipher(app_state.engine, cipher)
-    ext = SecurityExtension(settings=settings, cipher=cipher, counters=None, limiter=None, checkpointer=None)
+    ext = SecurityExtension(settings=settings, cipher=cipher, limiter=None, checkpointer=None)
 
     def _clock() -> Any:
         return ext.clock()
 
-    ext.counters = RedisCounterStore(settings.REDIS_URL) if settings.REDIS_URL else MemoryCounterStore(_clock)
     ext.limiter = make_limiter(app, settings)
     ext.checkpointer = Checkpointer(
         app_state.engine,
@@ -56,6 +53,7 @@ def init_app(app: Flask) -> SecurityExtension:
         every_events=settings.AUDIT_CHECKPOINT_EVENTS,
         every_seconds=settings.AUDIT_CHECKPOINT_SECONDS,
         clock=_clock,
+        mirror=(lambda: open_mirror(settings)) if settings.AUDIT_CHECKPOINT_MIRROR else None,
     )
     register_checkpointer(ext.checkpointer)
     if not app.testing:

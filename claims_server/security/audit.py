@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import instance_state
 
@@ -285,6 +286,38 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
 def take_uncommitted_count(session: Session) -> int:
     """How many events the session appended since its last commit or rollback (and reset it)."""
     return session.info.pop("audit_uncommitted", 0)
+
+
+#: Events committed in this process, per database URL, since ``take_committed_counts`` last ran.
+_COMMITTED: dict[str, int] = {}
+#: Called with (engine, events) after each commit that appended events (the server's checkpointer).
+COMMIT_LISTENERS: list[Callable[[Engine, int], None]] = []
+
+
+def take_committed_counts() -> dict[str, int]:
+    """Events committed in this process per database URL since the last call (and reset): the CLI
+    writes a checkpoint after a command for each database its command appended to."""
+    counts = dict(_COMMITTED)
+    _COMMITTED.clear()
+    return counts
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    appended = take_uncommitted_count(session)
+    if not appended:
+        return
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    url = engine.url.render_as_string(hide_password=False)
+    _COMMITTED[url] = _COMMITTED.get(url, 0) + appended
+    for listener in COMMIT_LISTENERS:
+        listener(engine, appended)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_uncommitted(session: Session) -> None:
+    take_uncommitted_count(session)
 
 
 @event.listens_for(Session, "after_transaction_end")

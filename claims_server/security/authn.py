@@ -4,9 +4,11 @@ HIPAA 164.312(d) (person or entity authentication) and 164.312(a)(2)(iii) (autom
 logoff): sessions end after ``SESSION_IDLE_MINUTES`` without a request and
 ``SESSION_ABSOLUTE_HOURS`` after sign-in, checked on the server at every request
 against the injectable clock. Logout and a password change revoke every session of
-the user. Failed sign-ins are counted per username (hashed) in Redis when
-``REDIS_URL`` is set, so a restart does not reset them, else in process memory; the
-lock itself is also stored on the user row.
+the user. Sign-in attempts are counted on the user row by one conditional UPDATE
+before the password is checked (``reserve_login_attempt``), so every worker shares the
+count, a restart keeps it, and concurrent attempts cannot overshoot
+``LOGIN_MAX_FAILURES``; a TOTP code is accepted once (``use_totp``: the last used time
+step is kept on the user row).
 
 Secrets are stored only as hashes: argon2id for passwords, SHA-256 for the random
 256-bit session, API and patient tokens (a hash suffices for high-entropy tokens and
@@ -16,16 +18,15 @@ keeps the per-request lookup an index hit).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from claims_server.config import Settings
@@ -87,62 +88,6 @@ def verify_password(stored: str | None, password: str) -> bool:
         return False
 
 
-# --- failure counters -------------------------------------------------------------------
-
-
-class CounterStore(Protocol):
-    def incr(self, key: str, ttl_seconds: int) -> int: ...
-
-    def reset(self, key: str) -> None: ...
-
-
-class MemoryCounterStore:
-    """Per-process counters with expiry (embedded default)."""
-
-    def __init__(self, clock: Any) -> None:
-        self._clock = clock
-        self._data: dict[str, tuple[int, datetime]] = {}
-        self._lock = threading.Lock()
-
-    def incr(self, key: str, ttl_seconds: int) -> int:
-        now = self._clock()
-        with self._lock:
-            count, expires = self._data.get(key, (0, now))
-            if expires <= now:
-                count = 0
-            count += 1
-            self._data[key] = (count, now + timedelta(seconds=ttl_seconds))
-            return count
-
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._data.pop(key, None)
-
-
-class RedisCounterStore:
-    """Counters in Redis: they survive restarts and are shared by every worker process."""
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
-
-    def incr(self, key: str, ttl_seconds: int) -> int:
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, ttl_seconds)
-        count, _ = pipe.execute()
-        return int(count)
-
-    def reset(self, key: str) -> None:
-        self._redis.delete(key)
-
-
-def failure_key(username: str) -> str:
-    # Usernames are hashed so the counter store never holds them in clear.
-    return "claims:login-failures:" + hashlib.sha256(username.strip().casefold().encode()).hexdigest()
-
-
 # --- sign in / out ----------------------------------------------------------------------
 
 
@@ -157,6 +102,34 @@ def _user_principal(user: User) -> Principal:
     return Principal(PrincipalKind.USER, role=user.role.value, user_id=user.id, name=user.username)
 
 
+def reserve_login_attempt(session: Session, user: User, settings: Settings, now: datetime) -> int | None:
+    """Count one sign-in attempt of ``user`` atomically, before anything is checked; its number.
+
+    One conditional UPDATE of the user row: the count rises only while it is below
+    ``LOGIN_MAX_FAILURES`` and no lock is active (a lock that has run out starts the count
+    again at 1), ``RETURNING`` the new count. Concurrent attempts queue on the row, so at
+    most ``LOGIN_MAX_FAILURES`` passwords are checked per lock period, whatever the number
+    of workers. None: the account is locked (nothing is checked).
+    """
+    expired_lock = User.locked_until.is_not(None) & (User.locked_until <= now)
+    count = session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            (User.locked_until.is_(None) & (User.failed_login_count < settings.LOGIN_MAX_FAILURES))
+            | expired_lock,
+        )
+        .values(
+            failed_login_count=case((expired_lock, 1), else_=User.failed_login_count + 1),
+            locked_until=None,
+        )
+        .returning(User.failed_login_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    session.expire(user, ["failed_login_count", "locked_until"])
+    return count
+
+
 def login(
     session: Session,
     *,
@@ -164,30 +137,33 @@ def login(
     password: str,
     totp_code: str | None,
     settings: Settings,
-    counters: CounterStore,
     now: datetime,
     source_address: str | None,
 ) -> SignedIn:
-    """Check the credentials and open a session; audit success and failure; commit."""
+    """Check the credentials and open a session; audit success and failure; commit.
+
+    The attempt is counted (``reserve_login_attempt``) before the password is verified, and
+    a TOTP code is accepted once (``use_totp``): both are single conditional UPDATEs.
+    """
     user = session.scalar(select(User).where(User.username == username.strip()))
-    key = failure_key(username)
     reason: str | None = None
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        reason = "locked"
-    password_ok = verify_password(user.password_hash if user else None, password)
-    if reason is None:
-        if user is None or not user.active or user.role is Role.INTEGRATION:
-            reason = "unknown_or_inactive"
-        elif not password_ok:
+    attempt: int | None = None
+    if user is None or not user.active or user.role is Role.INTEGRATION:
+        verify_password(None, password)  # the same time as a real check
+        reason = "unknown_or_inactive"
+    else:
+        attempt = reserve_login_attempt(session, user, settings, now)
+        if attempt is None:
+            verify_password(None, password)
+            reason = "locked"
+        elif not verify_password(user.password_hash, password):
             reason = "password"
-        elif user.totp_enabled and not verify_totp(user.totp_secret, totp_code, now):
+        elif user.totp_enabled and not use_totp(session, user, totp_code, now):
             reason = "totp"
     if reason is not None:
-        count = counters.incr(key, settings.LOCKOUT_MINUTES * 60) if reason != "locked" else 0
         locked = False
-        if user is not None and count >= settings.LOGIN_MAX_FAILURES:
+        if user is not None and attempt is not None and attempt >= settings.LOGIN_MAX_FAILURES:
             user.locked_until = now + timedelta(minutes=settings.LOCKOUT_MINUTES)
-            user.failed_login_count = count
             locked = True
         actor = (
             _user_principal(user)
@@ -207,7 +183,6 @@ def login(
         session.commit()
         raise AuthError("sign-in failed: wrong username, password or code, or the account is locked")
     assert user is not None
-    counters.reset(key)
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login_at = now
@@ -290,8 +265,9 @@ def begin_totp_enrolment(session: Session, user: User) -> str:
 
 
 def confirm_totp_enrolment(session: Session, user: User, code: str | None, now: datetime) -> bool:
-    """Activate the pending TOTP secret when ``code`` matches it; False (nothing changes) otherwise."""
-    if not verify_totp(user.totp_secret, code, now):
+    """Activate the pending TOTP secret when ``code`` matches it (and was not used before);
+    False (nothing changes) otherwise."""
+    if not use_totp(session, user, code, now):
         return False
     user.totp_enabled = True
     audit_event(
@@ -304,11 +280,38 @@ def confirm_totp_enrolment(session: Session, user: User, code: str | None, now: 
     return True
 
 
-def verify_totp(secret: str | None, code: str | None, now: datetime) -> bool:
-    """RFC 6238 code check, one 30 s step of drift either way."""
-    if not secret or not code:
+def totp_step(secret: str | None, code: str | None, now: datetime) -> int | None:
+    """The RFC 6238 time step ``code`` belongs to (one 30 s step of drift either way), or None."""
+    code = (code or "").strip()
+    # ASCII digits only: compare_digest raises TypeError on non-ASCII str (a 500 before).
+    if not secret or not code.isascii() or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current + 1, current, current - 1):  # the newest match first
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def use_totp(session: Session, user: User, code: str | None, now: datetime) -> bool:
+    """Accept ``code`` for ``user`` once: its time step must be after the last one used.
+
+    One conditional UPDATE (``totp_last_step = :step WHERE totp_last_step IS NULL OR
+    totp_last_step < :step``): of two sign-ins racing with the same code exactly one
+    wins, and a code (or an older one) seen once is refused from then on.
+    """
+    step = totp_step(user.totp_secret, code, now)
+    if step is None:
         return False
-    return pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1)
+    won = session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(user, ["totp_last_step"])
+    return won == 1
 
 
 # --- per-request authentication ------------------------------------------------------------
@@ -387,6 +390,34 @@ def authenticate(session: Session, token: str, settings: Settings, now: datetime
     raise AuthError("unrecognised credentials")
 
 
+class TokenRequestError(ValueError):
+    """A token request names an unknown scope or an expiry that is not in the future."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def check_token_request(scopes: list[str], expires_at: datetime | None, now: datetime) -> None:
+    """Refuse (``TokenRequestError`` naming the field) scopes outside ``policy.TOKEN_SCOPES``,
+    no scope at all, and an expiry at or before ``now`` (a naive expiry is read as UTC)."""
+    from claims_server.security.policy import TOKEN_SCOPES
+
+    unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
+    if unknown:
+        raise TokenRequestError(
+            "scopes", f"unknown scope(s) {', '.join(unknown)}; use some of {', '.join(TOKEN_SCOPES)}"
+        )
+    if not scopes:
+        raise TokenRequestError("scopes", f"name at least one of {', '.join(TOKEN_SCOPES)}")
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at <= now:
+            raise TokenRequestError("expires_at", "must be in the future")
+
+
 def create_api_token(
     session: Session,
     *,
@@ -396,8 +427,18 @@ def create_api_token(
     owner_user_id: int | None = None,
     expires_at: datetime | None = None,
     role: Role = Role.INTEGRATION,
+    now: datetime | None = None,
 ) -> tuple[str, ApiToken]:
-    """A new API token: the secret is returned once and stored only as its hash."""
+    """A new API token: the secret is returned once and stored only as its hash.
+
+    Scopes come from the fixed list ``policy.TOKEN_SCOPES`` and an expiry must lie in the
+    future (``check_token_request``; ``now`` defaults to the security clock).
+    """
+    from claims_server.security import clock
+
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    check_token_request(scopes, expires_at, now or clock.now())
     token = new_token(TOKEN_PREFIX)
     row = ApiToken(
         name=name,

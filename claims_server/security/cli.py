@@ -80,31 +80,57 @@ def audit_group() -> None:
     help="checkpoint folder (default: AUDIT_CHECKPOINT_DIR)",
 )
 def audit_verify(checkpoint_dir: str | None) -> None:
-    """Check every event's HMAC and link and every signed checkpoint; exit 1 on any problem."""
-    from claims_server.security.checkpoints import verify_audit_chain
+    """Check every event's HMAC and link and every signed checkpoint, here and in the mirror
+    (AUDIT_CHECKPOINT_MIRROR: both sets must match); exit 1 on any problem."""
+    from claims_server.clearinghouse.transport import TransportConfigError, TransportError
+    from claims_server.security.checkpoints import CheckpointMirrorError, open_mirror, verify_audit_chain
 
     settings, engine = _setup()
     cipher = _cipher(settings, engine)
     directory = Path(checkpoint_dir or settings.audit_checkpoint_dir)  # type: ignore[attr-defined]
-    with engine.connect() as conn:  # type: ignore[attr-defined]
-        report = verify_audit_chain(conn, cipher.ring, directory)  # type: ignore[attr-defined]
+    try:
+        mirror = open_mirror(settings)
+    except (TransportError, TransportConfigError, CheckpointMirrorError, OSError) as exc:
+        click.echo(f"FAIL mirror {settings.AUDIT_CHECKPOINT_MIRROR}: cannot be opened: {exc}", err=True)  # type: ignore[attr-defined]
+        sys.exit(1)
+    try:
+        with engine.connect() as conn:  # type: ignore[attr-defined]
+            report = verify_audit_chain(conn, cipher.ring, directory, mirror)  # type: ignore[attr-defined]
+    finally:
+        if mirror is not None:
+            mirror.close()
     for problem in report.problems:
         click.echo(f"FAIL {problem}", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-    click.echo(f"audit chain: {report.events} events, {report.checkpoints} checkpoints: {status}")
+    mirrored = (
+        f", {report.mirror_checkpoints} in the mirror" if mirror is not None and mirror.readable else ""
+    )
+    click.echo(f"audit chain: {report.events} events, {report.checkpoints} checkpoints{mirrored}: {status}")
     sys.exit(0 if report.ok else 1)
 
 
 @audit_group.command("checkpoint")
 def audit_checkpoint() -> None:
     """Write a signed checkpoint of the current chain head now."""
-    from claims_server.security.checkpoints import write_checkpoint
+    from claims_server.security.checkpoints import CheckpointMirrorError, open_mirror, write_checkpoint
     from claims_server.security.clock import system_clock
 
     settings, engine = _setup()
     cipher = _cipher(settings, engine)
-    with engine.connect() as conn:  # type: ignore[attr-defined]
-        cp = write_checkpoint(conn, cipher.ring, Path(settings.audit_checkpoint_dir), system_clock())  # type: ignore[attr-defined]
+    try:
+        with engine.connect() as conn:  # type: ignore[attr-defined]
+            cp = write_checkpoint(
+                conn,
+                cipher.ring,  # type: ignore[attr-defined]
+                Path(settings.audit_checkpoint_dir),  # type: ignore[attr-defined]
+                system_clock(),
+                mirror=lambda: open_mirror(settings),
+            )
+    except CheckpointMirrorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     click.echo(
         "no events yet" if cp is None else f"checkpoint at event {cp.last_event_id} ({cp.event_count} events)"
     )
@@ -158,19 +184,47 @@ def tokens_group() -> None:
 @tokens_group.command("create")
 @click.argument("name")
 @click.option(
-    "--scope", "scopes", multiple=True, required=True, help="repeat for each scope, e.g. claims:write"
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="repeat for each scope, e.g. claims:write (the list: claims_server.security.policy.TOKEN_SCOPES)",
 )
-def tokens_create(name: str, scopes: tuple[str, ...]) -> None:
+@click.option("--integration-name", default=None, help="the integration owning what the token creates")
+@click.option(
+    "--expires-at",
+    default=None,
+    help="ISO 8601 time in the future, e.g. 2027-01-01T00:00:00Z (UTC if no offset)",
+)
+def tokens_create(
+    name: str, scopes: tuple[str, ...], integration_name: str | None, expires_at: str | None
+) -> None:
     """Create an integration token; the secret is printed once and stored only as a hash."""
+    from datetime import datetime
+
     from claims_server.db import make_session_factory, unit_of_work
-    from claims_server.security.authn import create_api_token
+    from claims_server.security.authn import TokenRequestError, check_token_request, create_api_token
+    from claims_server.security.clock import system_clock
     from claims_server.security.principal import acting_as, system_principal
 
+    expiry = None
+    if expires_at is not None:
+        try:
+            expiry = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter("not an ISO 8601 time", param_hint="--expires-at") from None
+    try:
+        check_token_request(list(scopes), expiry, system_clock())  # before touching the database
+    except TokenRequestError as exc:
+        hint = "--scope" if exc.field == "scopes" else "--expires-at"
+        raise click.BadParameter(exc.message, param_hint=hint) from None
     settings, engine = _setup()
     _cipher(settings, engine)
     with (
         unit_of_work(make_session_factory(engine)) as session,
         acting_as(system_principal("cli:tokens-create")),
     ):  # type: ignore[arg-type]
-        token, _row = create_api_token(session, name=name, scopes=list(scopes))
+        token, _row = create_api_token(
+            session, name=name, scopes=list(scopes), integration_name=integration_name, expires_at=expiry
+        )
     click.echo(token)

@@ -247,9 +247,22 @@ def name_dob_index(cipher: FieldCipher, last: str, first: str, dob: date) -> str
     return cipher.blind_index("name_dob", f"{normalize_text(last)}|{normalize_text(first)}|{dob.isoformat()}")
 
 
+def normalize_account_number(value: str) -> str:
+    """Account numbers compare exactly (case kept: the practice's system may tell 'a1' from 'A1'),
+    only Unicode forms and surrounding space folded."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def account_number_index(cipher: FieldCipher, account_number: str) -> str:
+    return cipher.blind_index("account_number", normalize_account_number(account_number))
+
+
 #: table -> [(index attribute, source attributes, function(cipher, *sources) -> hex)].
 BLIND_INDEXES: dict[str, list[tuple[str, tuple[str, ...], Callable[..., str]]]] = {
-    "patients": [("name_dob_index", ("last_name", "first_name", "birth_date"), name_dob_index)],
+    "patients": [
+        ("name_dob_index", ("last_name", "first_name", "birth_date"), name_dob_index),
+        ("account_number_index", ("account_number",), account_number_index),
+    ],
     "coverages": [("member_id_index", ("member_id",), member_id_index)],
 }
 

@@ -5,10 +5,11 @@ HIPAA 164.312(c)(1)-(2) (integrity, mechanism to authenticate ePHI): ``audit_eve
 installs the triggers (the SQL there is a copy of ``pg_trigger_sql`` /
 ``sqlite_trigger_sql``: revisions may not import application code).
 
-``journal_notes`` (``0006_journal_notes``) is append-only too, except that its encrypted
-``note`` may be updated: key rotation re-encrypts it in place (``security/rotation.py``).
-Its triggers fire on DELETE and on an UPDATE of any other column (``FROZEN_COLUMNS``); a
-note rewritten in place would still need the data key to be sealed for its row.
+``journal_notes`` (``0006_journal_notes``) and ``claim_notes`` (``0009_claim_notes``) are
+append-only too, except that their encrypted ``note`` may be updated: key rotation
+re-encrypts it in place (``security/rotation.py``). Their triggers fire on DELETE and on an
+UPDATE of any other column (``FROZEN_COLUMNS``); a note rewritten in place would still need
+the data key to be sealed for its row.
 
 Maintenance bypass (test cleanup, a legally required purge), ``ledger_maintenance``:
 
@@ -37,6 +38,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_events", "journal_entries", "posti
 #: an UPDATE may not touch (all but the encrypted ones).
 FROZEN_COLUMNS: dict[str, tuple[str, ...]] = {
     "journal_notes": ("id", "public_id", "journal_entry_id", "author_user_id", "created_at"),
+    "claim_notes": ("id", "public_id", "claim_id", "author_user_id", "kind", "created_at"),
 }
 MAINTENANCE_SETTING = "claims.maintenance"
 

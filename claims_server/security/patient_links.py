@@ -3,7 +3,8 @@
 A link token (``csl_...``, 256 random bits, stored as SHA-256) goes to the patient in
 the statement, in the URL fragment so it never reaches server logs. Posting it with
 the right birth date consumes the link and opens a short patient session (``csp_...``)
-that can read only that patient's statements. Five wrong birth dates revoke the link.
+that can read only that patient's statements. Five wrong birth dates revoke the link; each
+attempt is counted atomically before the date is compared (``reserve_attempt``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from claims_server.config import Settings
 from claims_server.models import Patient, PatientAccessLink
@@ -90,15 +92,21 @@ def verify_patient_link(
         _audit_failure(session, link, actor, reason)
         session.commit()
         raise refused
+    attempt = reserve_attempt(session, link.id, now)
+    if attempt is None:  # another request used the last attempt (or the link) meanwhile
+        session.refresh(link)
+        _audit_failure(session, link, actor, "attempts")
+        session.commit()
+        raise refused
     patient = session.get(Patient, link.patient_id)
     if patient is None or patient.birth_date != birth_date:
-        link.failed_attempts += 1
-        if link.failed_attempts >= MAX_BIRTH_DATE_ATTEMPTS:
+        if attempt >= MAX_BIRTH_DATE_ATTEMPTS:
             link.revoked_at = now
         _audit_failure(session, link, actor, "birth_date")
         session.commit()
         raise refused
     session_token = new_token(PATIENT_PREFIX)
+    link.failed_attempts = attempt - 1  # this attempt succeeded
     link.used_at = now
     link.session_token_hash = token_hash(session_token)
     link.session_expires_at = now + PATIENT_SESSION_ABSOLUTE
@@ -114,6 +122,34 @@ def verify_patient_link(
         )
     session.commit()
     return session_token, link
+
+
+def reserve_attempt(session: Session, link_id: int, now: datetime) -> int | None:
+    """Count one birth-date attempt atomically, before the date is compared; its number, or None.
+
+    One conditional UPDATE (``failed_attempts = failed_attempts + 1 WHERE failed_attempts < max``
+    and the link still usable) ``RETURNING`` the new count: concurrent attempts queue on the
+    row (PostgreSQL) or the write lock (SQLite), so at most ``MAX_BIRTH_DATE_ATTEMPTS`` dates
+    are ever compared for a link. A matching date consumes the link (and takes its attempt
+    back off the count of failures).
+    """
+    attempts = session.execute(
+        update(PatientAccessLink)
+        .where(
+            PatientAccessLink.id == link_id,
+            PatientAccessLink.failed_attempts < MAX_BIRTH_DATE_ATTEMPTS,
+            PatientAccessLink.revoked_at.is_(None),
+            PatientAccessLink.used_at.is_(None),
+            PatientAccessLink.expires_at > now,
+        )
+        .values(failed_attempts=PatientAccessLink.failed_attempts + 1)
+        .returning(PatientAccessLink.failed_attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    link = session.get(PatientAccessLink, link_id)
+    if attempts is not None and link is not None:
+        set_committed_value(link, "failed_attempts", attempts)
+    return attempts
 
 
 def _audit_failure(session: Session, link: PatientAccessLink, actor: Principal, reason: str) -> None:

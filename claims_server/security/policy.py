@@ -98,12 +98,12 @@ POLICY: dict[str, Rule] = {
     # --- claims (claims_server.claims.views) -------------------------------------------------
     "claims.list_claims": allow(*ALL_STAFF),
     "claims.get_claim": allow(*ALL_STAFF),
+    "claims.list_claim_notes": allow(*ALL_STAFF),  # as the claim screen's history shows them
     "claims.create_claim": allow(*BILLING_STAFF, INTEGRATION, scope="claims:write"),
     "claims.validate_claim": allow(*BILLING_STAFF, INTEGRATION, scope="claims:write"),
     "claims.update_claim": allow(*BILLING_STAFF),
     "claims.transition_ready": allow(*BILLING_STAFF),
     "claims.transition_return_to_draft": allow(*BILLING_STAFF),
-    "claims.transition_void": allow(SUPERVISOR, ADMIN),
     # Correcting a front-end rejection (999/277CA: never adjudicated) is routine biller work;
     # reopening a denied (adjudicated) claim is a supervisor's decision. The UI's "save and
     # resubmit" of a rejected claim checks claims.transition_correct (ui/claims.py).
@@ -162,7 +162,8 @@ POLICY: dict[str, Rule] = {
     "remittances.get_remittance": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
     # --- end remit-posting --------------------------------------------------------------------
     # --- eligibility: 270/271 checks and estimates (claims_server.eligibility.views) ------------
-    # Staff only: checks and coverages have no integration owner column (security.ownership).
+    # Staff only (integrations could own checks through their patients' coverages, see
+    # security.ownership, but no integration needs to run 270s yet).
     "eligibility.request_check": allow(*BILLING_STAFF),
     "eligibility.get_check": allow(*ALL_STAFF),
     "eligibility.get_summary": allow(*ALL_STAFF),
@@ -238,7 +239,7 @@ POLICY: dict[str, Rule] = {
     "ui.claim_save": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_correct, transition_ready)
     "ui.claim_ready": allow(*BILLING_STAFF),  # claims.transition_ready
     "ui.claim_replacement": allow(*BILLING_STAFF),  # corrections.create_replacement
-    "ui.claim_void": allow(SUPERVISOR, ADMIN),  # claims.transition_void / corrections.create_void
+    "ui.claim_void": allow(SUPERVISOR, ADMIN),  # corrections.create_void
     "ui.claim_appeal": allow(*BILLING_STAFF),  # corrections.open_appeal
     "ui.claim_next_payer": allow(*BILLING_STAFF),  # corrections.create_next_payer
     # --- end ui
@@ -265,6 +266,11 @@ POLICY: dict[str, Rule] = {
     "ui.claim_write_off": allow(*BILLING_STAFF),  # write_offs.create_write_off
     # --- end write-offs
 }
+
+
+#: Every scope an integration token may hold: exactly the scopes the rules above name.
+#: Token creation (API and CLI) refuses any other string; there is no wildcard scope.
+TOKEN_SCOPES: tuple[str, ...] = tuple(sorted({rule.scope for rule in POLICY.values() if rule.scope}))
 
 
 def rule_for(endpoint: str | None) -> Rule | None:

@@ -63,7 +63,7 @@ class Principal:
         return self.kind is PrincipalKind.USER and self.role in STAFF_ROLES
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or "*" in self.scopes
+        return scope in self.scopes
 
 
 SYSTEM = Principal(PrincipalKind.SYSTEM, role="system", name="system")
@@ -97,8 +97,15 @@ def system_principal(name: str) -> Principal:
     return Principal(PrincipalKind.SYSTEM, role="system", name=name)
 
 
+def client_address() -> str:
+    """The client's address: the TCP peer, or what ``TRUSTED_PROXY_COUNT`` trusted proxies say
+    (``ProxyFix`` in ``create_app`` rewrites ``remote_addr``). Rate limits, lockouts and the audit
+    trail's "from where" all use this one value."""
+    return request.remote_addr or "unknown"
+
+
 def request_source() -> tuple[str | None, str | None]:
     """(source address, request id) of the current request, or (None, None) outside one."""
     if not has_request_context():
         return None, None
-    return request.remote_addr, g.get("request_id")
+    return client_address(), g.get("request_id")

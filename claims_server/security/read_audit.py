@@ -6,8 +6,8 @@ database hands to the request, and an ``after_request`` hook appends one READ ev
 entity, naming the entity by its public id and the patient it belongs to, when the
 request is a read (GET, or a search in ``READ_POST_ENDPOINTS``) and the answer a success (a refused or failed request served nothing; a denial is audited by
 the policy hook). Child rows are reported as their parent (a diagnosis or a service line
-as its claim, a comment as its work item, a journal note as its journal entry); an entity
-the request already audited (an explicit ``patient.read``, a ``patients.update`` ...) is
+or a claim note as its claim, a comment as its work item, a journal note as its journal
+entry); an entity the request already audited (an explicit ``patient.read``, a ``patients.update`` ...) is
 not recorded twice. Writes
 (POST, PUT, PATCH, DELETE) are audited as the change they make (``claim.ready``,
 ``patients.update``, the posting of an 835 ...), not as a read of every row they load.
@@ -30,6 +30,7 @@ from claims_server.models import (
     Appeal,
     Claim,
     ClaimDiagnosis,
+    ClaimNote,
     ClaimPayment,
     Coverage,
     EdiFile,
@@ -44,6 +45,7 @@ from claims_server.models import (
     Statement,
     StatementHold,
     StatementLine,
+    StatementPrintBatch,
     WorkItem,
     WorkItemComment,
 )
@@ -82,6 +84,7 @@ PHI_ENTITIES: dict[type[Any], ReadSpec] = {
     ClaimDiagnosis: ReadSpec("claim", own_id=False, via="claims", parent_key="claim_id"),
     ServiceLine: ReadSpec("claim", own_id=False, via="claims", parent_key="claim_id"),
     ClaimPayment: ReadSpec("claim", own_id=False, via="claims", parent_key="claim_id"),
+    ClaimNote: ReadSpec("claim", own_id=False, via="claims", parent_key="claim_id"),
     WorkItem: ReadSpec("work_item", claim_key="claim_id"),
     WorkItemComment: ReadSpec("work_item", own_id=False, via="work_items", parent_key="work_item_id"),
     Appeal: ReadSpec("appeal", claim_key="claim_id"),
@@ -92,6 +95,8 @@ PHI_ENTITIES: dict[type[Any], ReadSpec] = {
     StatementHold: ReadSpec("statement_hold", patient_key="patient_id"),
     EligibilityCheck: ReadSpec("eligibility_check", coverage_key="coverage_id"),
     EdiFile: ReadSpec("edi_file"),
+    # A mail-house batch spans many patients: reported as the batch (the download names it too).
+    StatementPrintBatch: ReadSpec("statement_print_batch"),
     # A write-off's note is reported as its journal entry (the write-off), patient from the claim.
     JournalNote: ReadSpec(
         "journal_entry", own_id=False, via="journal_entries", parent_key="journal_entry_id"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
@@ -20,7 +21,7 @@ from claims_server.db import Base
 from claims_server.models.encrypted import EncryptedAttr, Sealed, decode_plain, encrypted_attributes
 from claims_server.models.security import AuditAction, KeyPurpose
 from claims_server.security.audit import audit_event
-from claims_server.security.fields import FieldCipher, registered_cipher
+from claims_server.security.fields import BLIND_INDEXES, FieldCipher, registered_cipher
 from claims_server.security.keys import KeyProvider, add_key, load_keyring
 from claims_server.security.principal import acting_as, system_principal
 
@@ -43,6 +44,36 @@ def _encrypted_tables() -> list[tuple[type, tuple[EncryptedAttr, ...]]]:
     return sorted(out, key=lambda item: item[0].__tablename__)
 
 
+def _blind_indexes(
+    cipher: FieldCipher,
+    table: str,
+    attrs: tuple[EncryptedAttr, ...],
+    cols: list[Any],
+    row: Any,
+    clear: dict[str, object],
+) -> dict[str, str | None]:
+    """The blind indexes (``BLIND_INDEXES``) of a row whose ``clear`` values are being sealed.
+
+    A column that became encrypted in a later revision (``0009_claim_notes``: the patient's
+    account number) has no index for its clear values yet: ``--seal-clear`` fills it.
+    """
+    out: dict[str, str | None] = {}
+    for index_attr, sources, compute in BLIND_INDEXES.get(table, ()):
+        if not clear.keys() & set(sources):
+            continue
+        plains = []
+        for source in sources:
+            if source in clear:
+                plains.append(clear[source])
+                continue
+            attr, col = next((a, c) for a, c in zip(attrs, cols, strict=True) if a.key == source)
+            stored = row._mapping[col]
+            raw = stored.stored if isinstance(stored, Sealed) else stored
+            plains.append(None if raw is None else cipher.open(attr, row.public_id, raw))
+        out[index_attr] = None if any(p is None for p in plains) else compute(cipher, *plains)
+    return out
+
+
 def rotate_data_key(
     engine: Engine,
     provider: KeyProvider,
@@ -55,8 +86,10 @@ def rotate_data_key(
     """Rotate the data key (see module docstring); returns what was re-encrypted.
 
     ``seal_clear`` also encrypts values still in clear text: a column that became encrypted
-    in a later revision (``0003_phi_gaps``) keeps its older values in clear until then.
-    Without it a clear value is an error, as on every read.
+    in a later revision (``0003_phi_gaps``, ``0009_claim_notes``) keeps its older values in
+    clear until then, and the blind index of such a column (``BLIND_INDEXES``) is computed
+    from the clear value as it is sealed. Without it a clear value is an error, as on every
+    read.
     """
     with engine.begin() as conn:
         if not resume:
@@ -89,7 +122,8 @@ def rotate_data_key(
                     break
                 params = []
                 for row in rows:
-                    values = {}
+                    values: dict[str, object] = {}
+                    clear: dict[str, object] = {}
                     for attr, col in zip(attrs, cols, strict=True):
                         stored = row._mapping[col]
                         if stored is None:
@@ -99,9 +133,13 @@ def rotate_data_key(
                             continue
                         if seal_clear and cipher.key_id_of(raw) is None:
                             plain = decode_plain(attr.codec, raw if isinstance(raw, bytes) else raw.encode())
+                            clear[attr.key] = plain
                         else:
                             plain = cipher.open(attr, row.public_id, raw)
                         values[attr.column] = cipher.seal(attr, row.public_id, plain, key_id=active)
+                    report.values_reencrypted += len(values)
+                    if clear:
+                        values.update(_blind_indexes(cipher, table.name, attrs, cols, row, clear))
                     if values:
                         params.append((row.id, values))
                 # One executemany per set of columns: values of a row that are NULL or already
@@ -112,7 +150,6 @@ def rotate_data_key(
                     groups.setdefault(names, []).append(
                         {"row_id_": row_id, **{f"v_{n}": values[n] for n in names}}
                     )
-                    report.values_reencrypted += len(values)
                 for names, batch in groups.items():
                     stmt = (
                         update(table)

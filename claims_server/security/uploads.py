@@ -27,6 +27,9 @@ from claims_server.errors import ApiError, Unprocessable
 from claims_server.security.ratelimit import rate_limit
 
 X12_CONTENT_TYPES = ("application/edi-x12", "text/plain", "application/octet-stream")
+#: The body as the OpenAPI document states it (:func:`check_x12_start`: ISA first, after
+#: optional ASCII whitespace or a UTF-8 byte order mark).
+X12_BODY_SCHEMA = {"type": "string", "pattern": r"^\ufeff?[ \t\n\r\x0b\x0c]*ISA"}
 CHUNK = 64 * 1024
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, make_response, request
+from flask import Response, current_app, jsonify, make_response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from claims_server.api_common.fields import StrictBoolean, StrictInteger
 from claims_server.app import db_session
 from claims_server.errors import ApiError, NotFound, Unprocessable
 from claims_server.models import ApiToken, AuditEvent, Patient, Role, Statement, User
@@ -20,10 +21,12 @@ from claims_server.models.security import AuditAction
 from claims_server.security import clock
 from claims_server.security.audit import audit_event
 from claims_server.security.authn import (
+    MIN_PASSWORD_LENGTH,
     SESSION_COOKIE,
     AuthError,
     SecondFactorActive,
     SignedIn,
+    TokenRequestError,
     begin_totp_enrolment,
     check_password_strength,
     confirm_totp_enrolment,
@@ -37,7 +40,8 @@ from claims_server.security.authn import (
 )
 from claims_server.security.ownership import get_owned, scope_query
 from claims_server.security.patient_links import create_patient_link, verify_patient_link
-from claims_server.security.principal import current_principal
+from claims_server.security.policy import TOKEN_SCOPES
+from claims_server.security.principal import client_address, current_principal
 from claims_server.security.ratelimit import rate_limit
 
 auth_blp = Blueprint(
@@ -60,19 +64,30 @@ def _auth_error(exc: AuthError) -> Unauthorized:
     return Unauthorized(exc.detail)
 
 
+#: An authenticator code: 6-8 ASCII digits (what the check compares; anything else is a 422).
+TOTP_CODE = validate.Regexp(r"^[0-9]{6,8}$", error="must be the 6-8 digits the authenticator app shows")
+
+
 class LoginSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(1, 150))
     password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
-    totp_code = fields.String(load_default=None, validate=validate.Length(6, 8), load_only=True)
+    totp_code = fields.String(load_default=None, validate=TOTP_CODE, load_only=True)
+
+
+#: A new password as the document states it: ``check_password_strength``'s minimum, and the
+#: sign-in's maximum (a longer one could never sign in).
+NEW_PASSWORD = validate.Length(
+    MIN_PASSWORD_LENGTH, 1024, error=f"a password needs {MIN_PASSWORD_LENGTH} to 1024 characters"
+)
 
 
 class PasswordChangeSchema(Schema):
     current_password = fields.String(required=True, load_only=True)
-    new_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
 
 
 class CodeSchema(Schema):
-    code = fields.String(required=True, validate=validate.Length(6, 8))
+    code = fields.String(required=True, validate=TOTP_CODE)
 
 
 class UserCreateSchema(Schema):
@@ -81,7 +96,7 @@ class UserCreateSchema(Schema):
     role = fields.String(
         required=True, validate=validate.OneOf([r.value for r in Role if r is not Role.INTEGRATION])
     )
-    password = fields.String(required=True, load_only=True)
+    password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
 
 
 class RoleSchema(Schema):
@@ -90,7 +105,12 @@ class RoleSchema(Schema):
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    scopes = fields.List(fields.String(validate=validate.Length(1, 64)), required=True)
+    scopes = fields.List(
+        # The enum documents the fixed list; the service refuses others (422 naming ``scopes``).
+        fields.String(validate=validate.Length(1, 64), metadata={"enum": list(TOKEN_SCOPES)}),
+        required=True,
+        metadata={"description": "some of: " + ", ".join(TOKEN_SCOPES), "minItems": 1},
+    )
     integration_name = fields.String(load_default=None, validate=validate.Length(1, 100))
     expires_at = fields.AwareDateTime(load_default=None)
 
@@ -102,6 +122,104 @@ class PatientLinkCreateSchema(Schema):
 class PatientLinkVerifySchema(Schema):
     token = fields.String(required=True, validate=validate.Length(10, 100), load_only=True)
     birth_date = fields.Date(required=True, load_only=True)
+
+
+# -- response bodies (documented in the OpenAPI document; the views build them as dicts)
+
+
+class UserOutSchema(Schema):
+    id = fields.String(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
+    totp_enabled = StrictBoolean(required=True)
+
+
+class SignedInSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    idle_timeout_minutes = StrictInteger(required=True)
+    user = fields.Nested(UserOutSchema, required=True)
+
+
+class WhoAmISchema(Schema):
+    kind = fields.String(required=True)
+    role = fields.String(allow_none=True, required=True)
+    name = fields.String(allow_none=True, required=True)
+    scopes = fields.List(fields.String(), required=True)
+
+
+class TotpSetupSchema(Schema):
+    secret = fields.String(required=True)
+    provisioning_uri = fields.String(required=True)
+
+
+class TokenOutSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    integration_name = fields.String(allow_none=True, required=True)
+    expires_at = fields.DateTime(allow_none=True, required=True)
+    revoked_at = fields.DateTime(allow_none=True, required=True)
+
+
+class TokenCreatedSchema(TokenOutSchema):
+    token = fields.String(required=True, metadata={"description": "the secret; shown only in this answer"})
+
+
+class TokenListSchema(Schema):
+    items = fields.List(fields.Nested(TokenOutSchema), required=True)
+
+
+class PatientLinkOutSchema(Schema):
+    id = fields.String(required=True)
+    token = fields.String(required=True)
+    path = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class AuditArgsSchema(Schema):
+    limit = StrictInteger(load_default=100, validate=validate.Range(1, 1000))
+
+
+class AuditEventOutSchema(Schema):
+    id = StrictInteger(required=True)
+    occurred_at = fields.DateTime(required=True)
+    action = fields.String(required=True)
+    event_type = fields.String(required=True)
+    entity_type = fields.String(allow_none=True, required=True)
+    entity_id = fields.String(allow_none=True, required=True)
+    actor_role = fields.String(allow_none=True, required=True)
+    outcome = StrictInteger(required=True)
+    request_id = fields.String(allow_none=True, required=True)
+
+
+class AuditEventListSchema(Schema):
+    items = fields.List(fields.Nested(AuditEventOutSchema), required=True)
+
+
+class PatientSessionSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class PatientStatementSchema(Schema):
+    id = fields.String(required=True)
+    statement_date = fields.Date(required=True)
+    due_date = fields.Date(required=True)
+    balance_cents = StrictInteger(required=True)
+    state = fields.String(required=True)
+
+
+class PatientStatementListSchema(Schema):
+    items = fields.List(fields.Nested(PatientStatementSchema), required=True)
+
+
+def _ok(
+    blp: Blueprint, status: int, schema: type[Schema] | None = None, description: str | None = None
+) -> Any:
+    """Document a success answer the view builds itself (no re-serialisation)."""
+    return blp.alt_response(status, schema=schema, description=description, success=True)
 
 
 def _token_json(row: ApiToken) -> dict[str, Any]:
@@ -134,6 +252,7 @@ def _current_user() -> User:
 
 
 @auth_blp.route("/login", methods=["POST"], endpoint="login")
+@_ok(auth_blp, 200, SignedInSchema, "signed in; the token is also set as the session cookie")
 @auth_blp.arguments(LoginSchema)
 def login_view(body: dict[str, Any]) -> Response:
     """Sign in with username, password and (when enrolled) a TOTP code."""
@@ -178,13 +297,13 @@ def sign_in(username: str, password: str, totp_code: str | None) -> SignedIn:
             password=password,
             totp_code=totp_code,
             settings=ext.settings,
-            counters=ext.counters,
             now=clock.now(),
-            source_address=request.remote_addr,
+            source_address=client_address(),
         )
 
 
 @auth_blp.route("/logout", methods=["POST"], endpoint="logout")
+@_ok(auth_blp, 204, description="every session of the user ended")
 def logout() -> Response:
     """End every session of the signed-in user."""
     session = db_session()
@@ -196,6 +315,7 @@ def logout() -> Response:
 
 
 @auth_blp.route("/session", methods=["GET"], endpoint="whoami")
+@_ok(auth_blp, 200, WhoAmISchema)
 def whoami() -> dict[str, Any]:
     """Who the credentials stand for."""
     p = current_principal()
@@ -203,6 +323,7 @@ def whoami() -> dict[str, Any]:
 
 
 @auth_blp.route("/password", methods=["POST"], endpoint="change_password")
+@_ok(auth_blp, 204, description="changed; every session of the user ended")
 @auth_blp.arguments(PasswordChangeSchema)
 def change_password(body: dict[str, Any]) -> Response:
     """Change the password; every session of the user ends (sign in again)."""
@@ -235,6 +356,7 @@ def change_password(body: dict[str, Any]) -> Response:
 
 
 @auth_blp.route("/totp/setup", methods=["POST"], endpoint="totp_setup")
+@_ok(auth_blp, 200, TotpSetupSchema)
 def totp_setup() -> dict[str, Any]:
     """Start TOTP enrolment: a new secret (stored encrypted), active once a code confirms it."""
     session = db_session()
@@ -250,6 +372,7 @@ def totp_setup() -> dict[str, Any]:
 
 
 @auth_blp.route("/totp/confirm", methods=["POST"], endpoint="totp_confirm")
+@_ok(auth_blp, 200, UserOutSchema)
 @auth_blp.arguments(CodeSchema)
 def totp_confirm(body: dict[str, Any]) -> dict[str, Any]:
     """Confirm TOTP enrolment with a current code; sign-ins then require a code."""
@@ -264,6 +387,7 @@ def totp_confirm(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @auth_blp.route("/users", methods=["POST"], endpoint="create_user")
+@_ok(auth_blp, 201, UserOutSchema)
 @auth_blp.arguments(UserCreateSchema)
 def create_user_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Create a staff user (admin)."""
@@ -289,6 +413,7 @@ def create_user_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @auth_blp.route("/users/<user_id>/role", methods=["POST"], endpoint="change_role")
+@_ok(auth_blp, 200, UserOutSchema)
 @auth_blp.arguments(RoleSchema)
 def change_role(body: dict[str, Any], user_id: str) -> dict[str, Any]:
     """Change a user's role (admin); their sessions end so the new role applies at once."""
@@ -312,23 +437,34 @@ def change_role(body: dict[str, Any], user_id: str) -> dict[str, Any]:
 
 
 @auth_blp.route("/tokens", methods=["POST"], endpoint="create_token")
+@_ok(auth_blp, 201, TokenCreatedSchema)
 @auth_blp.arguments(TokenCreateSchema)
 def create_token(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Create an integration token (admin). The secret is in this answer only."""
     session = db_session()
-    token, row = create_api_token(
-        session,
-        name=body["name"],
-        scopes=body["scopes"],
-        integration_name=body.get("integration_name"),
-        owner_user_id=current_principal().user_id,
-        expires_at=body.get("expires_at"),
-    )
+    try:
+        token, row = create_api_token(
+            session,
+            name=body["name"],
+            scopes=body["scopes"],
+            integration_name=body.get("integration_name"),
+            owner_user_id=current_principal().user_id,
+            expires_at=body.get("expires_at"),
+            now=clock.now(),
+        )
+    except TokenRequestError as exc:
+        raise Unprocessable(
+            str(exc),
+            errors=[
+                {"field": exc.field, "location": "json", "rule": "token_request", "message": exc.message}
+            ],
+        ) from None
     session.commit()
     return {**_token_json(row), "token": token}, 201
 
 
 @auth_blp.route("/tokens", methods=["GET"], endpoint="list_tokens")
+@_ok(auth_blp, 200, TokenListSchema)
 def list_tokens() -> dict[str, Any]:
     """Tokens the caller may see: all for an admin, its own for an integration."""
     stmt = scope_query(select(ApiToken).order_by(ApiToken.id), current_principal(), ApiToken)
@@ -336,11 +472,13 @@ def list_tokens() -> dict[str, Any]:
 
 
 @auth_blp.route("/tokens/<token_id>", methods=["GET"], endpoint="get_token")
+@_ok(auth_blp, 200, TokenOutSchema)
 def get_token(token_id: str) -> dict[str, Any]:
     return _token_json(get_owned(db_session(), ApiToken, token_id, current_principal()))
 
 
 @auth_blp.route("/tokens/<token_id>", methods=["DELETE"], endpoint="revoke_token")
+@_ok(auth_blp, 204, description="revoked (or it already was)")
 def revoke_token(token_id: str) -> Response:
     """Revoke a token: refused from the very next request."""
     session = db_session()
@@ -359,6 +497,7 @@ def revoke_token(token_id: str) -> Response:
 
 
 @auth_blp.route("/patient-links", methods=["POST"], endpoint="create_patient_link")
+@_ok(auth_blp, 201, PatientLinkOutSchema)
 @auth_blp.arguments(PatientLinkCreateSchema)
 def create_patient_link_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Issue a one-time statement link for a patient. The token is in this answer only."""
@@ -383,10 +522,12 @@ def create_patient_link_view(body: dict[str, Any]) -> tuple[dict[str, Any], int]
 
 
 @auth_blp.route("/audit-events", methods=["GET"], endpoint="audit_events")
-def audit_events() -> dict[str, Any]:
+@auth_blp.arguments(AuditArgsSchema, location="query")
+@_ok(auth_blp, 200, AuditEventListSchema)
+def audit_events(args: dict[str, Any]) -> dict[str, Any]:
     """The newest audit events (auditors, admins); reading the trail is itself audited."""
     session = db_session()
-    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 1000)
+    limit = args["limit"]
     rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all()
     audit_event(
         session,
@@ -415,6 +556,7 @@ def audit_events() -> dict[str, Any]:
 
 
 @patient_blp.route("/verify", methods=["POST"], endpoint="verify")
+@_ok(patient_blp, 200, PatientSessionSchema)
 @patient_blp.arguments(PatientLinkVerifySchema)
 def verify(body: dict[str, Any]) -> dict[str, Any]:
     """Check the link and birth date; answer a patient session token."""
@@ -443,6 +585,7 @@ def _statement_json(s: Statement) -> dict[str, Any]:
 
 
 @patient_blp.route("/statements", methods=["GET"], endpoint="statements")
+@_ok(patient_blp, 200, PatientStatementListSchema)
 def statements() -> dict[str, Any]:
     """The patient's own statements."""
     session = db_session()
@@ -462,6 +605,7 @@ def statements() -> dict[str, Any]:
 
 
 @patient_blp.route("/statements/<statement_id>", methods=["GET"], endpoint="statement")
+@_ok(patient_blp, 200, PatientStatementSchema)
 def statement(statement_id: str) -> dict[str, Any]:
     """One of the patient's statements; another patient's is 404."""
     session = db_session()

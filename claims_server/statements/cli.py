@@ -44,7 +44,7 @@ def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) ->
     from claims_server.models.statements import StatementRun, StatementRunState
     from claims_server.security.principal import acting_as, system_principal
     from claims_server.statements.services import run_progress, start_statement_run
-    from claims_server.statements.tasks import enqueue_run
+    from claims_server.statements.tasks import enqueue_run, requeue_stalled_runs
     from claims_server.tasks.celery_app import configure_celery
 
     settings = load_settings()
@@ -53,7 +53,7 @@ def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) ->
     factory = _session_factory()
     with acting_as(system_principal("cli:statements-run")):
         with factory() as session:
-            run, chunks = start_statement_run(session, day)
+            run, chunks = start_statement_run(session, day, chunk_size=settings.STATEMENT_RUN_CHUNK_SIZE)
             session.commit()
             run_id, public_id = run.id, run.public_id
         if progress:
@@ -67,7 +67,13 @@ def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) ->
         else:
             enqueue_run(run_id, chunks, queue=queue)
         last = ""
+        polls = 0
         while True:
+            polls += 1
+            if not settings.tasks_eager and polls % 10 == 0:
+                # A worker killed mid-chunk would hold the run for the broker's visibility
+                # timeout: once the run has not moved for a lease, its chunks go back on the queue.
+                requeue_stalled_runs(factory, settings, queue=queue, run_id=run_id)
             with factory() as session:
                 current = run_progress(session.get(StatementRun, run_id))
             line = _progress_line(current)
@@ -86,18 +92,38 @@ def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) ->
 @statements_group.command("status")
 @click.argument("run_public_id")
 @click.option("--json", "as_json", is_flag=True)
-def status_command(run_public_id: str, as_json: bool) -> None:
-    """Progress of a statement run by its id."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="queue again now every chunk not done and not in progress (default: only after "
+    "STATEMENT_CHUNK_LEASE_SECONDS without progress)",
+)
+@click.option("--queue", default=None, help="Celery queue for chunks queued again")
+def status_command(run_public_id: str, as_json: bool, resume: bool, queue: str | None) -> None:
+    """Progress of a statement run by its id; a run stalled by a killed worker is resumed."""
     from sqlalchemy import select
 
+    from claims_server.config import load_settings
     from claims_server.models.statements import StatementRun
     from claims_server.statements.services import run_progress
+    from claims_server.statements.tasks import requeue_stalled_runs
+    from claims_server.tasks.celery_app import configure_celery
 
-    with _session_factory()() as session:
+    settings = load_settings()
+    configure_celery(settings)
+    factory = _session_factory()
+    with factory() as session:
         run = session.scalar(select(StatementRun).where(StatementRun.public_id == run_public_id))
         if run is None:
             raise click.ClickException(f"no statement run {run_public_id}")
-        current = run_progress(run)
+        run_id = run.id
+    requeued = requeue_stalled_runs(
+        factory, settings, queue=queue, run_id=run_id, lease_seconds=0 if resume else None
+    )
+    if requeued and not as_json:
+        click.echo(f"run {run_public_id}: {requeued} chunk(s) queued again", err=True)
+    with factory() as session:
+        current = run_progress(session.get(StatementRun, run_id))
     click.echo(json.dumps(current, sort_keys=True) if as_json else _progress_line(current))
 
 

@@ -4,14 +4,18 @@
   statement starting on the front of a new sheet (a blank back page is added after a
   statement with an odd page count when printing duplex, so two patients' pages never
   share a sheet), with a manifest CSV saying which pages belong to which statement.
-  Files are written 0600 under the statement outbox; they hold PHI and leave only to
-  the mail house (a business associate).
+  Both hold PHI (names, addresses, account numbers): they are stored encrypted in
+  ``statement_print_batches`` (AES-GCM under the data key) and leave the database only
+  to the mail house (a business associate), through the download route or a file the
+  operator names (``claims-server statements print-batch --out``, written 0600).
+  ``claims-server maintenance purge`` clears them after ``PRINT_BATCH_RETENTION_DAYS``.
 - Email: an HTML body (the statement as rendered for the browser) and a plain-text
   part, sent over SMTP (STARTTLS or TLS; production refuses plain SMTP). The subject
   names the practice only, never the patient or an amount. The body carries a
   one-time, expiring statement link (``security.patient_links``): the patient confirms
   their birth date and can read the statement and pay. Without ``SMTP_HOST`` the email
-  is written as an ``.eml`` file to the outbox (the embedded default).
+  is written as an ``.eml`` file (0600) to the outbox (the embedded default), removed
+  by the purge after ``OUTBOUND_FILE_RETENTION_HOURS``.
 
 Each statement delivered is audited (``statement.deliver`` with the channel) and moves
 to ``delivered``. Rendering is not done here: callers pass the stored PDF and the HTML
@@ -27,7 +31,7 @@ import os
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -40,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from claims_server.config import Settings
-from claims_server.errors import ApiError, Unprocessable
+from claims_server.errors import ApiError, NotFound, Unprocessable
 from claims_server.models import (
     AuditAction,
     AuditOutcome,
@@ -49,6 +53,7 @@ from claims_server.models import (
     PatientAccessLink,
     Practice,
     Statement,
+    StatementPrintBatch,
     StatementState,
 )
 from claims_server.models.common import new_public_id
@@ -69,7 +74,7 @@ class DeliveryError(ApiError):
 
 
 def outbox_dir(settings: Settings) -> Path:
-    """Where print batches and (without SMTP) emails are written."""
+    """Where emails (without SMTP) and, by default, CLI print-batch files are written."""
     return Path(settings.STATEMENT_OUTBOX or Path(settings.INSTANCE_PATH) / "statements")
 
 
@@ -130,19 +135,27 @@ class PrintBatch:
     """One mail-house file set: the merged PDF, its manifest, and the counts a mail house checks."""
 
     batch_id: str
-    pdf_path: Path
-    manifest_path: Path
+    pdf: bytes = field(repr=False)
+    manifest: bytes = field(repr=False)  # CSV, UTF-8
     statements: int
     pages: int  # pages in the merged PDF, blank backs included
     sheets: int
     pdf_sha256: str
     statement_ids: tuple[str, ...]
 
+    @property
+    def pdf_name(self) -> str:
+        return f"statements-{self.batch_id}.pdf"
+
+    @property
+    def manifest_name(self) -> str:
+        return f"statements-{self.batch_id}.manifest.csv"
+
     def to_json_dict(self) -> dict[str, object]:
         return {
             "id": self.batch_id,
-            "pdf": self.pdf_path.name,
-            "manifest": self.manifest_path.name,
+            "pdf": self.pdf_name,
+            "manifest": self.manifest_name,
             "statements": self.statements,
             "pages": self.pages,
             "sheets": self.sheets,
@@ -151,10 +164,37 @@ class PrintBatch:
         }
 
 
+def write_print_batch(batch: PrintBatch, out_dir: Path) -> tuple[Path, Path]:
+    """Write the batch's PDF and manifest (0600) into ``out_dir``, a place the operator chose."""
+    pdf_path, manifest_path = out_dir / batch.pdf_name, out_dir / batch.manifest_name
+    _write_private(pdf_path, batch.pdf)
+    _write_private(manifest_path, batch.manifest)
+    return pdf_path, manifest_path
+
+
+class PrintBatchGone(ApiError):
+    """The batch's files were cleared by the retention purge; its counts remain."""
+
+    status, slug, title = 410, "print-batch-purged", "Print batch purged"
+
+
+def print_batch_file(session: Session, batch_id: str, kind: str) -> tuple[bytes, str]:
+    """A stored batch's ``pdf`` or ``manifest`` and its file name (404 unknown, 410 purged)."""
+    row = session.scalar(select(StatementPrintBatch).where(StatementPrintBatch.public_id == batch_id))
+    if row is None or kind not in ("pdf", "manifest"):
+        raise NotFound("no print batch file with that name")
+    content = row.pdf_content if kind == "pdf" else row.manifest_content
+    if content is None:
+        raise PrintBatchGone(
+            f"print batch {batch_id} was cleared after its retention period (PRINT_BATCH_RETENTION_DAYS)"
+        )
+    suffix = ".pdf" if kind == "pdf" else ".manifest.csv"
+    return bytes(content), f"statements-{batch_id}{suffix}"
+
+
 def build_print_batch(
     session: Session,
     statements: Sequence[Statement],
-    out_dir: Path,
     *,
     load_pdf: Callable[[Statement], bytes],
     now: datetime,
@@ -162,10 +202,11 @@ def build_print_batch(
 ) -> PrintBatch:
     """Merge the statements' PDFs into one file with a manifest; mark them delivered by mail.
 
-    Flushes; the caller commits (files first, then the commit: a batch whose commit fails
-    is written again by the next run, and a mail house de-duplicates by statement id).
-    Refused (422) when ``statements`` is empty, holds a statement that is not issued, or
-    a stored PDF cannot be read.
+    The PDF and manifest are stored encrypted (``StatementPrintBatch``) in the caller's
+    transaction, so the batch and the statements' ``delivered`` state commit together;
+    nothing is written to disk. Flushes; the caller commits. Refused (422) when
+    ``statements`` is empty, holds a statement that is not issued, or a stored PDF
+    cannot be read.
     """
     if not statements:
         raise Unprocessable(
@@ -218,14 +259,23 @@ def build_print_batch(
     writer.write(buffer)
     pdf = buffer.getvalue()
     digest = hashlib.sha256(pdf).hexdigest()
-    pdf_path = out_dir / f"statements-{batch_id}.pdf"
-    manifest_path = out_dir / f"statements-{batch_id}.manifest.csv"
     text = io.StringIO(newline="")
     table = csv.DictWriter(text, fieldnames=MANIFEST_FIELDS, lineterminator="\r\n")
     table.writeheader()
     table.writerows(rows)
-    _write_private(pdf_path, pdf)
-    _write_private(manifest_path, text.getvalue().encode("utf-8"))
+    manifest = text.getvalue().encode("utf-8")
+    session.add(
+        StatementPrintBatch(
+            public_id=batch_id,
+            statements=len(rows),
+            pages=page,
+            sheets=sheets,
+            pdf_sha256=digest,
+            pdf_content=pdf,
+            manifest_content=manifest,
+            created_by_user_id=current_principal().user_id,
+        )
+    )
     for statement in statements:
         _mark_delivered(session, statement, DeliveryChannel.MAIL, now, {"batch": batch_id})
     audit_event(
@@ -239,8 +289,8 @@ def build_print_batch(
     session.flush()
     return PrintBatch(
         batch_id=batch_id,
-        pdf_path=pdf_path,
-        manifest_path=manifest_path,
+        pdf=pdf,
+        manifest=manifest,
         statements=len(rows),
         pages=page,
         sheets=sheets,
@@ -276,15 +326,13 @@ def print_statements(
     statement_ids: Sequence[str] | None = None,
     duplex: bool = True,
 ) -> PrintBatch | None:
-    """A print batch of the issued statements (or those named) in the outbox; None when there are none."""
+    """A print batch (stored encrypted) of the issued statements, or those named; None when there are none."""
     from claims_server.statements.services import statement_pdf
 
     statements = statements_to_print(session, statement_ids)
     if not statements:
         return None
-    return build_print_batch(
-        session, statements, outbox_dir(settings) / "print", load_pdf=statement_pdf, now=now, duplex=duplex
-    )
+    return build_print_batch(session, statements, load_pdf=statement_pdf, now=now, duplex=duplex)
 
 
 # -- email ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from claims_server.statements.delivery import (
     build_print_batch,
     email_issued_statement,
     statements_to_print,
+    write_print_batch,
 )
 
 
@@ -90,8 +91,10 @@ def run_statement_day(
         with unit_of_work(factory) as session:
             to_print = statements_to_print(session)
             if to_print:
-                batch = build_print_batch(session, to_print, folder / "print", load_pdf=_pdf, now=now)
-                day.print_batch = batch.to_json_dict() | {"pdf": batch.pdf_path.name}
+                batch = build_print_batch(session, to_print, load_pdf=_pdf, now=now)
+                # The demo shows its files (synthetic patients) in its own folder.
+                pdf_path, _ = write_print_batch(batch, folder / "print")
+                day.print_batch = batch.to_json_dict() | {"pdf": pdf_path.name}
     return day
 
 

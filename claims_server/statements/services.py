@@ -20,7 +20,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -676,8 +676,12 @@ def hold_summary(hold: StatementHold, patient_public_id: str | None) -> dict[str
     }
 
 
+def _chunk_ranges(ids: Sequence[int], chunk_size: int) -> list[tuple[int, int]]:
+    return [(chunk[0], chunk[-1]) for chunk in _chunks(ids, chunk_size)]
+
+
 def start_statement_run(
-    session: Session, as_of: date, *, user_id: int | None = None
+    session: Session, as_of: date, *, user_id: int | None = None, chunk_size: int = CHUNK_SIZE
 ) -> tuple[StatementRun, list[tuple[int, int]]]:
     """Create the run row (total = candidate patients) and its chunks as (first id, last id) ranges."""
     ids = candidate_patient_ids(session, as_of)
@@ -686,7 +690,7 @@ def start_statement_run(
     )
     session.add(run)
     session.flush()
-    chunks = [(chunk[0], chunk[-1]) for chunk in _chunks(ids, CHUNK_SIZE)]
+    chunks = _chunk_ranges(ids, chunk_size)
     if not ids:
         run.state = StatementRunState.DONE
         run.started_at = run.finished_at = utcnow()
@@ -702,17 +706,95 @@ def mark_run_started(session: Session, run_id: int) -> None:
         session.flush()
 
 
+def _chunk_lock_keys(run_id: int, first_patient_id: int) -> dict[str, int]:
+    return {"run": _CHUNK_LOCK_BASE + run_id % 1_000_000, "chunk": first_patient_id % 2**31}
+
+
 def _lock_chunk(session: Session, run_id: int, first_patient_id: int) -> None:
     """Serialize two deliveries of the same chunk (acks_late redelivery) until this transaction ends.
 
     PostgreSQL: an advisory lock on (run, chunk), so the second delivery waits and then sees
-    the chunk done. SQLite: its database-wide write lock does the same.
+    the chunk done. SQLite: its database-wide write lock does the same. The lock is also the
+    chunk's lease: it lives exactly as long as the worker's transaction, so a killed worker's
+    lock is gone with its connection (see :func:`reap_stalled_run`).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(CAST(:run AS integer), CAST(:chunk AS integer))"),
-            {"run": _CHUNK_LOCK_BASE + run_id % 1_000_000, "chunk": first_patient_id % 2**31},
+            _chunk_lock_keys(run_id, first_patient_id),
         )
+
+
+def _chunk_in_progress(session: Session, run_id: int, first_patient_id: int) -> bool:
+    """Is a worker inside this chunk right now? (PostgreSQL: its advisory lock is held.)
+
+    Taking the lock here holds it until the caller's transaction ends (a worker starting the
+    chunk meanwhile waits that long); SQLite has no such lock, so there it is never known.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    free = session.execute(
+        text("SELECT pg_try_advisory_xact_lock(CAST(:run AS integer), CAST(:chunk AS integer))"),
+        _chunk_lock_keys(run_id, first_patient_id),
+    ).scalar()
+    return not free
+
+
+def reap_stalled_run(
+    session: Session,
+    run: StatementRun,
+    *,
+    lease_seconds: int,
+    now: datetime,
+    chunk_size: int = CHUNK_SIZE,
+) -> list[tuple[int, int]]:
+    """The chunks of a stalled run to queue again (caller commits, then queues them).
+
+    A run is stalled when it is not finished and its row has not changed for ``lease_seconds``
+    (every finished chunk updates it): a worker that was killed holds its chunk's message
+    unacknowledged until the broker's visibility timeout (an hour), and nothing else moves.
+    The chunks are the run's plan recomputed as :func:`start_statement_run` made it (same
+    candidates, same ``chunk_size``) minus those done and, on PostgreSQL, minus those a live
+    worker is inside. Queuing a chunk twice is harmless: the second delivery waits for the
+    chunk lock, then finds it done (and a patient with a statement in this run is never
+    considered again). The row's ``updated_at`` is set to ``now``, so a run that stays stalled
+    is looked at again one lease later, not on every call; ``lease_seconds=0`` (an operator's
+    resume) does not wait.
+    """
+    if run.state not in (StatementRunState.QUEUED, StatementRunState.RUNNING):
+        return []
+    if (
+        lease_seconds > 0
+        and run.updated_at is not None
+        and (now - run.updated_at).total_seconds() < lease_seconds
+    ):
+        return []
+    done = set(run.chunks_done or [])
+    plan = _chunk_ranges(candidate_patient_ids(session, run.as_of), chunk_size)
+    pending = [
+        (first, last)
+        for first, last in plan
+        if first not in done and not _chunk_in_progress(session, run.id, first)
+    ]
+    if pending:
+        run.updated_at = now
+        session.flush()
+    return pending
+
+
+def stalled_runs(session: Session, *, lease_seconds: int, now: datetime) -> list[StatementRun]:
+    """Unfinished runs whose row has not changed for ``lease_seconds`` (see :func:`reap_stalled_run`)."""
+    cutoff = now - timedelta(seconds=lease_seconds)
+    return list(
+        session.scalars(
+            select(StatementRun)
+            .where(
+                StatementRun.state.in_([StatementRunState.QUEUED, StatementRunState.RUNNING]),
+                StatementRun.updated_at <= cutoff,
+            )
+            .order_by(StatementRun.id)
+        )
+    )
 
 
 def process_run_chunk(

@@ -1,7 +1,14 @@
-"""Celery tasks of a statement run: ids in, counts out (never patient data on the broker)."""
+"""Celery tasks of a statement run: ids in, counts out (never patient data on the broker).
+
+``reap_stalled_runs`` (beat, every minute) queues again the chunks of a run that has not
+moved for ``STATEMENT_CHUNK_LEASE_SECONDS``: a worker killed mid-chunk leaves its message
+unacknowledged until the broker's visibility timeout (an hour), so without it the run
+would stay "running" that long (``statements.services.reap_stalled_run``).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -11,6 +18,7 @@ from claims_server.db import make_engine, make_session_factory
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.tasks.celery_app import celery_app
 
+log = logging.getLogger(__name__)
 _factories: dict[str, sessionmaker[Session]] = {}
 
 
@@ -60,3 +68,53 @@ def enqueue_run(run_id: int, chunks: list[tuple[int, int]], *, queue: str | None
     for first, last in chunks:
         run_chunk_task.apply_async((run_id, first, last), **options)
     return len(chunks)
+
+
+def requeue_stalled_runs(
+    factory: sessionmaker[Session],
+    settings: Any,
+    *,
+    queue: str | None = None,
+    run_id: int | None = None,
+    lease_seconds: int | None = None,
+) -> int:
+    """Queue again the chunks of every stalled run (or of ``run_id``); returns how many chunks.
+
+    ``lease_seconds`` defaults to ``STATEMENT_CHUNK_LEASE_SECONDS``; 0 (an operator's
+    ``statements status RUN --resume``) queues every chunk not done and not in progress now.
+    """
+    from claims_server.models.common import utcnow
+    from claims_server.models.statements import StatementRun
+    from claims_server.statements.services import reap_stalled_run, stalled_runs
+
+    lease = settings.STATEMENT_CHUNK_LEASE_SECONDS if lease_seconds is None else lease_seconds
+    now = utcnow()
+    plans: list[tuple[int, list[tuple[int, int]]]] = []
+    with acting_as(system_principal("task:statement-reaper")), factory() as session:
+        if run_id is not None:
+            found = session.get(StatementRun, run_id)
+            runs = [found] if found is not None else []
+        else:
+            runs = stalled_runs(session, lease_seconds=lease, now=now)
+        for run in runs:
+            chunks = reap_stalled_run(
+                session, run, lease_seconds=lease, now=now, chunk_size=settings.STATEMENT_RUN_CHUNK_SIZE
+            )
+            if chunks:
+                plans.append((run.id, chunks))
+        session.commit()
+    for stalled_id, chunks in plans:
+        log.warning(
+            "statement run stalled: queuing its chunks again",
+            extra={"run_id": stalled_id, "chunks": len(chunks)},
+        )
+        enqueue_run(stalled_id, chunks, queue=queue)
+    return sum(len(chunks) for _, chunks in plans)
+
+
+@celery_app.task(name="claims_server.statements.reap_stalled_runs", bind=True)
+def reap_stalled_runs_task(self: Any) -> dict[str, int]:
+    """Beat: requeue the chunks of stalled runs on the queue this task came from."""
+    queue = (self.request.delivery_info or {}).get("routing_key") or None
+    requeued = requeue_stalled_runs(_session_factory(), celery_app.conf.claims_settings, queue=queue)
+    return {"requeued": requeued}

@@ -17,12 +17,14 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from claims_server.api_common.fields import PublicId, cents_to_money
-from claims_server.api_common.pagination import PageArgsSchema, paginate
+from claims_server.api_common.fields import PublicId, StrictBoolean, StrictInteger, cents_to_money
+from claims_server.api_common.openapi import money_out, public_id_out
+from claims_server.api_common.pagination import PageArgsSchema, PageSchema, paginate
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session, state
 from claims_server.errors import NotFound, Unprocessable
 from claims_server.models import AuditAction, Patient, Statement, StatementState
+from claims_server.models.statements import DeliveryChannel, HoldReason, StatementRunState
 from claims_server.security import clock
 from claims_server.security.audit import audit_event
 from claims_server.security.ownership import get_owned, scope_query
@@ -52,11 +54,119 @@ class StatementListArgs(PageArgsSchema):
 
 class PrintBatchSchema(Schema):
     statement_ids = fields.List(PublicId(), load_default=None, validate=validate.Length(1, 10000))
-    duplex = fields.Boolean(load_default=True)
+    duplex = StrictBoolean(load_default=True)
 
 
 class RunSchema(Schema):
     as_of = fields.Date(load_default=None)
+
+
+# -- response bodies (documented; the views build them with statement_json and the services)
+
+
+class StatementLineOutSchema(Schema):
+    line_number = StrictInteger(required=True)
+    service_date = fields.Date(allow_none=True, required=True)
+    description = fields.String(allow_none=True, required=True)
+    charge = money_out(required=True)
+    insurance_paid = money_out(required=True)
+    adjustments = money_out(required=True)
+    patient_paid = money_out(required=True)
+    balance = money_out(required=True)
+    reason = fields.String(allow_none=True, required=True)
+
+
+class AgingSchema(Schema):
+    class Meta:
+        include = {
+            "current": money_out(required=True),
+            "31-60": money_out(required=True),
+            "61-90": money_out(required=True),
+            "over 90": money_out(required=True),
+        }
+
+
+class StatementOutSchema(Schema):
+    id = public_id_out(required=True)
+    patient_id = public_id_out(required=True)
+    statement_date = fields.Date(required=True)
+    due_date = fields.Date(required=True)
+    amount_due = money_out(required=True)
+    pending_insurance = money_out(required=True)
+    aging = fields.Nested(AgingSchema, required=True)
+    dunning_stage = StrictInteger(required=True)
+    dunning_step = StrictInteger(allow_none=True, required=True)
+    state = fields.String(required=True, validate=validate.OneOf([s.value for s in StatementState]))
+    delivery_channel = fields.String(
+        required=True, validate=validate.OneOf([c.value for c in DeliveryChannel])
+    )
+    delivered_at = fields.DateTime(allow_none=True, required=True)
+
+
+class StatementDetailSchema(StatementOutSchema):
+    lines = fields.List(fields.Nested(StatementLineOutSchema), required=True)
+
+
+class StatementPageSchema(PageSchema):
+    items = fields.List(fields.Nested(StatementOutSchema), required=True)
+
+
+class EmailSentSchema(Schema):
+    id = public_id_out(required=True)
+    state = fields.String(required=True)
+    delivery_channel = fields.String(required=True)
+    link_expires_at = fields.DateTime(required=True)
+
+
+class PrintBatchOutSchema(Schema):
+    id = fields.String(required=True, metadata={"pattern": _BATCH_ID.pattern})
+    pdf = fields.String(required=True)
+    manifest = fields.String(required=True)
+    statements = StrictInteger(required=True)
+    pages = StrictInteger(required=True)
+    sheets = StrictInteger(required=True)
+    pdf_sha256 = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{64}$"})
+    statement_ids = fields.List(public_id_out(), required=True)
+
+
+class RunOutSchema(Schema):
+    id = public_id_out(required=True)
+    as_of = fields.Date(required=True)
+    state = fields.String(required=True, validate=validate.OneOf([s.value for s in StatementRunState]))
+    done = StrictInteger(required=True)
+    total = StrictInteger(required=True)
+    issued = StrictInteger(required=True)
+    skipped = StrictInteger(required=True)
+    held = StrictInteger(required=True)
+    failed = StrictInteger(required=True)
+    skip_reasons = fields.Dict(keys=fields.String(), values=StrictInteger(), required=True)
+    errors = fields.List(fields.Raw(), required=True)
+    started_at = fields.DateTime(allow_none=True, required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
+
+
+class HoldOutSchema(Schema):
+    id = public_id_out(required=True)
+    patient_id = public_id_out(allow_none=True, required=True)
+    reason = fields.String(required=True, validate=validate.OneOf([r.value for r in HoldReason]))
+    balance = money_out(allow_none=True, required=True)
+    dunning_step = StrictInteger(allow_none=True, required=True)
+    placed_at = fields.DateTime(required=True)
+    released_at = fields.DateTime(allow_none=True, required=True)
+
+
+class HoldListSchema(Schema):
+    items = fields.List(fields.Nested(HoldOutSchema), required=True)
+
+
+def _documents(status: int, schema: type[Schema], description: str | None = None) -> Any:
+    """Document a success body the view builds itself (no re-serialisation)."""
+    return blp.alt_response(status, schema=schema, description=description, success=True)
+
+
+def _file(mimetype: str, description: str) -> dict[str, Any]:
+    """A document answer (PDF, HTML, CSV) for ``@blp.doc(responses=...)``."""
+    return {"description": description, "content": {mimetype: {"schema": {"type": "string"}}}}
 
 
 def statement_json(row: Statement, *, with_lines: bool = False) -> dict[str, Any]:
@@ -143,6 +253,7 @@ def _owned(statement_id: str) -> Statement:
 
 
 @blp.route("", methods=["GET"], endpoint="list_statements")
+@_documents(200, StatementPageSchema)
 @mutation()
 @blp.arguments(StatementListArgs, location="query")
 def list_statements(args: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +278,7 @@ def list_statements(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/<statement_id>", methods=["GET"], endpoint="get_statement")
+@_documents(200, StatementDetailSchema)
 @mutation()
 def get_statement(statement_id: str) -> dict[str, Any]:
     """One statement with its lines (audited)."""
@@ -176,6 +288,7 @@ def get_statement(statement_id: str) -> dict[str, Any]:
 
 
 @blp.route("/<statement_id>/pdf", methods=["GET"], endpoint="statement_pdf")
+@blp.doc(responses={"200": _file("application/pdf", "the statement PDF")})
 @mutation()
 def get_statement_pdf(statement_id: str) -> Response:
     """The statement as mailed (PDF, audited)."""
@@ -183,6 +296,7 @@ def get_statement_pdf(statement_id: str) -> Response:
 
 
 @blp.route("/<statement_id>/html", methods=["GET"], endpoint="statement_html")
+@blp.doc(responses={"200": _file("text/html", "the statement page")})
 @mutation()
 def get_statement_html(statement_id: str) -> Response:
     """The statement as emailed, without a pay link (HTML, audited)."""
@@ -190,6 +304,7 @@ def get_statement_html(statement_id: str) -> Response:
 
 
 @blp.route("/<statement_id>/email", methods=["POST"], endpoint="email_statement")
+@_documents(200, EmailSentSchema)
 @mutation()
 def email_statement(statement_id: str) -> dict[str, Any]:
     """Email the statement with a fresh one-time link; 502 when the mail server fails."""
@@ -204,6 +319,7 @@ def email_statement(statement_id: str) -> dict[str, Any]:
 
 
 @blp.route("/print-batches", methods=["POST"], endpoint="create_print_batch")
+@_documents(201, PrintBatchOutSchema)
 @mutation()
 @blp.arguments(PrintBatchSchema)
 def create_print_batch(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -224,15 +340,31 @@ def create_print_batch(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blp.route("/print-batches/<batch_id>/<kind>", methods=["GET"], endpoint="print_batch_file")
+@blp.doc(
+    parameters=[
+        {
+            "in": "path",
+            "name": "kind",
+            "required": True,
+            "schema": {"type": "string", "enum": ["pdf", "manifest"]},
+        }
+    ],
+    responses={
+        "200": {
+            "description": "the merged PDF or the CSV manifest",
+            "content": {
+                "application/pdf": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 @mutation()
 def print_batch_file(batch_id: str, kind: str) -> Response:
     """Download a batch's merged PDF (``pdf``) or manifest (``manifest``) for the mail house."""
     if not _BATCH_ID.match(batch_id) or kind not in ("pdf", "manifest"):
         raise NotFound("no print batch file with that name")
-    suffix = ".pdf" if kind == "pdf" else ".manifest.csv"
-    path = delivery.outbox_dir(state().settings) / "print" / f"statements-{batch_id}{suffix}"
-    if not path.is_file():
-        raise NotFound("no print batch file with that name")
+    content, name = delivery.print_batch_file(db_session(), batch_id, kind)
     audit_event(
         db_session(),
         action=AuditAction.READ,
@@ -241,10 +373,11 @@ def print_batch_file(batch_id: str, kind: str) -> Response:
         entity_id=batch_id,
         details={"file": kind},
     )
-    return _document(path.read_bytes(), "application/pdf" if kind == "pdf" else "text/csv", path.name)
+    return _document(content, "application/pdf" if kind == "pdf" else "text/csv", name)
 
 
 @blp.route("/runs", methods=["POST"], endpoint="start_run")
+@_documents(202, RunOutSchema, "the run, queued (or done when there was nothing to do)")
 @mutation()
 @blp.arguments(RunSchema)
 def start_run(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -255,7 +388,12 @@ def start_run(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
     session = db_session()
     as_of: date = data["as_of"] or clock.now().date()
-    run, chunks = start_statement_run(session, as_of, user_id=current_principal().user_id)
+    run, chunks = start_statement_run(
+        session,
+        as_of,
+        user_id=current_principal().user_id,
+        chunk_size=state().settings.STATEMENT_RUN_CHUNK_SIZE,
+    )
     # Workers read the run row: it must be committed before the first chunk is queued.
     session.commit()
     run_id = run.id
@@ -267,6 +405,7 @@ def start_run(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blp.route("/runs/<run_id>", methods=["GET"], endpoint="get_run")
+@_documents(200, RunOutSchema)
 @mutation()
 def get_run(run_id: str) -> dict[str, Any]:
     """A statement run's progress: done / total and outcome counts (no patient data)."""
@@ -283,6 +422,7 @@ def get_run(run_id: str) -> dict[str, Any]:
 
 
 @patient_statement_blp.route("/statements/<statement_id>/pdf", methods=["GET"], endpoint="pdf")
+@patient_statement_blp.doc(responses={"200": _file("application/pdf", "the statement PDF")})
 @mutation()
 def patient_statement_pdf(statement_id: str) -> Response:
     """My statement as a PDF; another patient's is 404."""
@@ -290,6 +430,7 @@ def patient_statement_pdf(statement_id: str) -> Response:
 
 
 @patient_statement_blp.route("/statements/<statement_id>/html", methods=["GET"], endpoint="html")
+@patient_statement_blp.doc(responses={"200": _file("text/html", "the statement page")})
 @mutation()
 def patient_statement_html(statement_id: str) -> Response:
     """My statement as a web page; another patient's is 404."""
@@ -304,6 +445,7 @@ class HoldListArgs(Schema):
 
 
 @blp.route("/holds", methods=["GET"], endpoint="list_holds")
+@_documents(200, HoldListSchema)
 @mutation()
 @blp.arguments(HoldListArgs, location="query")
 def list_holds(args: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +458,7 @@ def list_holds(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/holds/<hold_id>/release", methods=["POST"], endpoint="release_hold")
+@_documents(200, HoldOutSchema)
 @mutation()
 def release_hold(hold_id: str) -> dict[str, Any]:
     """Release a hold: the patient's statements resume with the next run (audited)."""

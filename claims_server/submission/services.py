@@ -131,6 +131,14 @@ def outbound_file_name(kind: TransactionKind, sender_id: str, isa13: int) -> str
     return f"{kind.value}-{sender}-{isa13:09d}.x12"
 
 
+#: What to do about a claim the 837 writer refuses (its X12WriteError code).
+_WRITE_HINTS = {
+    "DELIMITER_IN_DATA": "Remove X12 delimiter characters (* ~ : ^) and line breaks from the claim's data.",
+    "EMPTY_SEGMENT": "A required name or value has no letter the X12 character set can carry; "
+    "enter it in Latin letters.",
+}
+
+
 def _x12_finding(f: Finding) -> dict[str, Any]:
     """A validator finding as stored with a held claim: X12 coordinates and rule, never the value."""
     where = f.segment or "file"
@@ -266,14 +274,19 @@ def _write_and_check(
                         "message": str(single),
                         "path": single.element or single.segment or "claim",
                         "loop": None,
-                        "hint": "Remove X12 delimiter characters (* ~ : ^) from the claim's data.",
+                        "hint": _WRITE_HINTS.get(
+                            single.code,
+                            "Correct the claim data the 837 writer names, then mark the claim ready again.",
+                        ),
                         "source": "837",
                     }
                 ]
         if not per_claim:
             raise Unprocessable(f"the 837 cannot be written: {exc}") from exc
         return "", None, per_claim, []
-    report = validate(text.encode("ascii", "replace"), file="outbound 837", rules=True, today=today)
+    # The writer converts every value to the X12 character set (edi.charset), so the text
+    # is ASCII; were it not, the validator would name the element (IK4 6) and hold the claim.
+    report = validate(text.encode("utf-8"), file="outbound 837", rules=True, today=today)
     ts = report.transaction_sets[0] if report.transaction_sets else None
     whole_file: list[dict[str, Any]] = []
     for f in report.findings:

@@ -52,12 +52,14 @@ celery_app = Celery(
     task_cls=IdOnlyTask,
     include=[
         "claims_server.tasks.health",
+        "claims_server.tasks.maintenance",  # retention purge (PHI at rest)
         "claims_server.clearinghouse.tasks",
         "claims_server.eligibility.tasks",
         "claims_server.remittance.tasks",
         "claims_server.workqueue.tasks",
         "claims_server.payments.tasks",  # statements-delivery
         "claims_server.statements.tasks",  # statements-core
+        "claims_server.security.tasks",  # audit checkpoints
     ],
 )
 
@@ -70,12 +72,19 @@ BEAT_SCHEDULE = {
     "eligibility-poll-answers": {"task": "claims_server.eligibility.poll_answers", "schedule": 600.0},
     # statements-delivery: missed payment-plan installments, once a day.
     "payment-plans-check": {"task": "claims_server.payments.check_plans", "schedule": 86400.0},
+    # PHI at rest: expired idempotency answers, old print batches and outbound files, hourly.
+    "maintenance-purge": {"task": "claims_server.maintenance.purge", "schedule": 3600.0},
+    # audit: a signed checkpoint when the chain moved (every AUDIT_CHECKPOINT_SECONDS, set below).
+    "audit-checkpoint": {"task": "claims_server.audit.checkpoint", "schedule": 60.0},
+    # statements: chunks of a run stalled by a killed worker go back on the queue.
+    "statements-reap-stalled-runs": {"task": "claims_server.statements.reap_stalled_runs", "schedule": 60.0},
 }
 
 
 def configure_celery(settings: Settings | None = None) -> Celery:
     """Apply settings to the shared Celery app (idempotent)."""
     s = settings or load_settings()
+    BEAT_SCHEDULE["audit-checkpoint"]["schedule"] = float(s.AUDIT_CHECKPOINT_SECONDS)
     celery_app.conf.update(
         broker_url=s.CELERY_BROKER_URL or "memory://localhost/",
         result_backend=s.result_backend or None,

@@ -24,8 +24,16 @@ from claims_server.api_common.fields import cents_to_money, money_text_to_cents
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
 from claims_server.claims import state
+from claims_server.claims.notes import NOTE_KEY, notes_by_public_id
 from claims_server.claims.schemas import ClaimInSchema, ClaimOutSchema, ServiceLineSchema
-from claims_server.claims.services import claim_to_json, flatten_errors, get_claim, make_ready, update_claim
+from claims_server.claims.services import (
+    claim_to_json,
+    flatten_errors,
+    get_claim,
+    make_ready,
+    transition,
+    update_claim,
+)
 from claims_server.corrections import services as corrections
 from claims_server.errors import ApiError, Unprocessable
 from claims_server.ledger import write_offs
@@ -111,12 +119,22 @@ def state_history(claim: Claim) -> list[HistoryRow]:
         )
         .order_by(AuditEvent.id)
     )
+    events = list(events)
+    # A user's reason is a claim note the event names (encrypted; older events hold it in
+    # ``reason``); a code's reason ("clean scrub at creation") is in the event itself.
+    notes = notes_by_public_id(
+        db_session(), [str(e.details[NOTE_KEY]) for e in events if (e.details or {}).get(NOTE_KEY)]
+    )
     rows = []
     for event in events:
         details = event.details or {}
         detail = f"{details.get('from', '')} → {details.get('to', '')}" if "to" in details else ""
-        if details.get("reason"):
-            detail = f"{detail} ({details['reason']})".strip()
+        reasons = [details.get("reason")]
+        note = notes.get(str(details.get(NOTE_KEY)))
+        reasons.append(note.note if note is not None else None)
+        said = "; ".join(r for r in reasons if r)
+        if said:
+            detail = f"{detail} ({said})".strip()
         rows.append(
             HistoryRow(event.occurred_at, event.event_type.removeprefix("claim.").replace("_", " "), detail)
         )
@@ -284,6 +302,13 @@ def claim_page(claim_id: str) -> Response:
 # -- the edit form -----------------------------------------------------------------------------
 
 
+def _whole_number(text: str) -> int | str:
+    """ASCII digits as an int; anything else as typed, for the schema to refuse next to the field
+    (``int()`` also reads "²" or full-width digits, and raises on "abc")."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else text
+
+
 def document_from_form(claim: Claim, form: Any) -> dict[str, Any]:
     """The claim's JSON document with the form's fields applied, loaded (validated) by the API schema.
 
@@ -312,14 +337,13 @@ def document_from_form(claim: Claim, form: Any) -> dict[str, Any]:
         line["units"] = form.get(f"line-{i}-units", "").strip()
         line["service_date"] = form.get(f"line-{i}-service_date", "").strip()
         line["diagnosis_pointers"] = [
-            int(p) if p.isdigit() else p
-            for p in form.get(f"line-{i}-diagnosis_pointers", "").replace(",", " ").split()
+            _whole_number(p) for p in form.get(f"line-{i}-diagnosis_pointers", "").replace(",", " ").split()
         ]
         line["ndc"] = form.get(f"line-{i}-ndc", "").strip().replace("-", "") or None
         line["_form_index"] = i
         lines.append(line)
     doc["lines"] = lines
-    doc["version"] = int(form.get("version", "0") or 0)
+    doc["version"] = _whole_number(form.get("version", "") or "0")
     indexes = [line.pop("_form_index") for line in lines]
     try:
         loaded = ClaimInSchema().load({k: v for k, v in doc.items() if k in in_fields})
@@ -421,7 +445,7 @@ def claim_void(claim_id: str) -> Response:
         return _to_claim(
             void, "A void claim (frequency 8) was created; make it ready to send it to the payer."
         )
-    state.void(session, claim, reason=reason)
+    transition(session, claim, "void", reason=reason)  # as the API's void: the reason is a claim note
     return _to_claim(claim, "The claim is voided.")
 
 

@@ -29,7 +29,7 @@ from claims_server.errors import ApiError
 from claims_server.models import Claim, Patient, PatientPayment, PaymentMethod, Statement
 from claims_server.models.payments import PaymentReceipt, PaymentSource
 from claims_server.patients import services as patients
-from claims_server.patients.schemas import PatientSearchSchema
+from claims_server.patients.schemas import SEARCH_WAYS, PatientSearchSchema
 from claims_server.payments.services import (
     MAX_PAYMENT_CENTS,
     SOURCE_METHODS,
@@ -43,7 +43,7 @@ from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
 from claims_server.ui.blueprint import bp, field_errors, money, page
 
-SEARCH_FIELDS = ("member_id", "last_name", "first_name", "birth_date")
+SEARCH_FIELDS = tuple(name for way in SEARCH_WAYS for name in way)  # the API's search, one form
 FRONT_DESK_METHODS = tuple(sorted(m.value for m in SOURCE_METHODS[PaymentSource.FRONT_DESK]))
 
 
@@ -65,7 +65,7 @@ def patients_search_form() -> Response:
 @bp.route("/patients/search", methods=["POST"], endpoint="patient_search")
 @mutation()
 def patient_search() -> Response:
-    """Find patients by member id, or by last name, first name and birth date (in the body)."""
+    """Find patients by member id, account number, or last name, first name and birth date (in the body)."""
     form = {k: (request.form.get(k) or "").strip() for k in SEARCH_FIELDS}
     try:
         criteria = PatientSearchSchema().load({k: v for k, v in form.items() if v})

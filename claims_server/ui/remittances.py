@@ -30,7 +30,7 @@ from claims_server.remittance import services
 from claims_server.remittance.posting import PostingReport
 from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
-from claims_server.security.uploads import receive_x12_upload
+from claims_server.security.uploads import X12_CONTENT_TYPES, receive_x12_upload
 from claims_server.ui.blueprint import bp, money, page
 from edi.x835 import CLAIM_STATUS, PAYMENT_METHODS
 
@@ -111,6 +111,9 @@ def remittance_upload() -> tuple[Response, int]:
         messages = [str(e.get("message")) for e in exc.errors if e.get("message")]
         return jsonify({"detail": exc.detail, "errors": messages}), exc.status
     return jsonify({"preview": url_for("ui.remittance_preview", file_id=file_id), "existed": existed}), 201
+
+
+remittance_upload.accepts = X12_CONTENT_TYPES  # type: ignore[attr-defined]  # MAX_UPLOAD_BYTES applies
 
 
 def _inbound_835(session: Session, file_id: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from claims_server.api_common.fields import Money, PublicId
+from claims_server.api_common.fields import Money, PublicId, StrictBoolean, StrictInteger
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models.workqueue import WorkQueue
 from claims_server.workqueue.services import STATUS_FILTERS, ResolutionCode
@@ -17,17 +17,17 @@ class WorkItemListArgsSchema(PageArgsSchema):
     status = fields.String(load_default="active", validate=validate.OneOf(STATUS_FILTERS))
     payer = PublicId(load_default=None, metadata={"description": "payer public id"})
     assignee = PublicId(load_default=None, metadata={"description": "user public id"})
-    unassigned = fields.Boolean(load_default=False)
+    unassigned = StrictBoolean(load_default=False)
     reason = fields.String(load_default=None, validate=validate.Length(max=10), metadata={"example": "CO-16"})
-    min_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10000))
-    max_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10000))
+    min_age_days = StrictInteger(load_default=None, validate=validate.Range(min=0, max=10000))
+    max_age_days = StrictInteger(load_default=None, validate=validate.Range(min=0, max=10000))
     min_amount = Money(load_default=None, metadata={"description": "open A/R at least this much"})
     max_amount = Money(load_default=None)
 
 
 class CommentOutSchema(Schema):
     author = fields.String(allow_none=True)
-    system = fields.Boolean()
+    system = StrictBoolean()
     body = fields.String()
     created_at = fields.String()
 
@@ -48,12 +48,12 @@ class WorkItemSchema(Schema):
     reason_codes = fields.List(fields.String())
     recommended_action = fields.String(allow_none=True)
     explanation = fields.String(allow_none=True)
-    priority = fields.Integer()
+    priority = StrictInteger()
     assignee = fields.String(allow_none=True)
     snoozed_until = fields.String(allow_none=True)
     due_date = fields.String(allow_none=True)
     opened_at = fields.String()
-    days_in_queue = fields.Integer()
+    days_in_queue = StrictInteger()
     resolved_at = fields.String(allow_none=True)
     resolution = fields.String(allow_none=True)
     comments = fields.List(fields.Nested(CommentOutSchema))
@@ -65,10 +65,10 @@ class WorkItemPageSchema(PageSchema):
 
 class QueueCountSchema(Schema):
     queue = fields.String()
-    active = fields.Integer()
-    snoozed = fields.Integer()
+    active = StrictInteger()
+    snoozed = StrictInteger()
     amount = fields.String()
-    oldest_days = fields.Integer()
+    oldest_days = StrictInteger()
 
 
 class QueueCountsSchema(Schema):
@@ -93,29 +93,29 @@ class ResolveSchema(Schema):
 
 
 class UnpaidArgsSchema(Schema):
-    days = fields.Integer(load_default=30, validate=validate.Range(min=0, max=3650))
+    days = StrictInteger(load_default=30, validate=validate.Range(min=0, max=3650))
     as_of = fields.Date(load_default=None)
 
 
 class UnpaidRowSchema(Schema):
     payer = fields.String()
     payer_name = fields.String()
-    claims = fields.Integer()
+    claims = StrictInteger()
     amount = fields.String()
-    oldest_days = fields.Integer()
+    oldest_days = StrictInteger()
 
 
 class UnpaidSchema(Schema):
-    days = fields.Integer()
+    days = StrictInteger()
     as_of = fields.String()
     payers = fields.List(fields.Nested(UnpaidRowSchema))
 
 
 class SweepArgsSchema(Schema):
     as_of = fields.Date(load_default=None)
-    unpaid_days = fields.Integer(load_default=30, validate=validate.Range(min=0, max=3650))
+    unpaid_days = StrictInteger(load_default=30, validate=validate.Range(min=0, max=3650))
 
 
 class SweepResultSchema(Schema):
-    opened = fields.Dict(keys=fields.String(), values=fields.Integer())
-    resolved = fields.Dict(keys=fields.String(), values=fields.Integer())
+    opened = fields.Dict(keys=fields.String(), values=StrictInteger())
+    resolved = fields.Dict(keys=fields.String(), values=StrictInteger())

@@ -54,8 +54,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def start_server(database_url: str, instance_path: Path, **settings: str) -> Iterator[str]:
-    """``claims-server serve`` on 127.0.0.1 (extra settings as environment); yields the base URL."""
+def start_server(
+    database_url: str, instance_path: Path, *, workers: int = 1, **settings: str
+) -> Iterator[str]:
+    """``claims-server serve`` on 127.0.0.1 with ``workers`` gunicorn workers (extra settings as
+    environment); yields the base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -66,7 +69,7 @@ def start_server(database_url: str, instance_path: Path, **settings: str) -> Ite
     }
     env.pop("CELERY_BROKER_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claims_server", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "claims_server", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -99,12 +102,24 @@ class StaffUser:
     username: str
     totp_secret: str | None
     password: str = UI_PASSWORD
+    last_step: int = -1  # the time step of the last code handed out
 
     def code(self) -> str:
+        """The authenticator's current code. A code signs in once (the server keeps the last
+        time step used), so like a person this waits for the app's next code if this one was
+        handed out already (at most 30 s)."""
+        import time
+        from datetime import UTC, datetime
+
         import pyotp
 
         assert self.totp_secret, f"{self.username} has no second factor"
-        return pyotp.TOTP(self.totp_secret).now()
+        totp = pyotp.TOTP(self.totp_secret)
+        while totp.timecode(datetime.now(UTC)) <= self.last_step:
+            time.sleep(0.5)
+        now = datetime.now(UTC)
+        self.last_step = totp.timecode(now)
+        return totp.at(now)
 
 
 @dataclass

@@ -116,8 +116,8 @@ def test_bad_identifiers_are_422_naming_the_field(api_client):
             "settings": {"password": "hunter2"},
             "sender_id": "S",
             "receiver_id": "R",
-            "application_sender_code": "S",
-            "application_receiver_code": "R",
+            "application_sender_code": "SS",  # GS02/GS03: 2 to 15 characters
+            "application_receiver_code": "RR",
         },
     )
     assert secret_route.status_code == 422 and secret_route.get_json()["errors"][0]["field"] == "settings"

@@ -11,20 +11,29 @@ from email import policy
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from claims_server.app import state
 from claims_server.errors import Unprocessable
-from claims_server.models import AuditEvent, DeliveryChannel, Patient, PatientAccessLink, StatementState
+from claims_server.models import (
+    AuditEvent,
+    DeliveryChannel,
+    Patient,
+    PatientAccessLink,
+    StatementPrintBatch,
+    StatementState,
+)
 from claims_server.security import clock
 from claims_server.security.authn import token_hash
 from claims_server.security.patient_links import verify_patient_link
+from claims_server.statements import delivery
 from claims_server.statements.delivery import (
     DeliveryError,
     FolderMailer,
     SmtpMailer,
     email_issued_statement,
     print_statements,
+    write_print_batch,
 )
 
 
@@ -34,20 +43,20 @@ def _settings(app, **overrides):
     return replace(state(app).settings, **overrides)
 
 
-def test_print_batch_merges_statements_one_sheet_each_with_a_manifest(app, session, issued):
+def test_print_batch_merges_statements_one_sheet_each_with_a_manifest(app, session, issued, tmp_path):
     a, b = issued
     batch = print_statements(session, settings=state(app).settings, now=clock.now())
     session.commit()
     assert batch is not None and batch.statements == 2
-    reader = PdfReader(io.BytesIO(batch.pdf_path.read_bytes()))
+    reader = PdfReader(io.BytesIO(batch.pdf))
     # Each one-page statement is followed by a blank back: B starts on the front of sheet 2.
     assert (len(reader.pages), batch.pages, batch.sheets) == (4, 4, 2)
     assert reader.pages[1].extract_text().strip() == "" and reader.pages[3].extract_text().strip() == ""
     first_text, second_text = reader.pages[0].extract_text(), reader.pages[2].extract_text()
     assert "$30.00" in first_text and "$45.00" in second_text
-    assert hashlib.sha256(batch.pdf_path.read_bytes()).hexdigest() == batch.pdf_sha256
+    assert hashlib.sha256(batch.pdf).hexdigest() == batch.pdf_sha256
 
-    rows = list(csv.DictReader(io.StringIO(batch.manifest_path.read_text())))
+    rows = list(csv.DictReader(io.StringIO(batch.manifest.decode())))
     patients = {p.id: p for p in session.scalars(select(Patient))}
     expected = sorted([a, b], key=lambda s: patients[s.patient_id].account_number)
     assert [r["statement_id"] for r in rows] == [s.public_id for s in expected]
@@ -56,8 +65,18 @@ def test_print_batch_merges_statements_one_sheet_each_with_a_manifest(app, sessi
         ("3", "3", "1", "1"),
     ]
     assert rows[0]["zip5"] == patients[expected[0].patient_id].zip_code[:5]
-    for path in (batch.pdf_path, batch.manifest_path):
+    # Stored encrypted, not on disk; written (owner-only) only where an operator says.
+    assert not (delivery.outbox_dir(state(app).settings) / "print").exists()
+    stored = session.scalar(
+        select(StatementPrintBatch).where(StatementPrintBatch.public_id == batch.batch_id)
+    )
+    assert (stored.pdf_content, stored.manifest_content) == (batch.pdf, batch.manifest)
+    with session.get_bind().connect() as conn:
+        raw = conn.execute(text("SELECT pdf_content, manifest_content FROM statement_print_batches")).one()
+    assert all(bytes(v).startswith(b"ENC1") and bytes(v) not in (batch.pdf, batch.manifest) for v in raw)
+    for path in write_print_batch(batch, tmp_path / "mail-house"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (tmp_path / "mail-house" / batch.pdf_name).read_bytes() == batch.pdf
 
     for s in (a, b):
         session.refresh(s)

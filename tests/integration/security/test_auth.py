@@ -80,6 +80,9 @@ def test_totp_is_required_once_enrolled(client, staff, frozen_clock):
     assert client.post("/api/v1/auth/totp/confirm", headers=auth, json={"code": code}).status_code == 200
     assert _login(client).status_code == 401
     assert _login(client, code="000000" if code != "000000" else "111111").status_code == 401
+    # The enrolment code is spent (issue 15, finding 7): the next sign-in needs the next code.
+    assert _login(client, code=code).status_code == 401
+    frozen_clock.advance(seconds=30)
     assert _login(client, code=pyotp.TOTP(secret).at(frozen_clock())).status_code == 200
 
 

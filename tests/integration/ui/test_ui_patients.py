@@ -110,7 +110,12 @@ def test_search_is_a_post_and_links_by_public_id_only(app, session, api_client, 
 
     half = biller.post("/ui/patients/search", data={"csrf_token": token, "last_name": patient.last_name})
     assert half.status_code == 422
-    assert 'id="f-member_id-error">' in half.get_data(as_text=True)
+    assert 'id="f-first_name-error">' in half.get_data(as_text=True)  # the first field still to fill in
+
+    by_account = biller.post(
+        "/ui/patients/search", data={"csrf_token": token, "account_number": patient.account_number}
+    )
+    assert f'href="/ui/patients/{patient.public_id}"' in by_account.get_data(as_text=True)
     # A GET with criteria in the URL searches nothing.
     assert patient.public_id not in biller.get(f"/ui/patients?last_name={patient.last_name}").get_data(
         as_text=True
