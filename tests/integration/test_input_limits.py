@@ -527,7 +527,7 @@ def test_a_huge_array_is_refused_before_any_schema_validates_its_items(app, bill
     doc = {**claim_json(ids), "lines": [{}] * (limit + 1)}
     started = time.perf_counter()
     answer = biller.post("/api/v1/claims/validate", json=doc)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # bounded work: the unbounded walk took 73 s
     body = assert_problem(answer, 422)
     assert body["errors"] == [
         {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -63,18 +62,24 @@ def test_map_index_follows_maps_xml() -> None:
     assert maps.find_map_name("00501", "005010X279A1", "HS") is None
 
 
-def test_cache_round_trip_is_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_later_load_comes_from_the_cache_not_the_xml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The speed of the cached load is a benchmark's business (benchmarks/bench_validate.py);
+    here: the second process's load reads the pickle and never compiles the XML again."""
     monkeypatch.setenv("CLAIMS_SERVER_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(maps, "_LOADED", {})
     first = maps.load_map("837.5010.X222.A1.xml")
     (cached,) = (tmp_path / "edi-maps").glob("837.5010.X222.A1-pyx12-*.pickle")
     assert cached.stat().st_size > 0
     monkeypatch.setattr(maps, "_LOADED", {})
-    start = time.perf_counter()
+
+    def no_compile(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the map was compiled from XML again instead of read from the cache")
+
+    monkeypatch.setattr(maps, "compile_map", no_compile)
     again = maps.load_map("837.5010.X222.A1.xml")
-    elapsed = time.perf_counter() - start
     assert again is not first and again.segment_count == first.segment_count
-    assert elapsed < 0.1  # the brief's budget is 50 ms; the margin absorbs slow CI disks
 
 
 def test_missing_map_is_a_map_error() -> None:
