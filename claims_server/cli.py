@@ -145,8 +145,27 @@ def db_upgrade(revision: str) -> None:
     from claims_server.migrate import current, upgrade
 
     url = _checked_database_url()
+    before = current(url)
     upgrade(url, revision)
-    click.echo(f"database at revision {current(url)}")
+    after = current(url)
+    click.echo(f"database at revision {after}")
+    if any(_revision_number(before) < number <= _revision_number(after) for number in ENCRYPTING_REVISIONS):
+        # A revision cannot encrypt (it has no key): values of a column it made encrypted are
+        # sealed here, with their blind indexes, so no row is left unreadable or unindexed.
+        from claims_server.security.cli import seal_clear_values
+
+        sealed = seal_clear_values()
+        click.echo(f"sealed {sealed} values written in clear before their column was encrypted")
+
+
+#: Revisions that turned clear columns into encrypted ones (0003_phi_gaps, 0009_claim_notes).
+ENCRYPTING_REVISIONS = (3, 9)
+
+
+def _revision_number(revision: str | None) -> int:
+    """``0009_claim_notes`` -> 9; no revision (an empty database) -> 0."""
+    head = (revision or "")[:4]
+    return int(head) if head.isdigit() else 0
 
 
 @db.command("downgrade")

@@ -181,6 +181,8 @@ class StatementRun(PublicIdMixin, TimestampMixin, Base):
     errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType)  # field/rule/patient public id
     # Chunks (first patient id) already counted: a task redelivered after a commit counts nothing twice.
     chunks_done: Mapped[list[int]] = mapped_column(JsonType, default=list)
+    # The (first, last) patient-id ranges planned at the start (0010); NULL for older runs.
+    chunk_plan: Mapped[list[list[int]] | None] = mapped_column(JsonType)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))

@@ -285,6 +285,7 @@ def write_checkpoint(
             store = mirror() if callable(mirror) else mirror
             if store is not None:
                 store.put(name, data)
+                _backfill(store, DirectoryStore(Path(directory)))
         except Exception as exc:
             raise CheckpointMirrorError(
                 f"checkpoint {name} written locally but not to the mirror: {type(exc).__name__}: {exc}"
@@ -293,6 +294,15 @@ def write_checkpoint(
             if store is not None and callable(mirror):
                 store.close()
     return cp
+
+
+def _backfill(mirror: CheckpointStore, local: DirectoryStore) -> None:
+    """Copy to ``mirror`` every local checkpoint it lacks: those written before the mirror was
+    set up, and any whose mirror write failed (retried here, at the next checkpoint)."""
+    if not mirror.readable:
+        return  # syslog: write-only, nothing to compare against
+    for name in sorted(set(local.names()) - set(mirror.names())):
+        mirror.put(name, local.get(name))
 
 
 def last_checkpointed_event_id(directory: Path) -> int | None:

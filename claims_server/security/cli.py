@@ -34,6 +34,21 @@ def keys_group() -> None:
     """Encryption keys: rotation."""
 
 
+def seal_clear_values() -> int:
+    """Encrypt values still in clear (written before their column was encrypted) under the
+    active data key, with their blind indexes; no new key. Returns how many were sealed."""
+    from claims_server.security.keys import master_key_provider
+    from claims_server.security.rotation import rotate_data_key
+
+    settings, engine = _setup()
+    _cipher(settings, engine)
+    try:
+        report = rotate_data_key(engine, master_key_provider(settings), resume=True, seal_clear=True)
+    finally:
+        engine.dispose()  # type: ignore[attr-defined]
+    return report.values_reencrypted
+
+
 @keys_group.command("rotate")
 @click.option("--resume", is_flag=True, help="continue an interrupted rotation; do not add a new key")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
@@ -188,7 +203,7 @@ def tokens_group() -> None:
     "scopes",
     multiple=True,
     required=True,
-    help="repeat for each scope, e.g. claims:write (the list: claims_server.security.policy.TOKEN_SCOPES)",
+    help="repeat for each scope, e.g. claims:write (an unknown scope is refused with the list of scopes)",
 )
 @click.option("--integration-name", default=None, help="the integration owning what the token creates")
 @click.option(

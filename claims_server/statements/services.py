@@ -691,6 +691,7 @@ def start_statement_run(
     session.add(run)
     session.flush()
     chunks = _chunk_ranges(ids, chunk_size)
+    run.chunk_plan = [[first, last] for first, last in chunks]
     if not ids:
         run.state = StatementRunState.DONE
         run.started_at = run.finished_at = utcnow()
@@ -770,7 +771,10 @@ def reap_stalled_run(
     ):
         return []
     done = set(run.chunks_done or [])
-    plan = _chunk_ranges(candidate_patient_ids(session, run.as_of), chunk_size)
+    if run.chunk_plan is not None:
+        plan = [(first, last) for first, last in run.chunk_plan]
+    else:  # a run started before 0010 kept no plan: recompute it as it was made
+        plan = _chunk_ranges(candidate_patient_ids(session, run.as_of), chunk_size)
     pending = [
         (first, last)
         for first, last in plan
@@ -795,6 +799,13 @@ def stalled_runs(session: Session, *, lease_seconds: int, now: datetime) -> list
             .order_by(StatementRun.id)
         )
     )
+
+
+def _all_chunks_done(run: StatementRun) -> bool:
+    """Every planned chunk counted (a run without a plan: every candidate considered)."""
+    if run.chunk_plan is not None:
+        return {first for first, _last in run.chunk_plan} <= set(run.chunks_done or [])
+    return run.done >= run.total
 
 
 def process_run_chunk(
@@ -840,7 +851,7 @@ def process_run_chunk(
     if outcome.errors:
         run.errors = [*(run.errors or []), *outcome.errors]
     run.chunks_done = [*(run.chunks_done or []), first_patient_id]
-    if run.done >= run.total:
+    if _all_chunks_done(run):
         run.state = StatementRunState.DONE
         run.finished_at = utcnow()
     session.flush()

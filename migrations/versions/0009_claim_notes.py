@@ -16,8 +16,9 @@
   under HIPAA, so it becomes ciphertext in a ``VARCHAR(512)``. Matching by it (the unique
   number per practice, the list filter) uses the new blind index
   ``account_number_index``. Values written before this revision are still clear text and
-  their index is NULL: seal them and fill the index once with
-  ``claims-server keys rotate --seal-clear`` (a revision has no key to do it).
+  their index is NULL: ``claims-server db upgrade`` seals them and fills the index right
+  after this revision (a revision has no key to do it; ``keys rotate --seal-clear`` does the
+  same for a database upgraded another way).
 
 Revision ID: 0009_claim_notes
 Revises: 0008_auth_hardening

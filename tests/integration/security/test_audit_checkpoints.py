@@ -269,3 +269,29 @@ def test_the_beat_task_runs_in_a_real_worker(app, session, celery_worker_process
     ring = app.extensions["claims_security"].cipher.ring
     with state(app).engine.connect() as conn:
         assert verify_audit_chain(conn, ring, worker_dir).ok
+
+
+def test_a_mirror_set_up_later_or_missed_once_is_filled_at_the_next_checkpoint(app, session, tmp_path):
+    ring = app.extensions["claims_security"].cipher.ring
+    directory, mirror = _checkpoint_dir(app), DirectoryStore(tmp_path / "late-mirror")
+
+    def checkpoint(n: int, to_mirror: object = None) -> None:
+        audit_event(session, action=AuditAction.READ, event_type="claim.read", details={"n": n})
+        session.commit()
+        with state(app).engine.connect() as conn:
+            write_checkpoint(conn, ring, directory, system_clock(), mirror=to_mirror)
+
+    def verify() -> list[str]:
+        with state(app).engine.connect() as conn:
+            return verify_audit_chain(conn, ring, directory, mirror).problems
+
+    checkpoint(1)  # before the mirror was set up
+    checkpoint(2)
+    assert len(verify()) == 2 and all("missing in the mirror" in p for p in verify())
+    checkpoint(3, mirror)  # the first mirrored checkpoint brings the older ones along
+    assert verify() == [] and sorted(mirror.names()) == sorted(DirectoryStore(directory).names())
+    # A mirror write that failed (the file removed there) is retried at the next checkpoint.
+    (mirror.directory / sorted(mirror.names())[-1]).unlink()
+    assert len(verify()) == 1
+    checkpoint(4, mirror)
+    assert verify() == []

@@ -306,3 +306,51 @@ def test_trusted_proxy_count_is_validated():
 
     with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT"):
         load_settings({"TRUSTED_PROXY_COUNT": -1}, environ={})
+
+
+def test_revision_0008_writes_out_the_star_scope_of_existing_tokens(tmp_path):
+    """A token created with ``*`` before the fixed scope list keeps what it could do, spelled out."""
+    import json
+    import os
+    from contextlib import nullcontext
+
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    from claims_server import migrate
+    from claims_server.models import ApiToken
+    from claims_server.security.policy import TOKEN_SCOPES
+    from tests.services import fresh_postgres_database
+
+    backend = os.environ.get("TEST_DATABASE", "sqlite")
+    place = (
+        fresh_postgres_database() if backend == "postgres" else nullcontext(f"sqlite:///{tmp_path}/t.sqlite3")
+    )
+    with place as url:
+        migrate.upgrade(url, "0007_phi_at_rest")
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    ApiToken.__table__.insert(),
+                    [
+                        {
+                            "id": n,
+                            "name": f"t{n}",
+                            "token_hash": f"{n:064d}",
+                            "token_prefix": "cst_x",
+                            "scopes": scopes,
+                            "role": "integration",
+                            "public_id": f"{n:032d}",
+                            "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+                        }
+                        for n, scopes in ((1, ["*"]), (2, ["claims:write"]))
+                    ],
+                )
+            migrate.upgrade(url, "0008_auth_hardening")
+            with engine.connect() as conn:
+                rows = dict(conn.execute(sql("SELECT id, scopes FROM api_tokens")).all())
+        finally:
+            engine.dispose()
+    decoded = {k: v if isinstance(v, list) else json.loads(v) for k, v in rows.items()}
+    assert decoded == {1: sorted(TOKEN_SCOPES), 2: ["claims:write"]}

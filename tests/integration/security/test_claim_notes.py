@@ -270,3 +270,47 @@ def test_seal_clear_encrypts_account_numbers_written_before_0009_and_indexes_the
     found = api_client("biller").post("/api/v1/patients/search", json={"account_number": old})
     listed = found.get_json()["items"]
     assert [(p["id"], p["account_number"]) for p in listed] == [(patient.public_id, old)]
+
+
+def test_db_upgrade_through_0009_seals_account_numbers_so_old_patients_stay_readable(tmp_path):
+    """0009 cannot encrypt (a revision has no key): ``claims-server db upgrade`` seals the clear
+    values it leaves, with their blind index, so an upgraded patient is readable, unique and found."""
+    import sqlite3
+
+    from claims_server import create_app, migrate
+    from tests.integration.test_cli import run_cli
+
+    path = tmp_path / "upgrade.sqlite3"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url, "0008_auth_hardening")
+    now = "2026-11-01 09:00:00"
+    with sqlite3.connect(path) as conn:  # a practice and a patient as 0008 held them (clear, unindexed)
+        conn.execute(
+            "INSERT INTO practices (id, name, npi, tax_id, address_line1, city, state, zip_code, submitter_id,"
+            " active, public_id, updated_at, created_at) VALUES (1, 'Upgrade Clinic', '1234567893',"
+            " '123456789', '1 Main St', 'Springfield', 'IL', '62701', 'SUB1', 1, ?, ?, ?)",
+            (uuid.uuid4().hex, now, now),
+        )
+        conn.execute(
+            "INSERT INTO patients (id, practice_id, account_number, last_name, first_name, birth_date, sex,"
+            " active, public_id, updated_at, created_at) VALUES (1, 1, 'OLD-0001', 'Oldrow', 'Ann',"
+            " '1970-01-02', 'F', 1, ?, ?, ?)",
+            (uuid.uuid4().hex, now, now),
+        )
+    env = {"DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance")}
+    result = run_cli("db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "sealed 5 values" in result.stdout and migrate.head() in result.stdout
+    with sqlite3.connect(path) as conn:
+        raw, index = conn.execute("SELECT account_number, account_number_index FROM patients").fetchone()
+    assert raw.startswith("enc1:") and index  # encrypted and indexed
+    app = create_app({**env, "TESTING": True})
+    try:
+        with app.app_context(), state(app).session_factory() as session:
+            from claims_server.patients.services import search_patients
+
+            found = search_patients(session, {"account_number": "OLD-0001"})
+            assert [(p.id, p.account_number, p.last_name) for p in found] == [(1, "OLD-0001", "Oldrow")]
+            session.rollback()
+    finally:
+        state(app).engine.dispose()

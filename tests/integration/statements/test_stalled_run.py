@@ -77,6 +77,30 @@ def test_a_stalled_run_is_reaped_only_after_its_lease_and_completes_once(app, se
     assert _statements_per_patient(session, run.id) == {a.patient_id: 1, b.patient_id: 1}
 
 
+def test_the_chunks_queued_again_are_the_planned_ones_whatever_changed_since(app, session):
+    """The plan is kept on the run (0010): recomputing it later (another chunk size in this
+    process, a patient paid off or newly billed) would cut other ranges than those done."""
+    factory = state(app).session_factory
+    bill_two_patients(session, factory)
+    session.commit()
+    run, chunks = start_statement_run(session, AS_OF, chunk_size=1)
+    session.commit()
+    assert run.chunk_plan == [list(c) for c in chunks] and len(chunks) == 2
+    later = utcnow() + timedelta(seconds=61)
+    # This process would cut one chunk of two patients; the run still gets its own two chunks.
+    assert reap_stalled_run(session, run, lease_seconds=60, now=later, chunk_size=2) == chunks
+    session.rollback()
+    settings = load_settings({"STATEMENT_RUN_CHUNK_SIZE": 2})
+    assert requeue_stalled_runs(factory, settings, run_id=run.id, lease_seconds=0) == 2
+    session.expire_all()
+    done = session.get(StatementRun, run.id)
+    assert (done.state, done.issued, sorted(done.chunks_done)) == (
+        StatementRunState.DONE,
+        2,
+        sorted(first for first, _ in chunks),
+    )
+
+
 def test_a_chunk_a_live_worker_is_inside_is_not_queued_again(app, session):
     """PostgreSQL: the chunk's advisory lock is its lease, held by the worker's connection (so
     gone with a killed worker). SQLite has no such lock: every chunk not done goes back."""
