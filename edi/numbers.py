@@ -81,8 +81,6 @@ def parse_amount_cents(text: str) -> int | None:
     ``parse_amount_cents("-12.5") == -1250``; ``"1.234"`` (three decimals), ``"1e3"``,
     ``"+5"`` and ``"1" + "0" * 30`` (too long, out of range) are None.
     """
-    if len(text) > AMOUNT_MAX_LENGTH + 2:  # 18 digits, a sign and a point at most
-        return None
     whole, _, frac = text.partition(".")
     n = len(frac)
     if n == 2:
@@ -95,9 +93,19 @@ def parse_amount_cents(text: str) -> int | None:
         digits = whole + frac + "0"
     else:
         return None
-    negative = digits[:1] == "-"
-    body = digits[1:] if negative else digits
-    if not (body.isascii() and body.isdigit()):  # ASCII isdigit is exactly 0-9
+    if not digits.isascii():  # ASCII isdigit is exactly 0-9
+        return None
+    # The 835's hot path: at most 15 digits of cents are below MAX_AMOUNT_CENTS and within
+    # the 18-digit element, so every real amount returns here with no further check.
+    if digits.isdigit():
+        if len(digits) <= 15:
+            return int(digits)
+        negative, body = False, digits
+    elif digits[:1] == "-" and digits[1:].isdigit():
+        if len(digits) <= 16:
+            return int(digits)
+        negative, body = True, digits[1:]
+    else:
         return None
     if len(body) - (2 - n) > AMOUNT_MAX_LENGTH:
         return None
