@@ -93,6 +93,8 @@ def parse_amount_cents(text: str) -> int | None:
         digits = whole + frac + "0"
     else:
         return None
+    if n and not frac.isdigit():  # a sign belongs before the whole part only (".-" is no number)
+        return None
     if not digits.isascii():  # ASCII isdigit is exactly 0-9
         return None
     # The 835's hot path: at most 15 digits of cents are below MAX_AMOUNT_CENTS and within

@@ -70,6 +70,14 @@ def test_every_amount_in_range_reads_back(cents: int) -> None:
     assert amount_cents(f"{sign}{whole}.{frac:02d}") == (cents, None)
 
 
+@pytest.mark.parametrize("text", [".-", "1.-", "-.-", "1.-5", "5.+"])
+def test_a_sign_after_the_point_is_no_number(text: str) -> None:
+    assert parse_amount_cents(text) is None
+    assert (
+        amount_cents(text) == (None, amount_cents(text)[1]) and amount_cents(text)[1].code == "NOT_A_NUMBER"
+    )
+
+
 @settings(max_examples=300)
 @given(hst.text(alphabet="0123456789.-+eE _", max_size=40))
 def test_any_text_is_an_amount_within_limits_or_a_problem(text: str) -> None:
