@@ -51,6 +51,7 @@ from claims_server.models.ledger import (
     balance_select,
     ensure_standard_accounts,
 )
+from claims_server.models.operations import ChargeImport, FeeScheduleEntry, ScheduledJob
 from claims_server.models.patients import (
     Coverage,
     CoverageOrder,
@@ -116,6 +117,9 @@ __all__ = [
     "AccountCode",
     "AccountType",
     "Ack999Result",
+    "ChargeImport",
+    "FeeScheduleEntry",
+    "ScheduledJob",
     "Adjustment",
     "AdjustmentGroup",
     "ApiToken",

@@ -127,6 +127,8 @@ class Claim(PublicIdMixin, TimestampMixin, Base):
     payer_claim_control_number: Mapped[str | None] = mapped_column(String(50))  # REF*F8 / 835 CLP07
     # The integration (api_tokens.integration_name) whose token created it; NULL: staff or system
     owner_integration: Mapped[str | None] = mapped_column(String(100), index=True)
+    # The charge file this claim came from (``claims-server claims import``), if any.
+    charge_import_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("charge_imports.id"), index=True)
     state: Mapped[ClaimState] = mapped_column(EnumText(ClaimState, 16), default=ClaimState.DRAFT)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     place_of_service: Mapped[str | None] = mapped_column(String(2))  # CLM05-1 (837P)
