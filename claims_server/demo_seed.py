@@ -6,15 +6,21 @@ stems, phone numbers use the 555-01xx range reserved for fiction, e-mail address
 ``random.Random`` so every run plans the same rows, and each row is looked up by a
 stable key (NPI, payer id, route name, account number, coverage order and start date)
 before it is created, so seeding twice creates nothing the second time.
+
+Rows are created the way an office creates them through the API: each document is loaded
+by the API's request schema and passed to the service function the API route calls (the
+same validation, the same audit events); the demo has no path of its own.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from marshmallow import Schema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +38,12 @@ from claims_server.models import (
     UsageIndicator,
     ensure_standard_accounts,
 )
+from claims_server.patients import services as patient_services
+from claims_server.patients.schemas import CoverageSchema, PatientSchema
+from claims_server.payers import services as payer_services
+from claims_server.payers.schemas import PayerSchema, RouteSchema
+from claims_server.practice import services as practices
+from claims_server.practice.schemas import PracticeSchema, ProviderSchema
 from claims_server.security.search import account_number_is
 from edi.identifiers import npi_with_check_digit
 
@@ -93,13 +105,17 @@ class SeedSummary:
 
 @dataclass
 class _Counter:
+    """Creates rows the way the API does: the request schema loads the document (so the same
+    field rules apply), then the same service function the API route calls creates the row."""
+
     created: dict[str, int] = field(default_factory=dict)
 
-    def add(self, session: Session, kind: str, obj: Any) -> Any:
-        session.add(obj)
-        session.flush()
+    def add(
+        self, kind: str, schema: Schema, create: Callable[[Mapping[str, Any]], Any], doc: dict[str, Any]
+    ) -> Any:
+        row = create(schema.load(doc))
         self.created[kind] = self.created.get(kind, 0) + 1
-        return obj
+        return row
 
 
 def _npi(rng: random.Random, first_digit: str) -> str:
@@ -212,42 +228,44 @@ def seed_practice(session: Session) -> SeedSummary:
     practice = session.scalar(select(Practice).where(Practice.npi == plan["practice_npi"]))
     if practice is None:
         practice = counter.add(
-            session,
             "practices",
-            Practice(
-                name="Larkspur Family Medicine Demo",
-                npi=plan["practice_npi"],
-                tax_id="930000017",
-                taxonomy_code="207Q00000X",
-                address_line1="400 Larkspur Lane",
-                address_line2="Suite 200",
-                city="Springfield",
-                state="IL",
-                zip_code="627010400",
-                phone="2175550100",
-                contact_name="Demo Billing Office",
-                contact_email="billing@example.org",
-                submitter_id="DEMOSUB01",
-            ),
+            PracticeSchema(),
+            lambda data: practices.create_practice(session, data),
+            {
+                "name": "Larkspur Family Medicine Demo",
+                "npi": plan["practice_npi"],
+                "tax_id": "930000017",
+                "taxonomy_code": "207Q00000X",
+                "address_line1": "400 Larkspur Lane",
+                "address_line2": "Suite 200",
+                "city": "Springfield",
+                "state": "IL",
+                "zip_code": "627010400",
+                "phone": "2175550100",
+                "contact_name": "Demo Billing Office",
+                "contact_email": "billing@example.org",
+                "submitter_id": "DEMOSUB01",
+            },
         )
 
     route = session.scalar(select(ClearinghouseRoute).where(ClearinghouseRoute.name == ROUTE_NAME))
     if route is None:
         route = counter.add(
-            session,
             "clearinghouse_routes",
-            ClearinghouseRoute(
-                name=ROUTE_NAME,
-                transport=TransportKind.FOLDER,
-                settings={"outbox": "edi/outbox", "inbox": "edi/inbox"},
-                sender_id_qualifier="ZZ",
-                sender_id="DEMOSUB01",
-                receiver_id_qualifier="ZZ",
-                receiver_id="DEMOCH",
-                application_sender_code="DEMOSUB01",
-                application_receiver_code="DEMOCH",
-                usage_indicator=UsageIndicator.TEST,
-            ),
+            RouteSchema(),
+            lambda data: payer_services.create_route(session, data),
+            {
+                "name": ROUTE_NAME,
+                "transport": TransportKind.FOLDER.value,
+                "settings": {"outbox": "edi/outbox", "inbox": "edi/inbox"},
+                "sender_id_qualifier": "ZZ",
+                "sender_id": "DEMOSUB01",
+                "receiver_id_qualifier": "ZZ",
+                "receiver_id": "DEMOCH",
+                "application_sender_code": "DEMOSUB01",
+                "application_receiver_code": "DEMOCH",
+                "usage_indicator": UsageIndicator.TEST.value,
+            },
         )
 
     providers: list[Provider] = []
@@ -260,21 +278,22 @@ def seed_practice(session: Session) -> SeedSummary:
         if provider is None:
             rendering, referring, supervising, facility = roles
             provider = counter.add(
-                session,
                 "providers",
-                Provider(
-                    practice_id=practice.id,
-                    entity_type=ProviderEntityType.INDIVIDUAL,
-                    last_name=last,
-                    first_name=first,
-                    credential=credential,
-                    npi=npi,
-                    taxonomy_code=taxonomy,
-                    is_rendering=rendering,
-                    is_referring=referring,
-                    is_supervising=supervising,
-                    is_facility=facility,
-                ),
+                ProviderSchema(),
+                lambda data: practices.create_provider(session, data),
+                {
+                    "practice": practice.public_id,
+                    "entity_type": ProviderEntityType.INDIVIDUAL.value,
+                    "last_name": last,
+                    "first_name": first,
+                    "credential": credential,
+                    "npi": npi,
+                    "taxonomy_code": taxonomy,
+                    "is_rendering": rendering,
+                    "is_referring": referring,
+                    "is_supervising": supervising,
+                    "is_facility": facility,
+                },
             )
         providers.append(provider)
 
@@ -289,15 +308,16 @@ def seed_practice(session: Session) -> SeedSummary:
         payer = session.scalar(select(Payer).where(Payer.payer_id == payer_id))
         if payer is None:
             payer = counter.add(
-                session,
                 "payers",
-                Payer(
-                    name=name,
-                    payer_id=payer_id,
-                    claim_filing_indicator=indicator,
-                    route_id=route.id,
-                    timely_filing_days=timely_days,
-                ),
+                PayerSchema(),
+                lambda data: payer_services.create_payer(session, data),
+                {
+                    "name": name,
+                    "payer_id": payer_id,
+                    "claim_filing_indicator": indicator.value,
+                    "route": route.public_id,
+                    "timely_filing_days": timely_days,
+                },
             )
         payers[key] = payer
 
@@ -310,22 +330,23 @@ def seed_practice(session: Session) -> SeedSummary:
         )
         if patient is None:
             patient = counter.add(
-                session,
                 "patients",
-                Patient(
-                    practice_id=practice.id,
-                    account_number=spec["account_number"],
-                    last_name=spec["last_name"],
-                    first_name=spec["first_name"],
-                    birth_date=spec["birth_date"],
-                    sex=spec["sex"],
-                    address_line1=spec["address_line1"],
-                    city="Springfield",
-                    state="IL",
-                    zip_code="627040000",
-                    phone=spec["phone"],
-                    email=f"patient{n:02d}@example.org",
-                ),
+                PatientSchema(),
+                lambda data: patient_services.create_patient(session, data),
+                {
+                    "practice": practice.public_id,
+                    "account_number": spec["account_number"],
+                    "last_name": spec["last_name"],
+                    "first_name": spec["first_name"],
+                    "birth_date": spec["birth_date"].isoformat(),
+                    "sex": spec["sex"],
+                    "address_line1": spec["address_line1"],
+                    "city": "Springfield",
+                    "state": "IL",
+                    "zip_code": "627040000",
+                    "phone": spec["phone"],
+                    "email": f"patient{n:02d}@example.org",
+                },
             )
         patients[n] = patient
 
@@ -341,34 +362,44 @@ def seed_practice(session: Session) -> SeedSummary:
         )
         if exists is not None:
             continue
-        coverage = Coverage(
-            patient_id=patient.id,
-            payer_id=payers[payer_key].id,
-            coverage_order=order,
-            effective_start=COVERAGE_START,
-            plan_name=payers[payer_key].name,
-            group_number=None if payer_key in ("MB", "MC") else f"GRP{1000 + n * 7}",
-        )
+        doc: dict[str, Any] = {
+            "payer": payers[payer_key].public_id,
+            "coverage_order": order,
+            "effective_start": COVERAGE_START.isoformat(),
+            "plan_name": payers[payer_key].name,
+            "group_number": None if payer_key in ("MB", "MC") else f"GRP{1000 + n * 7}",
+        }
         if subscriber_n is None:
-            coverage.relationship_code = RelationshipToSubscriber.SELF
-            coverage.member_id = plan["patients"][n - 1]["member_ids"][member_key[payer_key]]
+            doc["relationship_code"] = RelationshipToSubscriber.SELF.value
+            doc["member_id"] = plan["patients"][n - 1]["member_ids"][member_key[payer_key]]
         else:
             subscriber = patients[subscriber_n]
             spouse = (n, subscriber_n) in _SPOUSES
-            coverage.relationship_code = (
+            doc["relationship_code"] = (
                 RelationshipToSubscriber.SPOUSE if spouse else RelationshipToSubscriber.CHILD
-            )
-            coverage.member_id = plan["patients"][subscriber_n - 1]["member_ids"][member_key[payer_key]]
-            coverage.subscriber_patient_id = subscriber.id
-            coverage.subscriber_last_name = subscriber.last_name
-            coverage.subscriber_first_name = subscriber.first_name
-            coverage.subscriber_birth_date = subscriber.birth_date
-            coverage.subscriber_sex = subscriber.sex
-            coverage.subscriber_address_line1 = subscriber.address_line1
-            coverage.subscriber_city = subscriber.city
-            coverage.subscriber_state = subscriber.state
-            coverage.subscriber_zip_code = subscriber.zip_code
-        counter.add(session, "coverages", coverage)
+            ).value
+            doc["member_id"] = plan["patients"][subscriber_n - 1]["member_ids"][member_key[payer_key]]
+            doc["subscriber_patient"] = subscriber.public_id
+            doc |= {
+                f"subscriber_{key}": value.isoformat() if isinstance(value, date) else value
+                for key in (
+                    "last_name",
+                    "first_name",
+                    "birth_date",
+                    "sex",
+                    "address_line1",
+                    "city",
+                    "state",
+                    "zip_code",
+                )
+                if (value := getattr(subscriber, key)) is not None
+            }
+        counter.add(
+            "coverages",
+            CoverageSchema(),
+            lambda data, patient=patient: patient_services.create_coverage(session, patient, data),
+            doc,
+        )
 
     counts = {
         kind: session.scalar(select(func.count()).select_from(model)) or 0

@@ -20,6 +20,7 @@ from claims_server.clearinghouse.services import route_transport
 from claims_server.db import unit_of_work
 from claims_server.eligibility import services
 from claims_server.models import ClearinghouseRoute, EligibilityCheck, Encounter, Patient, Provider
+from claims_server.patients.encounters import EncounterSchema, create_encounter
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.eligibility import answer_270_file
 
@@ -48,13 +49,13 @@ def _schedule(session: Session, day: date) -> None:
         return
     rendering = session.scalar(select(Provider).where(Provider.is_rendering).order_by(Provider.id))
     for patient in session.scalars(select(Patient).order_by(Patient.id).limit(PATIENTS)):
-        session.add(
-            Encounter(
-                patient_id=patient.id,
-                rendering_provider_id=rendering.id,
-                date_of_service=day,
-                place_of_service="11",
-            )
+        # Booked as the front desk or the EHR books it (POST /api/v1/patients/{id}/encounters).
+        create_encounter(
+            session,
+            patient,
+            EncounterSchema().load(
+                {"date_of_service": day.isoformat(), "rendering_provider": rendering.public_id}
+            ),
         )
 
 

@@ -1,4 +1,4 @@
-"""``/api/v1/patients`` and ``/api/v1/coverages``. Searches are POSTs: PHI never goes in a URL."""
+"""``/api/v1/patients``, ``/api/v1/coverages`` and ``/api/v1/encounters`` (the schedule). Searches are POSTs: PHI never goes in a URL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
-from claims_server.patients import services
+from claims_server.patients import encounters, services
 from claims_server.patients.schemas import (
     CoverageListSchema,
     CoveragePatchSchema,
@@ -111,3 +111,53 @@ def update_coverage(data: dict[str, Any], coverage_id: str) -> dict[str, Any]:
     return services.coverage_to_json(
         services.update_coverage(session, services.get_coverage(session, coverage_id), data)
     )
+
+
+@blp.route("/patients/<patient_id>/encounters", methods=["GET"])
+@mutation()
+@blp.response(200, encounters.EncounterListSchema)
+def list_patient_encounters(patient_id: str) -> dict[str, Any]:
+    """The patient's visits, oldest first."""
+    session = db_session()
+    patient = services.get_patient(session, patient_id)
+    return {
+        "items": [encounters.encounter_to_json(e) for e in encounters.patient_encounters(session, patient)]
+    }
+
+
+@blp.route("/patients/<patient_id>/encounters", methods=["POST"])
+@mutation(idempotent=True)
+@blp.arguments(encounters.EncounterSchema)
+@blp.response(201, encounters.EncounterSchema)
+def create_encounter(data: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    """Put a visit on the schedule (tomorrow's visits get an eligibility check the night before)."""
+    session = db_session()
+    patient = services.get_patient(session, patient_id, audit_read=False)
+    return encounters.encounter_to_json(encounters.create_encounter(session, patient, data))
+
+
+@blp.route("/encounters", methods=["GET"])
+@mutation()
+@blp.arguments(encounters.EncounterDayArgsSchema, location="query")
+@blp.response(200, encounters.EncounterPageSchema)
+def list_encounters(args: dict[str, Any]) -> dict[str, Any]:
+    """The schedule of one day (``date``), optionally of one practice; patients by id only."""
+    limit, cursor = args.pop("limit"), args.pop("cursor")
+    page = encounters.day_schedule(db_session(), args, limit=limit, cursor=cursor)
+    return {"items": [encounters.encounter_to_json(e) for e in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/encounters/<encounter_id>", methods=["GET"])
+@blp.response(200, encounters.EncounterSchema)
+def get_encounter(encounter_id: str) -> dict[str, Any]:
+    """Read a visit."""
+    return encounters.encounter_to_json(encounters.get_encounter(db_session(), encounter_id))
+
+
+@blp.route("/encounters/<encounter_id>", methods=["DELETE"])
+@mutation()
+@blp.response(204)
+def delete_encounter(encounter_id: str) -> None:
+    """Cancel a visit (409 when a claim bills it)."""
+    session = db_session()
+    encounters.delete_encounter(session, encounters.get_encounter(session, encounter_id))

@@ -95,6 +95,12 @@ POLICY: dict[str, Rule] = {
     "patients.get_coverage": allow(*ALL_STAFF),
     "patients.create_coverage": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
     "patients.update_coverage": allow(*BILLING_STAFF),
+    # the schedule (claims_server.patients.encounters): an EHR integration books visits
+    "patients.list_patient_encounters": allow(*ALL_STAFF),
+    "patients.create_encounter": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
+    "patients.list_encounters": allow(*ALL_STAFF),
+    "patients.get_encounter": allow(*ALL_STAFF),
+    "patients.delete_encounter": allow(*BILLING_STAFF),
     # --- claims (claims_server.claims.views) -------------------------------------------------
     "claims.list_claims": allow(*ALL_STAFF),
     "claims.get_claim": allow(*ALL_STAFF),
