@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from claims_server.claims.encounters import EncounterSchema, create_encounter
 from claims_server.clearinghouse.services import route_transport
 from claims_server.db import unit_of_work
 from claims_server.eligibility import services
 from claims_server.models import ClearinghouseRoute, EligibilityCheck, Encounter, Patient, Provider
-from claims_server.patients.encounters import EncounterSchema, create_encounter
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.eligibility import answer_270_file
 

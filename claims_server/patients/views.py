@@ -8,7 +8,8 @@ from flask_smorest import Blueprint
 
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
-from claims_server.patients import encounters, services
+from claims_server.claims import encounters
+from claims_server.patients import services
 from claims_server.patients.schemas import (
     CoverageListSchema,
     CoveragePatchSchema,
