@@ -95,7 +95,7 @@ POLICY: dict[str, Rule] = {
     "patients.get_coverage": allow(*ALL_STAFF),
     "patients.create_coverage": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
     "patients.update_coverage": allow(*BILLING_STAFF),
-    # the schedule (claims_server.patients.encounters): an EHR integration books visits
+    # the schedule (claims_server.claims.encounters): an EHR integration books visits
     "patients.list_patient_encounters": allow(*ALL_STAFF),
     "patients.create_encounter": allow(*BILLING_STAFF, INTEGRATION, scope="patients:write"),
     "patients.list_encounters": allow(*ALL_STAFF),
