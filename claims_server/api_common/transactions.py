@@ -18,6 +18,15 @@ and canonical JSON body, in the same transaction as the work it did:
 Failed requests roll back their record too, so a client may retry a request that
 failed with the same key (Stripe's behaviour for errors that changed nothing).
 
+``own_transactions=True`` is for a view whose service commits its own work through the
+session factory, in several transactions (sending claims: build the batches, then upload
+each one). Holding the request's transaction open across those would hold SQLite's one
+write lock (the service would wait on itself), so the key is reserved first in a
+transaction of its own (the record, answer still empty: a concurrent retry gets 409),
+the view runs, and the answer is stored in a second one; a failed or refused request
+deletes the reservation, so the retry runs again. A process killed while the view runs
+leaves the reservation until it expires (the retry gets 409 until then; a new key works).
+
 The stored answer is the body exactly as sent, and it usually carries PHI (the created
 patient, coverage or claim), so ``IdempotencyRecord.response_body`` is an encrypted
 column (AES-GCM under the data key, bound to the record's ``public_id``). The body is
@@ -157,9 +166,89 @@ def _audit_replay(session: Session, record: IdempotencyRecord) -> None:
     session.commit()
 
 
-def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _checked_key() -> str | None:
+    """The request's ``Idempotency-Key`` (stripped), None without one; 422 when malformed."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > KEY_MAX_LENGTH:
+        raise Unprocessable(
+            f"{IDEMPOTENCY_HEADER} must be 1-{KEY_MAX_LENGTH} characters",
+            errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "length"}],
+        )
+    if not re.match(KEY_PATTERN, key):
+        raise Unprocessable(
+            f"{IDEMPOTENCY_HEADER} must be printable ASCII characters without spaces",
+            errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "pattern"}],
+        )
+    return key
+
+
+def _release(session: Session, record_id: int | None) -> None:
+    """Delete a reservation whose request failed (``own_transactions``): the retry runs again."""
+    if record_id is None:
+        return
+    record = session.get(IdempotencyRecord, record_id)
+    if record is not None and record.response_status is None:
+        session.delete(record)
+    session.commit()
+
+
+def _own_transactions(session: Session, key: str | None, run: Callable[[], Any]) -> Response:
+    """``mutation(own_transactions=True)``: reserve the key, run the view, store its answer."""
+    from flask import make_response
+
+    record_id = None
+    if key is not None:
+        principal, fingerprint = principal_key(), request_fingerprint()
+        existing = _existing(session, principal, key)
+        if existing is None:
+            record = IdempotencyRecord(
+                principal=principal,
+                key=key,
+                request_fingerprint=fingerprint,
+                expires_at=utcnow() + _retention(),
+            )
+            session.add(record)
+            try:
+                session.commit()
+                record_id = record.id
+            except IntegrityError:
+                # A concurrent request with the same key reserved it first.
+                session.rollback()
+                existing = _existing(session, principal, key)
+                if existing is None:
+                    raise
+        if existing is not None:
+            response = _check(existing, fingerprint)
+            _audit_replay(session, existing)
+            return response
+    try:
+        response = make_response(run())
+    except BaseException:
+        session.rollback()
+        _release(session, record_id)
+        raise
+    if response.status_code >= 400:
+        session.rollback()
+        _release(session, record_id)
+        return response
+    if record_id is not None:
+        record = session.get(IdempotencyRecord, record_id)
+        if record is not None:
+            record.response_status = response.status_code
+            record.response_body = response.get_data(as_text=True)
+    session.commit()
+    return response
+
+
+def mutation(
+    *, idempotent: bool = False, own_transactions: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a view in one transaction (and Idempotency-Key handling when ``idempotent``).
 
+    With ``own_transactions`` the view's service commits its own work (see the module doc).
     Place it directly under ``@blp.route`` so it sees the finished response.
     """
 
@@ -169,19 +258,9 @@ def mutation(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Call
             from claims_server.app import db_session
 
             session = db_session()
-            key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent else None
-            if key is not None:
-                key = key.strip()
-                if not key or len(key) > KEY_MAX_LENGTH:
-                    raise Unprocessable(
-                        f"{IDEMPOTENCY_HEADER} must be 1-{KEY_MAX_LENGTH} characters",
-                        errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "length"}],
-                    )
-                if not re.match(KEY_PATTERN, key):
-                    raise Unprocessable(
-                        f"{IDEMPOTENCY_HEADER} must be printable ASCII characters without spaces",
-                        errors=[{"field": IDEMPOTENCY_HEADER, "location": "headers", "rule": "pattern"}],
-                    )
+            key = _checked_key() if idempotent else None
+            if own_transactions:
+                return _own_transactions(session, key, lambda: view(*args, **kwargs))
             record = None
             try:
                 if key is not None:

@@ -1,6 +1,7 @@
 """Batching: ready claims grouped per clearinghouse route into validated 837 interchanges.
 
-``build_batches(session)`` takes every ``ready`` claim whose payer has a route, and per
+``build_batches(session)`` takes every ``ready`` claim whose payer has a route (or only
+the ready ones of ``claim_ids``; ``submission.sending`` is the door that sends them), and per
 (route, practice, claim kind) in chunks of at most 5,000 claims (the TR3 limit per
 ST/SE; one transaction set per interchange, so a 999 verdict on an ST is a verdict on
 exactly one stored file):
@@ -159,12 +160,15 @@ def _x12_finding(f: Finding) -> dict[str, Any]:
 LOAD_CHUNK = 1000
 
 
-def _select_ready(session: Session, route_id: int | None, limit: int | None) -> Iterator[list[Claim]]:
-    """The ready claims, in chunks of :data:`LOAD_CHUNK` with their relations loaded.
+def _select_ready(
+    session: Session, route_id: int | None, limit: int | None, claim_ids: Sequence[int] | None = None
+) -> Iterator[list[Claim]]:
+    """The ready claims (all, or the ready ones of ``claim_ids``), :data:`LOAD_CHUNK` at a time.
 
-    The ids are taken (and, on PostgreSQL, locked) by one query; each chunk is then one
-    claim query plus one per relation (``claim_load_options``), so the number of queries
-    grows with the chunks, not the claims, and no chunk's IN list is unbounded.
+    The ids are taken (and, on PostgreSQL, locked) by one query, or one per
+    :data:`LOAD_CHUNK` given ids; each chunk is then one claim query plus one per relation
+    (``claim_load_options``), so the number of queries grows with the chunks, not the
+    claims, and no chunk's IN list is unbounded.
     """
     stmt = (
         select(Claim.id)
@@ -175,12 +179,19 @@ def _select_ready(session: Session, route_id: int | None, limit: int | None) -> 
     )
     if route_id is not None:
         stmt = stmt.where(Payer.route_id == route_id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Two batchers never take the same claim: the second skips rows the first holds.
         stmt = stmt.with_for_update(of=Claim, skip_locked=True)
-    ids = list(session.scalars(stmt))
+    if claim_ids is None:
+        ids = list(session.scalars(stmt if limit is None else stmt.limit(limit)))
+    else:
+        wanted = sorted(set(claim_ids))
+        ids = []
+        for start in range(0, len(wanted), LOAD_CHUNK):
+            ids += session.scalars(
+                stmt.where(state.id_in(session, Claim.id, wanted[start : start + LOAD_CHUNK]))
+            )
+        ids = ids if limit is None else ids[:limit]
     for start in range(0, len(ids), LOAD_CHUNK):
         chunk = ids[start : start + LOAD_CHUNK]
         yield list(
@@ -489,16 +500,19 @@ def build_batches(
     session: Session,
     *,
     route_id: int | None = None,
+    claim_ids: Sequence[int] | None = None,
     limit: int | None = None,
     today: date | None = None,
     now: datetime | None = None,
     max_claims_per_interchange: int = MAX_CLAIMS_PER_TRANSACTION,
 ) -> BatchingResult:
-    """Batch every ready claim (of one route, or all routes) into validated 837 interchanges."""
+    """Batch every ready claim (of one route, or all routes; or only the ready ones of
+    ``claim_ids``, internal ids) into validated 837 interchanges."""
     with _collector_paused():
         return _build_batches(
             session,
             route_id=route_id,
+            claim_ids=claim_ids,
             limit=limit,
             today=today,
             now=now,
@@ -510,6 +524,7 @@ def _build_batches(
     session: Session,
     *,
     route_id: int | None,
+    claim_ids: Sequence[int] | None,
     limit: int | None,
     today: date | None,
     now: datetime | None,
@@ -527,7 +542,7 @@ def _build_batches(
     rules: dict[int, PayerRules] = {}
     scrub = scrubber()
     member_ids: dict[int, dict[str, str]] = {}  # 271 files read so far (one answers many coverages)
-    for chunk in _select_ready(session, route_id, limit):
+    for chunk in _select_ready(session, route_id, limit, claim_ids):
         # Secondary and tertiary claims: their prior adjudications in a few queries per chunk.
         payments = preload_prior_payments(session, chunk)
         # The last eligibility answer of each coverage, as ``scrub_claim`` and ``ready`` use it
