@@ -5,6 +5,9 @@ line over ``limit_request_line``: 414; too many or too large headers: 431; a mal
 request line or header: 400), are ``application/problem+json`` like every other API
 error, instead of gunicorn's HTML page. The body never repeats the refused request line
 or header (it may carry a query string, and so PHI); it names the rule that refused it.
+
+Each worker, once it has loaded the app, starts the in-process runner of the periodic jobs
+when ``SCHEDULER`` is ``in-process`` (``post_worker_init``; claims_server.scheduler.background).
 """
 
 from __future__ import annotations
@@ -48,3 +51,14 @@ def problem_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
 
 
 util.write_error = problem_error
+
+
+def post_worker_init(worker: Any) -> None:
+    """After the fork, in each worker: the scheduler thread (its lease makes each job run once).
+    Imported here, not above: gunicorn's master process loads this file and stays without the app."""
+    from flask import Flask
+
+    from claims_server.scheduler.background import start_for_app
+
+    if isinstance(worker.wsgi, Flask):
+        start_for_app(worker.wsgi)

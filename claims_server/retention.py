@@ -14,8 +14,8 @@ place PHI can be):
   left alone; the stored copy stays encrypted in ``edi_files``), ``.eml`` files written
   without SMTP and CLI print-batch files under ``STATEMENT_OUTBOX``.
 
-It runs from ``celery beat`` (``maintenance-purge``, hourly) and as ``claims-server
-maintenance purge`` for the embedded default (no broker) or cron. Running it twice
+It runs as the scheduler's ``maintenance-purge`` job (hourly, docs/scheduler.md) and as
+``claims-server maintenance purge``. Running it twice
 removes nothing the second time. The report names counts and file names (server
 generated, no PHI), never contents.
 """

@@ -9,6 +9,7 @@ would stay "running" that long (``statements.services.reap_stalled_run``).
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -60,6 +61,26 @@ def run_chunk_task(run_id: int, first_patient_id: int, last_patient_id: int) -> 
         "held": outcome.held,
         "failed": outcome.failed,
     }
+
+
+@celery_app.task(name="claims_server.statements.run_cycle")
+def run_cycle_task(as_of: str | None = None) -> dict[str, Any]:
+    """The scheduled statement cycle (``STATEMENT_CYCLE``): a statement run as of ``as_of`` (ISO
+    date; default today), as ``POST /api/v1/statements/runs`` starts one. The cycle rules decide
+    who gets a statement, so running it every day sends each patient one per cycle at most."""
+    from claims_server.statements.services import start_statement_run
+
+    settings = celery_app.conf.claims_settings
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    factory = _session_factory()
+    with acting_as(system_principal("task:statement-cycle")):
+        with factory() as session:
+            run, chunks = start_statement_run(session, day, chunk_size=settings.STATEMENT_RUN_CHUNK_SIZE)
+            # Chunk tasks read the run row: it is committed before the first one is queued.
+            session.commit()
+            run_id, public_id, total = run.id, run.public_id, run.total
+        enqueue_run(run_id, chunks)
+    return {"run": public_id, "as_of": day.isoformat(), "patients": total, "chunks": len(chunks)}
 
 
 def enqueue_run(run_id: int, chunks: list[tuple[int, int]], *, queue: str | None = None) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 from celery import Celery, Task
 
 from claims_server.config import Settings, load_settings
+from claims_server.scheduler.beat import beat_schedule
+from claims_server.scheduler.jobs import registry
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -54,37 +56,21 @@ celery_app = Celery(
         "claims_server.tasks.health",
         "claims_server.tasks.maintenance",  # retention purge (PHI at rest)
         "claims_server.clearinghouse.tasks",
+        "claims_server.submission.tasks",  # send ready claims (the scheduled daily send)
         "claims_server.eligibility.tasks",
         "claims_server.remittance.tasks",
         "claims_server.workqueue.tasks",
         "claims_server.payments.tasks",  # statements-delivery
         "claims_server.statements.tasks",  # statements-core
         "claims_server.security.tasks",  # audit checkpoints
+        "claims_server.scheduler.tasks",  # every beat entry: run a registry job, record its outcome
     ],
 )
-
-#: Periodic work (``celery beat``): poll every route's inbox, re-queue batches whose send was lost.
-BEAT_SCHEDULE = {
-    "poll-clearinghouse-inboxes": {"task": "claims_server.clearinghouse.poll_all_inboxes", "schedule": 300.0},
-    "resume-unsent-batches": {"task": "claims_server.clearinghouse.resume_unsent_batches", "schedule": 600.0},
-    # eligibility: tomorrow's patients once a day, their 271s every 10 minutes.
-    "eligibility-check-tomorrow": {"task": "claims_server.eligibility.check_tomorrow", "schedule": 86400.0},
-    "eligibility-poll-answers": {"task": "claims_server.eligibility.poll_answers", "schedule": 600.0},
-    # statements-delivery: missed payment-plan installments, once a day.
-    "payment-plans-check": {"task": "claims_server.payments.check_plans", "schedule": 86400.0},
-    # PHI at rest: expired idempotency answers, old print batches and outbound files, hourly.
-    "maintenance-purge": {"task": "claims_server.maintenance.purge", "schedule": 3600.0},
-    # audit: a signed checkpoint when the chain moved (every AUDIT_CHECKPOINT_SECONDS, set below).
-    "audit-checkpoint": {"task": "claims_server.audit.checkpoint", "schedule": 60.0},
-    # statements: chunks of a run stalled by a killed worker go back on the queue.
-    "statements-reap-stalled-runs": {"task": "claims_server.statements.reap_stalled_runs", "schedule": 60.0},
-}
 
 
 def configure_celery(settings: Settings | None = None) -> Celery:
     """Apply settings to the shared Celery app (idempotent)."""
     s = settings or load_settings()
-    BEAT_SCHEDULE["audit-checkpoint"]["schedule"] = float(s.AUDIT_CHECKPOINT_SECONDS)
     celery_app.conf.update(
         broker_url=s.CELERY_BROKER_URL or "memory://localhost/",
         result_backend=s.result_backend or None,
@@ -99,11 +85,12 @@ def configure_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        timezone="UTC",
+        timezone=s.SCHEDULER_TIMEZONE,  # the daily jobs' crontab entries; messages stay UTC
         enable_utc=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule=BEAT_SCHEDULE,
+        # Periodic work comes from the one job registry (claims_server.scheduler.jobs).
+        beat_schedule=beat_schedule(registry(s)),
     )
     celery_app.conf.claims_settings = s
     return celery_app

@@ -16,6 +16,8 @@ def test_healthz_reports_database_and_in_process_tasks(client):
         "database": "ok",
         "broker": "not configured",
         "tasks": "in-process",
+        "scheduler": "in-process",
+        "overdue_jobs": [],
     }
 
 

@@ -240,11 +240,18 @@ def test_checkpoint_if_head_moved_writes_once(app, session):
 
 def test_beat_schedules_the_checkpoint_at_the_configured_interval():
     from claims_server.config import Settings
+    from claims_server.scheduler.jobs import registry
     from claims_server.tasks.celery_app import configure_celery
 
     conf = configure_celery(Settings(AUDIT_CHECKPOINT_SECONDS=45)).conf
     entry = conf.beat_schedule["audit-checkpoint"]
-    assert entry == {"task": "claims_server.audit.checkpoint", "schedule": 45.0}
+    # Every beat entry runs the job through the scheduler (claims_server.scheduler.run_job).
+    assert entry == {
+        "task": "claims_server.scheduler.run_job",
+        "schedule": 45.0,
+        "args": ("audit-checkpoint",),
+    }
+    assert registry(Settings())["audit-checkpoint"].task == "claims_server.audit.checkpoint"
 
 
 @pytest.mark.redis

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from claims_server.app import state
 from claims_server.clearinghouse.services import route_transport
 from claims_server.cli import main
+from claims_server.config import Settings
 from claims_server.db import unit_of_work
 from claims_server.eligibility import services as eligibility
 from claims_server.models import (
@@ -36,12 +37,13 @@ from claims_server.models import (
     utcnow,
 )
 from claims_server.retention import purge
+from claims_server.scheduler.jobs import registry
 from claims_server.security.keys import master_key_provider
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.security.rotation import rotate_data_key
 from claims_server.security.search import account_number_is
 from claims_server.statements.delivery import FolderMailer, email_issued_statement, outbox_dir
-from claims_server.tasks.celery_app import BEAT_SCHEDULE, celery_app
+from claims_server.tasks.celery_app import celery_app
 from tests.integration.claims.support import claim_json, seed
 from tests.integration.delivery.support import issue_statements
 
@@ -164,7 +166,7 @@ def test_a_failed_request_stores_no_answer(app, session, api_client):
 
 
 def test_the_purge_is_scheduled_and_has_a_command(database_url, tmp_path):
-    assert BEAT_SCHEDULE["maintenance-purge"]["task"] == "claims_server.maintenance.purge"
+    assert registry(Settings())["maintenance-purge"].task == "claims_server.maintenance.purge"
     celery_app.loader.import_default_modules()
     assert "claims_server.maintenance.purge" in celery_app.tasks
     env = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "i")}
