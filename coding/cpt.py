@@ -103,6 +103,10 @@ class CptCodeSet:
     def get(self, code: str) -> CptCode | None:
         return self._codes.get(code.strip().upper())
 
+    def codes(self) -> list[str]:
+        """Every code of the file, in code order."""
+        return sorted(self._codes)
+
 
 def _read_text(source: Path | str | bytes) -> tuple[str, str]:
     name = "<bytes>" if isinstance(source, bytes) else str(source)

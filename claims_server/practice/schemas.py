@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from claims_server.api_common.fields import (
+    Coded,
+    Money,
     Npi,
     PublicId,
     StrictBoolean,
@@ -133,3 +137,106 @@ class PracticePatchSchema(PracticeSchema):
 
 class ProviderPatchSchema(ProviderSchema):
     """PATCH body: any subset of the fields."""
+
+
+# -- the fee schedule -------------------------------------------------------------------------
+
+#: The most entries one fee schedule (and one PUT or CSV file) may hold.
+MAX_FEE_ENTRIES = 20_000
+FEE_PROCEDURE = re.compile(r"^[A-Z0-9]{5}$")
+FEE_MODIFIER = re.compile(r"^([A-Z0-9]{2})?$")
+
+
+class FeeEntrySchema(Schema):
+    """One fee: the practice's standard charge for a procedure code, and modifier ('' = any other)."""
+
+    class Meta:
+        ordered = True
+
+    procedure = Coded(
+        FEE_PROCEDURE,
+        'must be a 5-character CPT or HCPCS code such as "99213"',
+        required=True,
+        metadata={"example": "99213"},
+    )
+    modifier = Coded(
+        FEE_MODIFIER,
+        'a modifier is 2 letters or digits, e.g. "26"; empty for the code\'s own charge',
+        load_default="",
+        allow_none=True,
+        metadata={
+            "example": "",
+            "description": "empty: the charge with no modifier, or with a modifier that has no entry",
+        },
+    )
+    charge = Money(required=True, metadata={"description": "the standard charge, a decimal string"})
+    description = X12Text(
+        load_default=None,
+        allow_none=True,
+        max_length=80,
+        metadata={"example": "Office visit, established, low", "description": "the practice's own label"},
+    )
+
+
+class FeeScheduleQuerySchema(Schema):
+    """Which practice's schedule: optional while the server holds exactly one practice."""
+
+    practice = PublicId(
+        load_default=None, metadata={"description": "practice public_id; optional when there is one practice"}
+    )
+
+
+class FeeEntryQuerySchema(FeeScheduleQuerySchema):
+    modifier = Coded(
+        FEE_MODIFIER,
+        'a modifier is 2 letters or digits, e.g. "26"; empty for the code\'s own charge',
+        load_default="",
+        metadata={"description": "the entry's modifier; empty (default): the code's own charge"},
+    )
+
+
+class FeeSchedulePutSchema(Schema):
+    """``entries`` upserted by (procedure, modifier); with ``replace`` the schedule becomes exactly them."""
+
+    class Meta:
+        ordered = True
+
+    replace = StrictBoolean(
+        load_default=False,
+        metadata={"description": "true: entries not in the list are deleted; false (default): upsert only"},
+    )
+    entries = fields.List(
+        fields.Nested(FeeEntrySchema),
+        required=True,
+        validate=validate.Length(max=MAX_FEE_ENTRIES, error=f"at most {MAX_FEE_ENTRIES} entries"),
+        metadata={
+            "example": [{"procedure": "99213", "modifier": "", "charge": "125.00", "description": None}]
+        },
+    )
+
+    @validates_schema
+    def _unique(self, data: dict[str, object], **kwargs: object) -> None:
+        seen: dict[tuple[str, str], int] = {}
+        for i, entry in enumerate(data.get("entries") or []):  # type: ignore[arg-type]
+            key = (entry["procedure"], entry.get("modifier") or "")
+            if key in seen:
+                raise ValidationError(
+                    {"entries": {i: {"procedure": [f"repeats entry {seen[key]} (same code and modifier)"]}}}
+                )
+            seen[key] = i
+
+
+class FeeScheduleSchema(Schema):
+    """A practice's fee schedule, by procedure code and modifier."""
+
+    class Meta:
+        ordered = True
+
+    practice = fields.String(required=True, metadata={"description": "practice public_id"})
+    items = fields.List(fields.Nested(FeeEntrySchema), required=True)
+
+
+class FeeSchedulePutResultSchema(FeeScheduleSchema):
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    deleted = fields.Integer(required=True)

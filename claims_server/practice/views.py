@@ -1,4 +1,4 @@
-"""``/api/v1/practices`` and ``/api/v1/providers``."""
+"""``/api/v1/practices``, ``/api/v1/providers`` and ``/api/v1/fee-schedule``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from flask_smorest import Blueprint
 from claims_server.api_common.pagination import PageArgsSchema
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
-from claims_server.practice import services
+from claims_server.practice import fee_schedule, services
 from claims_server.practice.schemas import (
+    FeeEntryQuerySchema,
+    FeeSchedulePutResultSchema,
+    FeeSchedulePutSchema,
+    FeeScheduleQuerySchema,
+    FeeScheduleSchema,
     PracticePageSchema,
     PracticePatchSchema,
     PracticeSchema,
@@ -95,3 +100,57 @@ def update_provider(data: dict[str, Any], provider_id: str) -> dict[str, Any]:
     session = db_session()
     provider = services.get_provider(session, provider_id)
     return services.provider_to_json(services.update_provider(session, provider, data))
+
+
+# -- the fee schedule (claims_server.practice.fee_schedule) -------------------------------------
+
+
+def _schedule(practice: Any) -> dict[str, Any]:
+    session = db_session()
+    return {
+        "practice": practice.public_id,
+        "items": [fee_schedule.fee_to_json(e) for e in fee_schedule.list_fees(session, practice.id)],
+    }
+
+
+@blp.route("/fee-schedule", methods=["GET"])
+@blp.arguments(FeeScheduleQuerySchema, location="query")
+@blp.response(200, FeeScheduleSchema)
+def get_fee_schedule(args: dict[str, Any]) -> dict[str, Any]:
+    """The practice's fee schedule: its standard charge per procedure code and modifier.
+
+    Charge entry fills an empty line charge from it. ``practice`` may be left out while
+    the server holds one practice.
+    """
+    return _schedule(fee_schedule.practice_for(db_session(), args["practice"]))
+
+
+@blp.route("/fee-schedule", methods=["PUT"])
+@mutation()
+@blp.arguments(FeeScheduleQuerySchema, location="query")
+@blp.arguments(FeeSchedulePutSchema)
+@blp.response(200, FeeSchedulePutResultSchema)
+@blp.alt_response(422, description="an entry is invalid (errors name entries.<index>.<field>)")
+def put_fee_schedule(args: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Upsert entries by procedure and modifier; with ``replace: true`` the schedule becomes exactly
+    the list. All or nothing: one bad entry refuses the whole request."""
+    session = db_session()
+    practice = fee_schedule.practice_for(session, args["practice"])
+    change = fee_schedule.save_fees(session, practice, body["entries"], replace=body["replace"])
+    return {
+        **_schedule(practice),
+        "created": change.created,
+        "updated": change.updated,
+        "deleted": change.deleted,
+    }
+
+
+@blp.route("/fee-schedule/<procedure>", methods=["DELETE"])
+@mutation()
+@blp.arguments(FeeEntryQuerySchema, location="query")
+@blp.response(204)
+def delete_fee_schedule_entry(args: dict[str, Any], procedure: str) -> None:
+    """Delete the entry of ``procedure`` (and ``modifier``; empty: the code's own charge)."""
+    session = db_session()
+    practice = fee_schedule.practice_for(session, args["practice"])
+    fee_schedule.delete_fee(session, practice, procedure, args.get("modifier") or "")
