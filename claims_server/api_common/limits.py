@@ -46,6 +46,7 @@ from claims_server.errors import ApiError, Unprocessable
 from claims_server.security.uploads import X12_CONTENT_TYPES, PayloadTooLarge, UnsupportedMediaType
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+CSV_CONTENT_TYPE = "text/csv"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Fields whose text is a secret compared byte for byte: checked, never normalised (a password
 #: set before normalisation, or through the CLI, must still match). Codes and tokens are ASCII.
@@ -108,16 +109,28 @@ def _settings() -> Any:
 def limit_for(mimetype: str) -> int:
     """The body size limit for a content type (never above Flask's ``MAX_CONTENT_LENGTH``).
 
-    The X12 limit applies only where the endpoint takes X12 files (its view's ``accepts``).
+    The X12 limit applies only where the endpoint takes X12 files (its view's ``accepts``), the
+    charge file limit only where it takes ``text/csv``.
     """
     settings = _settings()
     view = current_app.view_functions.get(request.endpoint or "")
     if mimetype in X12_CONTENT_TYPES and mimetype in getattr(view, "accepts", ()):
         limit = settings.MAX_UPLOAD_BYTES
+    elif mimetype == CSV_CONTENT_TYPE and mimetype in getattr(view, "accepts", ()):
+        limit = settings.CHARGE_IMPORT_MAX_BYTES  # a charge file (claims.charge_import)
     elif mimetype == FORM_CONTENT_TYPE:
         limit = settings.FORM_MAX_BYTES
     else:
         limit = settings.JSON_MAX_BYTES
+    return _capped(limit)
+
+
+def charge_file_limit() -> int:
+    """The largest charge CSV (``CHARGE_IMPORT_MAX_BYTES``, never above ``MAX_CONTENT_LENGTH``)."""
+    return _capped(_settings().CHARGE_IMPORT_MAX_BYTES)
+
+
+def _capped(limit: int) -> int:
     ceiling = current_app.config.get("MAX_CONTENT_LENGTH")
     return min(limit, ceiling) if ceiling else limit
 

@@ -86,3 +86,85 @@ def create_command(file: Path) -> None:
     except ApiError as exc:
         _fail(exc)
     click.echo(json.dumps(out, indent=2))
+
+
+def _dollars(text: str) -> str:
+    whole, _, cents = text.partition(".")
+    return f"${int(whole):,}.{cents}"
+
+
+def _import_lines(report: dict[str, Any]) -> list[str]:
+    counts = (
+        f"{report['claims']} claims, {report['lines']} lines ({report['ready']} ready, {report['draft']} draft), "
+        f"total {_dollars(report['total_charge'])}"
+    )
+    if report["status"] == "duplicate":
+        return [f"already imported as {report['import_id']}: {counts}; nothing was imported again"]
+    if report["status"] == "dry_run":
+        lines = [f"dry run: would import {counts}; nothing was imported"]
+        lines += [
+            f"line {row['line']}: {f['severity']} {f['rule_id']}"
+            + (f" ({f['column']})" if f["column"] else "")
+            + f": {f['message']}"
+            for row in report["preview"]
+            for f in row["findings"]
+            if f["severity"] != "info"
+        ]
+        return lines
+    return [f"imported {report['import_id']}: {counts}"]
+
+
+@claims_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="check every row and show what would be imported; import nothing"
+)
+@click.option("--practice", default=None, help="the practice's id (default: the only practice)")
+@click.option("--json", "as_json", is_flag=True, help="print the report (or the refusal) as JSON")
+def import_command(file: Path, dry_run: bool, practice: str | None, as_json: bool) -> None:
+    """Import the charge file FILE.csv as claims (docs/charge-import.md): all rows or none.
+
+    Prints the counts and the total and exits 0 (also when the same file was imported
+    before: nothing is imported twice). A refused file exits 2 with one line per refused
+    row: its line, column and rule. Counts, codes and ids only: no patient data is printed.
+    """
+    from claims_server.claims.charge_csv import too_large
+    from claims_server.claims.charge_import import import_charges
+    from claims_server.config import load_settings
+    from claims_server.db import unit_of_work
+    from claims_server.security.principal import acting_as, system_principal
+
+    limit = load_settings().CHARGE_IMPORT_MAX_BYTES
+    try:
+        if file.stat().st_size > limit:
+            raise too_large(limit)  # refused on its size alone: nothing of it is read
+        with (
+            file.open("rb") as stream,
+            acting_as(system_principal("cli:claims-import")),
+            unit_of_work(_session_factory()) as session,
+        ):
+            report = import_charges(
+                session, stream, max_bytes=limit, practice=practice, dry_run=dry_run
+            ).to_json_dict()
+    except ApiError as exc:
+        _refused(exc, as_json)
+    except OSError as exc:
+        click.echo(f"{file.name} cannot be read ({type(exc).__name__})", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for line in _import_lines(report):
+            click.echo(line)
+
+
+def _refused(exc: ApiError, as_json: bool) -> None:
+    if as_json:
+        _fail(exc)
+    click.echo(f"refused: {exc.detail}", err=True)
+    for error in exc.errors:
+        click.echo(f"  {error.get('message')}", err=True)
+    omitted = int(exc.extra.get("errors_total") or 0) - len(exc.errors)
+    if omitted > 0:
+        click.echo(f"  ... and {omitted} more", err=True)
+    sys.exit(2)

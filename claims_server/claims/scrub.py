@@ -11,14 +11,16 @@ scrubber's dataclass paths to the claim JSON's (``lines[0].charge_cents`` →
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from claims_server.claims.to_edi import ClaimDataError, build_edi_claim
+from claims_server.claims.to_edi import ClaimDataError, build_billing_provider, build_edi_claim
 from claims_server.models import Claim, ClaimFilingIndicator, Payer
 from coding.scrubber import PayerRules, Scrubber, ScrubFinding
+from edi import claims as edi
 from edi.findings import Severity
 
 _scrubber: Scrubber | None = None
@@ -50,20 +52,42 @@ def scrubber() -> Scrubber:
 
 def scrub_claim(session: Session, claim: Claim, *, today: date | None = None) -> list[ScrubFinding]:
     """Every finding for ``claim`` (errors first); data the 837 cannot do without is an error too."""
-    try:
-        edi_claim = build_edi_claim(session, claim)
-    except ClaimDataError as exc:
-        return exc.findings
+    return scrub_claims(session, [claim], today=today)[0]
+
+
+def scrub_claims(
+    session: Session, claims: Sequence[Claim], *, today: date | None = None
+) -> list[list[ScrubFinding]]:
+    """:func:`scrub_claim` for many claims: the findings of each, in order.
+
+    What every claim of a practice or payer shares (the billing provider, the payer's
+    rules) is built once, and the coverages' eligibility answers are read in one go.
+    """
     # The coverage's last 270/271 answer turns on the eligibility rules (not active on
     # the date of service, another payer primary, member id mismatch).
-    from claims_server.eligibility.services import eligibility_facts
+    from claims_server.eligibility.services import eligibility_facts_for
 
-    return scrubber().scrub(
-        edi_claim,
-        today=today,
-        rules=payer_rules(claim.coverage.payer),
-        eligibility=eligibility_facts(session, claim.coverage),
-    )
+    eligibility = eligibility_facts_for(session, {claim.coverage for claim in claims})
+    billing: dict[int, edi.BillingProvider] = {}
+    rules: dict[int, PayerRules] = {}
+    out: list[list[ScrubFinding]] = []
+    for claim in claims:
+        if claim.practice_id not in billing:
+            billing[claim.practice_id] = build_billing_provider(claim.practice)
+        try:
+            edi_claim = build_edi_claim(session, claim, billing_provider=billing[claim.practice_id])
+        except ClaimDataError as exc:
+            out.append(exc.findings)
+            continue
+        payer = claim.coverage.payer
+        if payer.id not in rules:
+            rules[payer.id] = payer_rules(payer)
+        out.append(
+            scrubber().scrub(
+                edi_claim, today=today, rules=rules[payer.id], eligibility=eligibility.get(claim.coverage_id)
+            )
+        )
+    return out
 
 
 def has_errors(findings: list[ScrubFinding]) -> bool:

@@ -9,13 +9,13 @@ each field and rule; a move the state machine refuses raises ``Conflict``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -107,16 +107,28 @@ def _patient(session: Session, public_id: str) -> Patient:
 
 def _coverage(session: Session, patient: Patient, public_id: str | None, first_dos: date) -> Coverage:
     if public_id is not None:
-        coverage = find_owned(session, Coverage, public_id)
-        if coverage is None or coverage.patient_id != patient.id:
-            raise _field_error("coverage", "exists", "the patient has no coverage with this id")
-        return coverage
+        return choose_coverage([find_owned(session, Coverage, public_id)], patient, public_id, first_dos)
     candidates = session.scalars(
-        select(Coverage)
-        .where(Coverage.patient_id == patient.id, Coverage.coverage_order == 1)
-        .order_by(Coverage.effective_start.desc())
+        select(Coverage).where(Coverage.patient_id == patient.id, Coverage.coverage_order == 1)
     ).all()
-    for coverage in candidates:
+    return choose_coverage(candidates, patient, None, first_dos)
+
+
+def choose_coverage(
+    candidates: Sequence[Coverage | None], patient: Patient, public_id: str | None, first_dos: date
+) -> Coverage:
+    """The claim's coverage among ``candidates`` (coverages the caller may see): the one named
+    by ``public_id`` if it is the patient's, else the latest-starting primary effective on the
+    first date of service; 422 naming ``coverage`` when there is none."""
+    if public_id is not None:
+        named = next((c for c in candidates if c is not None and c.public_id == public_id), None)
+        if named is None or named.patient_id != patient.id:
+            raise _field_error("coverage", "exists", "the patient has no coverage with this id")
+        return named
+    primaries = [
+        c for c in candidates if c is not None and c.coverage_order == 1 and c.patient_id == patient.id
+    ]
+    for coverage in sorted(primaries, key=lambda c: c.effective_start, reverse=True):
         if coverage.is_effective_on(first_dos):
             return coverage
     raise _field_error(
@@ -132,6 +144,11 @@ def resolve_provider(session: Session, practice_id: int, ref: str | None, field:
         return None
     column = Provider.public_id if PUBLIC_ID_PATTERN.match(ref) else Provider.npi
     provider = session.scalar(select(Provider).where(Provider.practice_id == practice_id, column == ref))
+    return check_provider(provider, field)
+
+
+def check_provider(provider: Provider | None, field: str) -> Provider:
+    """``provider`` when it exists and is active; else 422 naming ``field``."""
     if provider is None:
         raise _field_error(field, "exists", "no provider of the practice has this id or NPI")
     if not provider.active:
@@ -148,6 +165,30 @@ def _original_claim(session: Session, public_id: str | None, patient: Patient) -
     return original
 
 
+class ClaimReferences:
+    """How :func:`apply_claim_data` finds what a claim document names: one query per reference.
+
+    A caller that builds thousands of claims (``claims.charge_import``) passes a subclass that
+    answers from rows it loaded once; the rules (ownership, the default coverage, an active
+    provider of the practice) and their 422s stay the ones written here.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def patient(self, public_id: str) -> Patient:
+        return _patient(self.session, public_id)
+
+    def coverage(self, patient: Patient, public_id: str | None, first_dos: date) -> Coverage:
+        return _coverage(self.session, patient, public_id, first_dos)
+
+    def provider(self, practice_id: int, ref: str | None, field: str) -> Provider | None:
+        return resolve_provider(self.session, practice_id, ref, field)
+
+    def original_claim(self, public_id: str | None, patient: Patient) -> Claim | None:
+        return _original_claim(self.session, public_id, patient)
+
+
 def new_patient_control_number() -> str:
     """CLM01: 'C' + 14 hex digits (15 characters: under the 17 many payers keep, unguessable)."""
     return "C" + secrets.token_hex(7).upper()
@@ -156,25 +197,28 @@ def new_patient_control_number() -> str:
 # -- building and updating ----------------------------------------------------------------------
 
 
-def apply_claim_data(session: Session, claim: Claim, data: Mapping[str, Any]) -> Claim:
+def apply_claim_data(
+    session: Session, claim: Claim, data: Mapping[str, Any], *, refs: ClaimReferences | None = None
+) -> Claim:
     """Set ``claim``'s fields, diagnoses and lines from loaded claim JSON.
 
     Lines and diagnoses are updated in place by position (then extras removed), so the
     ``(claim_id, line_number)`` and ``(claim_id, position)`` unique constraints never
-    see two rows for one position inside a flush.
+    see two rows for one position inside a flush. ``refs`` resolves the patient, coverage,
+    providers and original claim (default: one query each).
     """
     with session.no_autoflush:
-        return _apply(session, claim, data)
+        return _apply(claim, data, refs or ClaimReferences(session))
 
 
-def _apply(session: Session, claim: Claim, data: Mapping[str, Any]) -> Claim:
+def _apply(claim: Claim, data: Mapping[str, Any], refs: ClaimReferences) -> Claim:
     first_dos = min(line["service_date"] for line in data["lines"])
-    patient = _patient(session, data["patient"])
+    patient = refs.patient(data["patient"])
     if claim.patient_id is not None and claim.patient_id != patient.id:
         raise _field_error(
             "patient", "immutable", "a claim's patient cannot change; void it and create another"
         )
-    coverage = _coverage(session, patient, data.get("coverage"), first_dos)
+    coverage = refs.coverage(patient, data.get("coverage"), first_dos)
     practice_id = patient.practice_id
     claim.patient = patient
     claim.patient_id = patient.id
@@ -185,22 +229,29 @@ def _apply(session: Session, claim: Claim, data: Mapping[str, Any]) -> Claim:
     claim.coverage_order = coverage.coverage_order
     claim.claim_kind = ClaimKind(data["claim_kind"])
     claim.frequency_code = ClaimFrequency(data["frequency_code"])
-    original = _original_claim(session, data.get("original_claim"), patient)
-    claim.original_claim = original
-    claim.original_claim_id = original.id if original is not None else None
-    claim.payer_claim_control_number = data.get("payer_claim_control_number")
-    claim.place_of_service = data.get("place_of_service")
-    claim.facility_type_code = data.get("facility_type_code")
-    for name in ("rendering_provider", "referring_provider", "supervising_provider", "facility_provider"):
-        provider = resolve_provider(session, practice_id, data.get(name), name)
-        setattr(claim, name, provider)
-        setattr(claim, f"{name}_id", provider.id if provider is not None else None)
-    claim.prior_authorization = data.get("prior_authorization")
-    claim.referral_number = data.get("referral_number")
-    claim.related_causes = list(data.get("related_causes") or []) or None
-    claim.accident_state = data.get("accident_state")
-    claim.onset_date = data.get("onset_date")
-    claim.accident_date = data.get("accident_date")
+    fresh = inspect(claim).transient
+    original = refs.original_claim(data.get("original_claim"), patient)
+    parties = ("rendering_provider", "referring_provider", "supervising_provider", "facility_provider")
+    providers = {name: refs.provider(practice_id, data.get(name), name) for name in parties}
+    _assign(
+        claim,
+        {
+            "original_claim": original,
+            "original_claim_id": original.id if original is not None else None,
+            "payer_claim_control_number": data.get("payer_claim_control_number"),
+            "place_of_service": data.get("place_of_service"),
+            "facility_type_code": data.get("facility_type_code"),
+            **providers,
+            **{f"{name}_id": p.id if p is not None else None for name, p in providers.items()},
+            "prior_authorization": data.get("prior_authorization"),
+            "referral_number": data.get("referral_number"),
+            "related_causes": list(data.get("related_causes") or []) or None,
+            "accident_state": data.get("accident_state"),
+            "onset_date": data.get("onset_date"),
+            "accident_date": data.get("accident_date"),
+        },
+        fresh=fresh,
+    )
 
     codes = data["diagnoses"]
     diagnoses = list(claim.diagnoses)
@@ -215,35 +266,58 @@ def _apply(session: Session, claim: Claim, data: Mapping[str, Any]) -> Claim:
     pcn = claim.patient_control_number
     lines = list(claim.service_lines)
     for number, item in enumerate(data["lines"], start=1):
-        rendering = resolve_provider(
-            session, practice_id, item.get("rendering_provider"), f"lines[{number - 1}].rendering_provider"
+        rendering = refs.provider(
+            practice_id, item.get("rendering_provider"), f"lines[{number - 1}].rendering_provider"
         )
         line = lines[number - 1] if number <= len(lines) else None
+        new_line = line is None
         if line is None:
             line = ServiceLine(line_number=number)
             claim.service_lines.append(line)
         modifiers = [*item.get("modifiers", []), None, None, None, None][:4]
-        line.line_control_number = item.get("line_control_number") or f"{pcn}-{number}"
-        line.procedure_qualifier = "HC"
-        line.procedure_code = item["procedure"]
-        line.modifier1, line.modifier2, line.modifier3, line.modifier4 = modifiers
-        line.description = item.get("description")
-        line.revenue_code = item.get("revenue_code")
-        line.charge_cents = item["charge"]
-        line.unit_basis = UnitBasis(item["unit_basis"])
-        line.units = item["units"]
-        line.place_of_service = item.get("place_of_service")
-        line.diagnosis_pointers = ",".join(str(p) for p in item["diagnosis_pointers"])
-        line.service_date_from = item["service_date"]
-        line.service_date_to = item.get("service_date_end")
-        line.ndc = item.get("ndc")
-        line.drug_quantity = item.get("drug_quantity")
-        line.drug_unit = item.get("drug_unit")
-        line.rendering_provider = rendering
-        line.rendering_provider_id = rendering.id if rendering is not None else None
+        _assign(
+            line,
+            {
+                "line_control_number": item.get("line_control_number") or f"{pcn}-{number}",
+                "procedure_qualifier": "HC",
+                "procedure_code": item["procedure"],
+                "modifier1": modifiers[0],
+                "modifier2": modifiers[1],
+                "modifier3": modifiers[2],
+                "modifier4": modifiers[3],
+                "description": item.get("description"),
+                "revenue_code": item.get("revenue_code"),
+                "charge_cents": item["charge"],
+                "unit_basis": UnitBasis(item["unit_basis"]),
+                "units": item["units"],
+                "place_of_service": item.get("place_of_service"),
+                "diagnosis_pointers": ",".join(str(p) for p in item["diagnosis_pointers"]),
+                "service_date_from": item["service_date"],
+                "service_date_to": item.get("service_date_end"),
+                "ndc": item.get("ndc"),
+                "drug_quantity": item.get("drug_quantity"),
+                "drug_unit": item.get("drug_unit"),
+                "rendering_provider": rendering,
+                "rendering_provider_id": rendering.id if rendering is not None else None,
+            },
+            fresh=new_line,
+        )
     del claim.service_lines[len(data["lines"]) :]
     claim.total_charge_cents = sum(item["charge"] for item in data["lines"])  # CLM02 = Σ SV102
     return claim
+
+
+def _assign(row: Any, values: Mapping[str, Any], *, fresh: bool) -> None:
+    """Set ``values`` on ``row``; on a row never stored (``fresh``) a None is left unset.
+
+    The column is NULL either way (none of these attributes has a Python default that an
+    unset attribute would take instead), and setting an instrumented attribute to None costs
+    as much as setting a value: a charge file of thousands of claims would pay it for every
+    absent field.
+    """
+    for name, value in values.items():
+        if value is not None or not fresh:
+            setattr(row, name, value)
 
 
 def _record_scrub(session: Session, claim: Claim) -> list[dict[str, Any]]:
@@ -270,19 +344,27 @@ def create_claim(session: Session, data: Mapping[str, Any]) -> ClaimResult:
     session.add(claim)
     findings = _record_scrub(session, claim)
     session.flush()
-    audit(
-        session,
-        action=AuditAction.CREATE,
-        event_type="claim.create",
-        entity_type="claim",
-        entity_id=claim.public_id,
-        patient_id=claim.patient_id,
-        details={"lines": len(claim.service_lines), "total_charge_cents": claim.total_charge_cents},
-    )
+    audit(session, **claim_created_event(claim))
     if data.get("ready") and not _has_error_findings(findings):
-        state.mark_ready(session, claim, reason="clean scrub at creation")
+        state.mark_ready(session, claim, reason=READY_AT_CREATION)
     session.flush()
     return ClaimResult(claim, findings)
+
+
+#: The audit reason of a claim stored ready because its first scrub was clean.
+READY_AT_CREATION = "clean scrub at creation"
+
+
+def claim_created_event(claim: Claim) -> dict[str, Any]:
+    """The ``claim.create`` audit event of a new claim (``audit``'s or ``audit_events_bulk``'s arguments)."""
+    return {
+        "action": AuditAction.CREATE,
+        "event_type": "claim.create",
+        "entity_type": "claim",
+        "entity_id": claim.public_id,
+        "patient_id": claim.patient_id,
+        "details": {"lines": len(claim.service_lines), "total_charge_cents": claim.total_charge_cents},
+    }
 
 
 def update_claim(session: Session, claim: Claim, data: Mapping[str, Any]) -> ClaimResult:

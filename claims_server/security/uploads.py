@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, request
 
@@ -62,6 +63,12 @@ def check_x12_start(head: bytes) -> None:
             "the file is not an X12 interchange: it must start with an ISA segment",
             errors=[{"field": "body", "location": "body", "message": "must start with ISA"}],
         )
+
+
+def raw_body_stream() -> Any:
+    """The request body as a binary stream, for a view that reads a file itself: a chunked body
+    (no ``Content-Length``) is read from the server's input, as :func:`receive_x12_upload` does."""
+    return request.environ["wsgi.input"] if request.content_length is None else request.stream
 
 
 def receive_x12_upload(max_bytes: int | None = None) -> ReceivedUpload:
