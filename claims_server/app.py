@@ -176,6 +176,11 @@ def _register_api_v1(api: ClaimsApi) -> None:
     # submission-pipeline: X12 files posted by integrations, answered with our 999/TA1.
     api.register_blueprint(edi_inbound_blp)
 
+    # sending claims: ready claims batched and uploaded, batches with their files.
+    from claims_server.submission.views import blp as batches_blp
+
+    api.register_blueprint(batches_blp)
+
     # remit-work: work queue, corrections/appeals/next-payer claims, reports.
     from claims_server.corrections.views import blp as corrections_blp
     from claims_server.reports.views import blp as reports_blp
@@ -209,6 +214,16 @@ def _register_api_v1(api: ClaimsApi) -> None:
 
     api.register_blueprint(write_offs_blp)
     # --- end write-offs
+    # --- scheduler: the periodic jobs, their last run and next run (claims_server.scheduler.views)
+    from claims_server.scheduler.views import blp as scheduler_blp
+
+    api.register_blueprint(scheduler_blp)
+    # --- end scheduler
+    # --- charge import: charge CSVs imported as claims (claims_server.claims.charge_import_views)
+    from claims_server.claims.charge_import_views import blp as charge_imports_blp
+
+    api.register_blueprint(charge_imports_blp)
+    # --- end charge import
 
 
 def assign_request_id() -> str:

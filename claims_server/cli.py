@@ -96,6 +96,9 @@ def serve(host: str, port: int, workers: int) -> None:
         # itself, or stopping this command would leave gunicorn running without a parent.
         os.execv(gunicorn, cmd)
     click.echo("warning: gunicorn is not installed; using Flask's development server", err=True)
+    from claims_server.scheduler.background import start_for_app
+
+    start_for_app(app)  # the periodic jobs, when SCHEDULER is in-process (gunicorn: gunicorn_conf)
     app.run(host=host, port=port)
 
 
@@ -274,6 +277,15 @@ def _register_submission() -> None:
 _register_submission()
 
 
+def _register_batches() -> None:
+    from claims_server.submission.cli import batches_group
+
+    main.add_command(batches_group, "batches")
+
+
+_register_batches()
+
+
 def _register_remittance() -> None:
     from claims_server.remittance.cli import remittance_group
 
@@ -330,3 +342,22 @@ def _register_maintenance() -> None:
 
 
 _register_maintenance()
+
+
+def _register_fee_schedule() -> None:
+    from claims_server.practice.cli import fee_schedule_group
+
+    main.add_command(fee_schedule_group, "fee-schedule")
+
+
+_register_fee_schedule()
+
+
+def _register_scheduler() -> None:
+    from claims_server.scheduler.cli import beat_command, scheduler_group
+
+    main.add_command(scheduler_group, "scheduler")
+    main.add_command(beat_command, "beat")
+
+
+_register_scheduler()

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from claims_server.scheduler.jobs import check_timezone, parse_intervals, parse_time_of_day
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "test")
 PAYMENT_PROCESSORS = ("none", "simulated")
+SCHEDULER_MODES = ("in-process", "beat", "off")
 
 
 class ConfigError(Exception):
@@ -50,6 +53,7 @@ class Settings:
     JSON_MAX_DEPTH: int = 32  # nesting levels of a JSON body (a FHIR Bundle needs about 10)
     JSON_MAX_ITEMS: int = 10_000  # members of one JSON array or object (statement runs take 10,000 ids)
     FORM_MAX_BYTES: int = 1024 * 1024  # an HTML form (staff workspace, patient pages)
+    CHARGE_IMPORT_MAX_BYTES: int = 50 * 1024 * 1024  # a charge CSV (docs/charge-import.md)
     # --- end input limits
     BROKER_VISIBILITY_TIMEOUT: int = 3600
     EDI_OUTBOX: str = ""  # empty: INSTANCE_PATH/edi/outbox
@@ -121,6 +125,18 @@ class Settings:
     # production, simulated elsewhere.
     PAYMENT_PROCESSOR: str = ""
     # --- end patient payments
+    # --- scheduler: the billing day's periodic jobs (claims_server.scheduler; docs/scheduler.md)
+    # in-process: a thread in each `claims-server serve` worker runs the due jobs (a database lease
+    # makes each run once); beat: `claims-server beat` beside the workers (needs CELERY_BROKER_URL);
+    # off: nothing runs them (`claims-server scheduler tick` from cron). Empty: in-process without
+    # a broker, beat with one.
+    SCHEDULER: str = ""
+    SCHEDULER_TIMEZONE: str = "UTC"  # the zone of the daily times (SEND_SCHEDULE, STATEMENT_CYCLE, ...)
+    SEND_SCHEDULE: str = "off"  # "HH:MM": batch and send every ready claim once a day; off: by hand
+    STATEMENT_CYCLE: str = "off"  # "HH:MM": a statement run every day (the cycle rules pick who); off
+    # Seconds between runs, overriding the registry's schedule: "poll-clearinghouse-inboxes=60,...".
+    SCHEDULER_INTERVALS: str = ""
+    # --- end scheduler
 
     @property
     def database_url(self) -> str:
@@ -138,6 +154,13 @@ class Settings:
         if self.PAYMENT_PROCESSOR:
             return self.PAYMENT_PROCESSOR
         return "none" if self.CLAIMS_ENV == "production" else "simulated"
+
+    @property
+    def scheduler_mode(self) -> str:
+        """``SCHEDULER``, or its default: in-process without a broker, beat with one."""
+        if self.SCHEDULER:
+            return self.SCHEDULER
+        return "in-process" if self.tasks_eager else "beat"
 
     @property
     def tasks_eager(self) -> bool:
@@ -214,6 +237,7 @@ def _validate(s: Settings) -> None:
     _validate_security(s)
     _validate_delivery(s)
     _validate_payments(s)
+    _validate_scheduler(s)
 
 
 def _validate_security(s: Settings) -> None:
@@ -295,3 +319,24 @@ def _validate_payments(s: Settings) -> None:
         raise ConfigError(
             "PAYMENT_PROCESSOR", "simulated charges no card and is refused when CLAIMS_ENV=production"
         )
+
+
+def _validate_scheduler(s: Settings) -> None:
+    """Scheduler settings (claims_server.scheduler): the mode, the time zone, times and intervals."""
+    if s.scheduler_mode not in SCHEDULER_MODES:
+        raise ConfigError(
+            "SCHEDULER", f"unknown value {s.SCHEDULER!r}; use one of {', '.join(SCHEDULER_MODES)}"
+        )
+    if s.scheduler_mode == "beat" and s.tasks_eager:
+        raise ConfigError("SCHEDULER", "beat needs CELERY_BROKER_URL (without a broker use in-process)")
+    checks = (
+        ("SCHEDULER_TIMEZONE", check_timezone),
+        ("SEND_SCHEDULE", parse_time_of_day),
+        ("STATEMENT_CYCLE", parse_time_of_day),
+        ("SCHEDULER_INTERVALS", parse_intervals),
+    )
+    for name, check in checks:
+        try:
+            check(getattr(s, name))
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None

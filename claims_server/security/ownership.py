@@ -34,6 +34,7 @@ from claims_server.errors import NotFound
 from claims_server.models import (
     ApiToken,
     Appeal,
+    ChargeImport,
     Claim,
     ClaimPayment,
     Coverage,
@@ -75,6 +76,7 @@ OWNERSHIP: dict[type[Any], Owner] = {
     Coverage: Owner(patient_column="patient_id", integration_parent=("patient_id", Patient)),
     Encounter: Owner(patient_column="patient_id", integration_parent=("patient_id", Patient)),
     Claim: Owner(integration_column="owner_integration"),
+    ChargeImport: Owner(integration_column="owner_integration"),
     WorkItem: Owner(integration_parent=("claim_id", Claim)),
     Appeal: Owner(integration_parent=("claim_id", Claim)),
     EligibilityCheck: Owner(integration_parent=("coverage_id", Coverage)),

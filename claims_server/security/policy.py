@@ -76,6 +76,10 @@ POLICY: dict[str, Rule] = {
     "practice.get_provider": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
     "practice.create_provider": allow(SUPERVISOR, ADMIN),
     "practice.update_provider": allow(SUPERVISOR, ADMIN),
+    # The fee schedule (charge entry's default charges): billers read, supervisors set prices.
+    "practice.get_fee_schedule": allow(*ALL_STAFF, INTEGRATION, scope="practice:read"),
+    "practice.put_fee_schedule": allow(SUPERVISOR, ADMIN),
+    "practice.delete_fee_schedule_entry": allow(SUPERVISOR, ADMIN),
     # --- payers and clearinghouse routes (claims_server.payers.views) ------------------------
     "payers.list_payers": allow(*ALL_STAFF, INTEGRATION, scope="payers:read"),
     "payers.get_payer": allow(*ALL_STAFF, INTEGRATION, scope="payers:read"),
@@ -116,6 +120,16 @@ POLICY: dict[str, Rule] = {
     "claims.transition_correct": allow(*BILLING_STAFF),
     "claims.transition_reopen": allow(SUPERVISOR, ADMIN),
     "claims.transition_close": allow(SUPERVISOR, ADMIN),
+    # --- charge import: charge CSVs as claims (claims_server.claims.charge_import_views). Billers
+    # import; an integration (an EHR's export) may too, and reads back only its own imports.
+    "charge_imports.import_charges": allow(*BILLING_STAFF, INTEGRATION, scope="claims:write"),
+    "charge_imports.list_charge_imports": allow(*ALL_STAFF, INTEGRATION, scope="claims:write"),
+    "charge_imports.get_charge_import": allow(*ALL_STAFF, INTEGRATION, scope="claims:write"),
+    "ui.charge_imports": allow(*ALL_STAFF),  # charge_imports.list_charge_imports (and the form)
+    "ui.charge_import": allow(*ALL_STAFF),  # charge_imports.get_charge_import
+    "ui.charge_import_check": allow(*BILLING_STAFF),  # charge_imports.import_charges?dry_run=true
+    "ui.charge_import_run": allow(*BILLING_STAFF),  # charge_imports.import_charges
+    # --- end charge import
     # --- auth (claims_server.security.views, /api/v1/auth) -----------------------------------
     "auth.login": PUBLIC,
     "auth.logout": allow(*ALL_STAFF),
@@ -139,6 +153,15 @@ POLICY: dict[str, Rule] = {
     # --- submission-pipeline: X12 posted by integrations (claims_server.edi_inbound.views) ---
     "edi_inbound.post_x12": allow(*BILLING_STAFF, INTEGRATION, scope="edi:write"),
     # --- end submission-pipeline -------------------------------------------------------------
+    # --- sending claims: batch and upload ready claims, read batches (claims_server.submission.views)
+    "batches.send_batches": allow(*BILLING_STAFF),
+    "batches.list_batches": allow(*ALL_STAFF),
+    "batches.get_batch": allow(*ALL_STAFF),
+    "ui.send": allow(*ALL_STAFF),  # the ready claims (batches.send_batches?dry_run shows the same)
+    "ui.send_post": allow(*BILLING_STAFF),  # batches.send_batches
+    "ui.batches": allow(*ALL_STAFF),  # batches.list_batches
+    "ui.batch": allow(*ALL_STAFF),  # batches.get_batch, with its claims (a PHI view)
+    # --- end sending claims
     # --- remit-work: work queue (claims_server.workqueue.views) -------------------------------
     "workqueue.queue_counts": allow(*ALL_STAFF),
     "workqueue.list_items": allow(*ALL_STAFF),
@@ -271,6 +294,26 @@ POLICY: dict[str, Rule] = {
     "write_offs.reverse_write_off": allow(SUPERVISOR, ADMIN),
     "ui.claim_write_off": allow(*BILLING_STAFF),  # write_offs.create_write_off
     # --- end write-offs
+    # --- charge entry (claims_server.ui.charges): keying claims is billing work; auditors read only
+    "ui.charge_new": allow(*BILLING_STAFF),  # claims.create_claim (the screen, or the patient search)
+    "ui.charge_patient_search": allow(*BILLING_STAFF),  # patients.search_patients
+    "ui.charge_create": allow(*BILLING_STAFF),  # claims.create_claim
+    "ui.charge_edit": allow(*BILLING_STAFF),  # claims.update_claim (the screen)
+    "ui.charge_update": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_correct, _ready)
+    "ui.charge_check": allow(*BILLING_STAFF),  # claims.validate_claim
+    "ui.code_lookup": allow(*ALL_STAFF),  # code sets and fee schedule labels: no PHI
+    "ui.fee_schedule": allow(*ALL_STAFF),  # practice.get_fee_schedule
+    "ui.fee_schedule_save": allow(SUPERVISOR, ADMIN),  # practice.put_fee_schedule
+    "ui.fee_schedule_delete": allow(SUPERVISOR, ADMIN),  # practice.delete_fee_schedule_entry
+    # --- end charge entry
+    # --- scheduler: the periodic jobs (claims_server.scheduler.views, claims_server.ui.scheduler); job
+    # names, times and counts only. Supervisors and admins run a job now; auditors may look.
+    "scheduler.list_jobs": allow(SUPERVISOR, AUDITOR, ADMIN),
+    "scheduler.get_job": allow(SUPERVISOR, AUDITOR, ADMIN),
+    "scheduler.run_job": allow(SUPERVISOR, ADMIN),
+    "ui.scheduler": allow(SUPERVISOR, AUDITOR, ADMIN),  # scheduler.list_jobs
+    "ui.scheduler_run": allow(SUPERVISOR, ADMIN),  # scheduler.run_job
+    # --- end scheduler
 }
 
 

@@ -23,6 +23,11 @@ PAGE_MODULES: tuple[str, ...] = (
     "files",
     "patients",
     # --- end ui part 2
+    "charges",  # charge entry: key a claim, code lookups
+    "fees",  # the fee schedule
+    "scheduler",  # the periodic jobs (supervisors)
+    "sending",  # Ready to send, batches
+    "charge_imports",  # Import charges: a charge CSV checked row by row, then imported
 )
 
 

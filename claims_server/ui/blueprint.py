@@ -39,6 +39,7 @@ from claims_server.models import User
 from claims_server.security import csrf, enforce
 from claims_server.security.authn import SESSION_COOKIE
 from claims_server.security.headers import page_headers
+from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,19 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-#: The main navigation: (label, endpoint). An entry shows once its endpoint exists.
+#: The main navigation: (label, endpoint). An entry shows once its endpoint exists, to the roles
+#: the policy lets open it.
 NAV: tuple[tuple[str, str], ...] = (
     ("Dashboard", "ui.dashboard"),
     ("Work queues", "ui.queues"),
     ("Claims", "ui.claims"),
+    ("Ready to send", "ui.send"),
+    ("Batches", "ui.batches"),
     ("Remittances", "ui.remittances"),
     ("Files", "ui.files"),
     ("Patients", "ui.patients"),
+    ("Fee schedule", "ui.fee_schedule"),
+    ("Scheduler", "ui.scheduler"),
 )
 
 #: A path that may travel in ``next``: workspace paths made of public ids and words only.
@@ -203,12 +209,21 @@ def money(cents: int | None) -> str:
 bp.add_app_template_filter(money, "money")
 
 
+def _may_open(endpoint: str, role: str | None) -> bool:
+    rule = rule_for(endpoint)
+    return rule is not None and (rule.public or role in rule.roles)
+
+
 @bp.app_context_processor
 def _layout_context() -> dict[str, Any]:
     if not request.blueprint or request.blueprint != "ui":
         return {}
     principal = current_principal()
-    nav = [(label, endpoint) for label, endpoint in NAV if endpoint in current_app.view_functions]
+    nav = [
+        (label, endpoint)
+        for label, endpoint in NAV
+        if endpoint in current_app.view_functions and _may_open(endpoint, principal.role)
+    ]
     settings = current_app.extensions["claims_server"].settings
     return {
         "ui_principal": principal if principal.is_staff else None,

@@ -241,6 +241,52 @@ def ui_page(browser: Any, ui_server: UiServer) -> Iterator[Callable[..., Any]]:
         context.close()
 
 
+@pytest.fixture(scope="session")
+def empty_office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server started from an EMPTY database, the office set up through the API only
+    (tests/e2e/office.py: practice, provider, folder route, payer, patient, coverage, fee
+    schedule). Staff users are made as ``ui_server``'s are, plus an ``admin`` whose API
+    session (``POST /api/v1/auth/login``) did the set-up. No demo data at all."""
+    import pyotp
+
+    from claims_server.db import make_engine, make_session_factory, unit_of_work
+    from claims_server.migrate import upgrade
+    from claims_server.models import Role
+    from claims_server.security.authn import create_user
+    from claims_server.security.principal import acting_as, system_principal
+    from tests.e2e.office import EmptyOffice, set_up_office, sign_in_api
+
+    screenshots = Path(
+        os.environ.get("UI_SCREENSHOT_DIR") or tmp_path_factory.getbasetemp() / "ui-screenshots"
+    )
+    screenshots.mkdir(parents=True, exist_ok=True)
+    _SCREENSHOT_DIRS.append(screenshots)
+    with _ui_database(tmp_path_factory) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        users = _staff_users(factory)
+        with acting_as(system_principal("test:empty-office")), unit_of_work(factory) as session:
+            admin = create_user(
+                session, username="ui-admin", display_name="UI admin", role=Role.ADMIN, password=UI_PASSWORD
+            )
+            admin.totp_secret, admin.totp_enabled = pyotp.random_base32(), True
+            users["admin"] = StaffUser("admin", admin.username, admin.totp_secret)
+        instance = tmp_path_factory.mktemp("office-instance")
+        # The server's own scheduler polls the clearinghouse every 2 s here (5 min by default).
+        with start_server(
+            url,
+            instance,
+            RATE_LIMIT_LOGIN="60 per minute",
+            SCHEDULER_INTERVALS="poll-clearinghouse-inboxes=2",
+        ) as base:
+            admin_user = users["admin"]
+            token = sign_in_api(base, admin_user.username, admin_user.password, admin_user.code())
+            ids = set_up_office(base, token)
+            yield EmptyOffice(UiServer(base, url, users, screenshots, factory), instance, token, ids)
+        engine.dispose()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for folder in _SCREENSHOT_DIRS:
         if folder.is_dir() and any(folder.iterdir()):

@@ -185,6 +185,29 @@ def _create_coverage(ctx: Ctx) -> None:
     assert len(primaries) == 1
 
 
+@case("patients.create_encounter")
+def _create_encounter(ctx: Ctx) -> None:
+    visit = {"date_of_service": date.today().isoformat(), "rendering_provider": ctx.ids["rendering_npi"]}
+    _same_as_missing(
+        ctx,
+        lambda pid: ctx.other.post(f"/api/v1/patients/{pid}/encounters", json=visit),
+        ctx.patient,
+        "create_encounter",
+    )
+    booked = ctx.owner.post(f"/api/v1/patients/{ctx.patient}/encounters", json=visit)
+    assert booked.status_code == 201, booked.get_json()
+    # Booked on the owner's own patient, it is on the staff's schedule.
+    assert ctx.staff.get(f"/api/v1/encounters/{booked.get_json()['id']}").status_code == 200
+
+
+@case("practice.get_fee_schedule")
+def _fee_schedule(ctx: Ctx) -> None:
+    # The practice's prices are reference data (no PHI): every integration with the scope reads them.
+    for client in (ctx.owner, ctx.other):
+        answer = client.get(f"/api/v1/fee-schedule?practice={ctx.ids['practice']}")
+        assert answer.status_code == 200, answer.get_json()
+
+
 # -- claims ------------------------------------------------------------------------------------------
 
 
@@ -291,6 +314,43 @@ def _get_remittance(ctx: Ctx) -> None:
     for real in (ctx.remittance, ctx.staff_remittance):
         _same_as_missing(ctx, lambda rid: ctx.other.get(f"/api/v1/remittances/{rid}"), real, "get_remittance")
     assert ctx.staff.get(f"/api/v1/remittances/{ctx.remittance}").status_code == 200
+
+
+# -- charge imports ------------------------------------------------------------------------------------
+
+
+def _charge_csv(ctx: Ctx, patient: str) -> bytes:
+    dos = (date.today() - timedelta(days=5)).isoformat()
+    ref = "OWN" + patient[:10].upper()
+    return (
+        "claim_ref,patient_id,rendering_npi,service_date,procedure,charge,diagnoses\r\n"
+        f"{ref},{patient},{ctx.ids['rendering_npi']},{dos},99213,125.00,I10\r\n"
+    ).encode()
+
+
+@case(
+    "charge_imports.import_charges",
+    "charge_imports.list_charge_imports",
+    "charge_imports.get_charge_import",
+)
+def _charge_imports(ctx: Ctx) -> None:
+    csv_type = {"Content-Type": "text/csv"}
+    _same_as_missing(
+        ctx,
+        lambda pid: ctx.other.post("/api/v1/charge-imports", data=_charge_csv(ctx, pid), headers=csv_type),
+        ctx.patient,
+        "charge import",
+    )
+    mine = ctx.owner.post("/api/v1/charge-imports", data=_charge_csv(ctx, ctx.patient), headers=csv_type)
+    assert mine.status_code in (200, 201), mine.get_data(as_text=True)  # 200: imported by an earlier run
+    import_id = mine.get_json()["import_id"]
+    claim = ctx.session.scalar(select(Claim).where(Claim.public_id == mine.get_json()["claim_ids"][0]))
+    assert claim.owner_integration == ctx.owner.principal_info["integration_name"]
+    assert [i["id"] for i in ctx.owner.get("/api/v1/charge-imports").get_json()["items"]] == [import_id]
+    assert ctx.other.get("/api/v1/charge-imports").get_json()["items"] == []
+    assert ctx.owner.get(f"/api/v1/charge-imports/{import_id}").status_code == 200
+    _same_as_missing(ctx, lambda iid: ctx.other.get(f"/api/v1/charge-imports/{iid}"), import_id, "get import")
+    assert ctx.staff.get(f"/api/v1/charge-imports/{import_id}").status_code == 200
 
 
 # -- FHIR --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from claims_server.models import (
     PaymentPlan,
     Remittance,
     Statement,
+    SubmissionBatch,
     WorkItem,
 )
 from claims_server.models.encrypted import encrypted_attributes
@@ -46,6 +47,10 @@ PHI_ROUTES: dict[str, str] = {
     "patients.search_patients": "patient",
     "patients.list_coverages": "coverage",
     "patients.get_coverage": "coverage",
+    # the schedule: a visit's date names the patient's care (PHI)
+    "patients.list_patient_encounters": "encounter",
+    "patients.list_encounters": "encounter",
+    "patients.get_encounter": "encounter",
     "claims.list_claims": "claim",
     "claims.get_claim": "claim",
     "claims.list_claim_notes": "claim",  # a user's reasons for the claim's changes
@@ -82,6 +87,14 @@ PHI_ROUTES: dict[str, str] = {
     "ui.file_download": "patient",
     "ui.patient": "patient",
     # end ui part 2
+    # sending claims: the ready claims and a batch's claims (names are shown)
+    "ui.send": "claim",
+    "ui.batch": "claim",
+    # end sending claims
+    # charge entry: the patient's screen (name, coverages, previous claims), a claim's charges
+    "ui.charge_new": "patient",
+    "ui.charge_edit": "claim",
+    # end charge entry
     # write-offs: the claim's write-offs (notes can name the patient)
     "write_offs.list_write_offs": "claim",
     # end write-offs
@@ -107,6 +120,8 @@ NOT_CALLED_YET = {
     "ui.remittance_preview",
     # statements: needs a collections hold; tests/integration/statements/test_holds.py checks its reads
     "statements.list_holds",
+    # sending claims: needs ready claims (the billing day sent them all); test_ui_send.py checks its reads
+    "ui.send",
 }
 
 #: GET endpoints that answer without PHI (configuration, counts, the caller's own account).
@@ -156,6 +171,26 @@ NO_PHI_ROUTES = {
     "fhir.read_audit_event",
     "fhir.search_audit_events",
     # end fhir
+    # sending claims: batch totals per payer, states and file metadata
+    "batches.list_batches",
+    # charge imports: counts, totals, claim public ids and states (column queries, no PHI)
+    "charge_imports.list_charge_imports",
+    "charge_imports.get_charge_import",
+    "ui.charge_imports",
+    "ui.charge_import",
+    "batches.get_batch",
+    "ui.batches",
+    # end sending claims
+    # charge entry: code suggestions (code sets and the practice's fee labels), the fee schedule
+    "ui.code_lookup",
+    "ui.fee_schedule",
+    "practice.get_fee_schedule",
+    # end charge entry
+    # scheduler: job names, times and counts
+    "scheduler.list_jobs",
+    "scheduler.get_job",
+    "ui.scheduler",
+    # end scheduler
 }
 
 
@@ -206,6 +241,8 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
     denied = session.scalars(select(Claim).where(Claim.state == ClaimState.DENIED)).first()
     remittance = session.scalars(select(Remittance)).first()
     item = session.scalars(select(WorkItem)).first()
+    batch = session.scalars(select(SubmissionBatch)).first()
+    editable = session.scalars(select(Claim).where(Claim.state == ClaimState.REJECTED)).first()
     assert None not in (claim, denied, remittance, item), "the billing day produced no denial or work item"
     appeal = biller.post(
         f"/api/v1/claims/{denied.public_id}/appeals",
@@ -249,7 +286,16 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         effective_date=date.today() - timedelta(days=3),
     )
     session.commit()
+    visit = biller.post(
+        f"/api/v1/patients/{patient.public_id}/encounters",
+        json={"date_of_service": date.today().isoformat(), "rendering_provider": billing_day["rendering_id"]},
+    )
+    assert visit.status_code == 201, visit.get_json()
+    visit_id = visit.get_json()["id"]
     calls = {
+        "patients.list_patient_encounters": ("GET", f"/api/v1/patients/{patient.public_id}/encounters", None),
+        "patients.list_encounters": ("GET", f"/api/v1/encounters?date={date.today().isoformat()}", None),
+        "patients.get_encounter": ("GET", f"/api/v1/encounters/{visit_id}", None),
         "patients.list_patients": ("GET", "/api/v1/patients", None),
         "patients.get_patient": ("GET", f"/api/v1/patients/{patient.public_id}", None),
         "patients.search_patients": (
@@ -290,6 +336,13 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         "ui.file_download": ("GET", f"/ui/files/{remittance.edi_file.public_id}/raw", None),
         "ui.patient": ("GET", f"/ui/patients/{patient.public_id}", None),
         # end ui part 2
+        # sending claims
+        "ui.batch": ("GET", f"/ui/batches/{batch.public_id}", None),
+        # end sending claims
+        # charge entry
+        "ui.charge_new": ("GET", f"/ui/claims/new?patient={patient.public_id}", None),
+        "ui.charge_edit": ("GET", f"/ui/claims/{editable.public_id}/charges", None),
+        # end charge entry
         # write-offs
         "write_offs.list_write_offs": ("GET", f"/api/v1/claims/{denied.public_id}/write-offs", None),
         # end write-offs
