@@ -2,9 +2,11 @@
 
 After the practice is seeded, ``run_billing_day`` creates a few dozen synthetic claims
 through the claims services (some with defects the scrubber catches: they stay draft
-with their findings), batches the ready ones, uploads the 837s over the folder adapter
-to the simulated clearinghouse, lets the simulator answer (999 + 277CA), polls and
-processes the answers, then lets the simulator pay (835, stored for the remittance
+with their findings), sends the ready ones (``send_ready_claims``, the service behind
+``POST /api/v1/batches``, ``claims-server batches send`` and the scheduled send: 837s
+uploaded over the folder adapter to the simulated clearinghouse), lets the simulator
+answer (999 + 277CA), polls and processes the answers (the service the scheduler's
+``poll-clearinghouse-inboxes`` job runs), then lets the simulator pay (835, stored for the remittance
 feature). Planted defects the scrubber cannot see come back as a 277CA rejection (a
 missing prior authorization) and as 835 denials (bundling, missing NDC, timely filing).
 Every file of the day is kept under ``out_dir``.
@@ -35,7 +37,7 @@ from claims_server.models import (
 )
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.service import run_once
-from claims_server.submission.services import build_batches
+from claims_server.submission.sending import send_ready_claims
 
 CLAIMS_PER_DAY = 36
 
@@ -205,16 +207,14 @@ def run_billing_day(
                         }
                     )
             day.claims_created = len(created_ids)
-        with unit_of_work(factory) as session:
-            batching = build_batches(session, route_id=route_id, today=today)
-        day.batches, day.claims_batched = len(batching.batch_ids), batching.claims_batched
-        day.held += [dict(h.to_json_dict(), stage="837") for h in batching.held]
 
         def transport(route: ClearinghouseRoute) -> Any:
             return clearinghouse.route_transport(route, out_dir)
 
-        for batch_id in batching.batch_ids:
-            clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
+        # As ``claims-server batches send --route`` (and the scheduled send) does it.
+        sent = send_ready_claims(factory, route_id=route_id, today=today, transport_factory=transport)
+        day.batches, day.claims_batched = len(sent.batches), sent.claims_batched
+        day.held += [dict(h.to_json_dict(), stage="837") for h in sent.held]
         received = out_dir / "received"
         for _ in range(2):  # answers (999, 277CA), then the payer's 835 one pass later
             run_once(outbox, inbox)

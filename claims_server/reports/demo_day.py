@@ -46,7 +46,7 @@ from claims_server.reports.services import aging_to_json, ar_aging, kpis, kpis_t
 from claims_server.secondary.services import claims_needing_next_payer, create_next_payer_claim
 from claims_server.security.principal import acting_as, system_principal
 from claims_server.simulator.service import run_once
-from claims_server.submission.services import BatchingResult, build_batches
+from claims_server.submission.sending import SendReport, send_ready_claims
 from claims_server.workqueue.services import queue_counts, sweep
 from edi.validate import validate
 
@@ -130,22 +130,18 @@ def _post_pending(factory: sessionmaker[Session]) -> int:
     return sum(1 for file_id in pending if run_posting(factory, file_id).status == "posted")
 
 
-def _send_and_answer(
-    factory: sessionmaker[Session], out_dir: Path, route_id: int, today: date
-) -> BatchingResult:
-    """Batch the route's ready claims, send them over the folder adapter, let the simulator answer.
+def _send_and_answer(factory: sessionmaker[Session], out_dir: Path, route_id: int, today: date) -> SendReport:
+    """Send the route's ready claims (as ``claims-server batches send --route`` does), let the
+    simulator answer, poll the inbox (the scheduler's ``poll-clearinghouse-inboxes`` job).
 
     The simulator answers with a 999 and a 277CA on its first pass and the 835 on the
-    next; the 835s are posted. Returns what batching did.
+    next; the 835s are posted. Returns what sending did.
     """
-    with unit_of_work(factory) as session:
-        batching = build_batches(session, route_id=route_id, today=today)
 
     def transport(route: ClearinghouseRoute) -> Any:
         return clearinghouse.route_transport(route, out_dir)
 
-    for batch_id in batching.batch_ids:
-        clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
+    report = send_ready_claims(factory, route_id=route_id, today=today, transport_factory=transport)
     with factory() as session:
         route = session.get(ClearinghouseRoute, route_id)
         outbox = out_dir / str(route.settings.get("outbox", "edi/outbox"))
@@ -154,7 +150,7 @@ def _send_and_answer(
         run_once(outbox, inbox)
         clearinghouse.poll_inbox(factory, route_id, transport_factory=transport)
     _post_pending(factory)
-    return batching
+    return report
 
 
 def _demo_route_id(session: Session) -> int:
@@ -224,15 +220,15 @@ def _bill_secondary(factory: sessionmaker[Session], out_dir: Path, today: date) 
         }
         claim_id = nxt.id
         route_id = (nxt.coverage.payer.route_id if nxt.coverage.payer else None) or _demo_route_id(session)
-    batching = _send_and_answer(factory, out_dir, route_id, today)
-    held = next((h for h in batching.held if h.claim_id == claim_id), None)
+    sent = _send_and_answer(factory, out_dir, route_id, today)
+    held = next((h for h in sent.held if h.claim_id == claim_id), None)
     with factory() as session:
         carrier = session.scalar(
             select(EdiFile)
             .join(BatchClaim, BatchClaim.batch_id == EdiFile.batch_id)
             .where(
                 BatchClaim.claim_id == claim_id,
-                EdiFile.batch_id.in_(batching.batch_ids),
+                EdiFile.batch_id.in_([b.row_id for b in sent.batches]),
                 EdiFile.direction == FileDirection.OUTBOUND,
             )
         )
