@@ -11,27 +11,12 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
 from claims_server import __version__
-
-
-def _config_errors_are_one_line(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from claims_server.config import ConfigError
-
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(2)
-
-    return wrapper
+from claims_server.cli_support import config_errors_are_one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +61,7 @@ def _settings() -> Any:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def serve(host: str, port: int, workers: int) -> None:
     """Run the HTTP server (gunicorn when installed, else Flask's development server)."""
     from claims_server import create_app
@@ -105,7 +90,7 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--concurrency", default=2, show_default=True, type=int)
 @click.option("--queues", default="celery", show_default=True)
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def worker(concurrency: int, queues: str) -> None:
     """Run a Celery worker (needs CELERY_BROKER_URL)."""
     settings = _settings()
@@ -142,7 +127,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from claims_server.migrate import current, upgrade
@@ -173,7 +158,7 @@ def _revision_number(revision: str | None) -> int:
 
 @db.command("downgrade")
 @click.argument("revision", default="-1")
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (default: one step; 'base' removes everything)."""
     from claims_server.migrate import current, downgrade
@@ -184,7 +169,7 @@ def db_downgrade(revision: str) -> None:
 
 
 @db.command("current")
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def db_current() -> None:
     """Print the schema revision the database is at."""
     from claims_server.migrate import current
@@ -217,7 +202,7 @@ def _checked_database_url() -> str:
     default=None,
     help="where the day's EDI files go (default: INSTANCE_PATH/demo)",
 )
-@_config_errors_are_one_line
+@config_errors_are_one_line
 def demo(as_json: bool, out_dir: str | None) -> None:
     """Seed a synthetic practice, then run a billing day: claims, scrub, 837s, 999s, 277CAs, 835s."""
     from pathlib import Path

@@ -17,27 +17,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
-
-def _one_line_config_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from claims_server.config import ConfigError
-
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(2)
-
-    return wrapper
+from claims_server.cli_support import config_errors_are_one_line
 
 
 def _context() -> tuple[Any, dict[str, Any], Any]:
@@ -73,7 +59,7 @@ def scheduler_group() -> None:
 
 @scheduler_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="print the jobs as JSON")
-@_one_line_config_errors
+@config_errors_are_one_line
 def list_command(as_json: bool) -> None:
     """Every job: schedule, last run and outcome, next run, overdue (times in UTC)."""
     from claims_server.models.common import utcnow
@@ -103,7 +89,7 @@ def list_command(as_json: bool) -> None:
 @scheduler_group.command("run")
 @click.argument("job")
 @click.option("--json", "as_json", is_flag=True, help="print the outcome as JSON")
-@_one_line_config_errors
+@config_errors_are_one_line
 def run_command(job: str, as_json: bool) -> None:
     """Run JOB now in this process (exit 0 ok, 1 failed or running elsewhere, 2 no such job)."""
     from claims_server.scheduler.runner import run_job, runner_owner
@@ -122,7 +108,7 @@ def run_command(job: str, as_json: bool) -> None:
 
 @scheduler_group.command("tick")
 @click.option("--json", "as_json", is_flag=True, help="print the outcomes as JSON")
-@_one_line_config_errors
+@config_errors_are_one_line
 def tick_command(as_json: bool) -> None:
     """Run every due job once, then exit (exit 1 when one failed)."""
     from claims_server.scheduler.runner import runner_owner, tick
@@ -142,7 +128,7 @@ def tick_command(as_json: bool) -> None:
 @click.command("beat")
 @click.option("--queue", default="celery", show_default=True, help="the queue the workers take jobs from")
 @click.option("--loglevel", default="INFO", show_default=True)
-@_one_line_config_errors
+@config_errors_are_one_line
 def beat_command(queue: str, loglevel: str) -> None:
     """Run Celery beat with the job registry's schedule (needs CELERY_BROKER_URL)."""
     from claims_server.config import load_settings

@@ -13,34 +13,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
-from claims_server.errors import ApiError
-
-
-def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A configuration error is one line naming the setting (exit 2); a refused input is its problem
-    as JSON on stderr (exit 2, or 1 for "no such batch"); never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from claims_server.config import ConfigError
-
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(2)
-        except ApiError as exc:
-            problem = {"status": exc.status, "detail": exc.detail, "errors": exc.errors}
-            click.echo(json.dumps(problem, default=str), err=True)
-            sys.exit(1 if exc.status == 404 else 2)
-
-    return wrapper
+from claims_server.cli_support import config_errors_are_one_line, problems_are_json
 
 
 def _factory() -> Any:
@@ -113,7 +90,8 @@ def batches_group() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="show what would be batched; change nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@_one_line_errors
+@config_errors_are_one_line
+@problems_are_json
 def send_command(route: str | None, claims: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """Batch the ready claims and send each batch; print each batch (id, route, claims, total)."""
     from claims_server.security.principal import acting_as, system_principal
@@ -139,7 +117,8 @@ def send_command(route: str | None, claims: tuple[str, ...], dry_run: bool, as_j
 @click.option("--route", "route", default=None, help="only this route (id or public id)")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-@_one_line_errors
+@config_errors_are_one_line
+@problems_are_json
 def list_command(state: str | None, route: str | None, limit: int, as_json: bool) -> None:
     """The newest batches: id, state, route, claims, total, when built."""
     from sqlalchemy import select
@@ -177,7 +156,8 @@ def list_command(state: str | None, route: str | None, limit: int, as_json: bool
 @batches_group.command("show")
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-@_one_line_errors
+@config_errors_are_one_line
+@problems_are_json
 def show_command(batch_id: str, as_json: bool) -> None:
     """One batch (public id, or id): totals per payer, state, attempts and its 837/999/277CA files."""
     from claims_server.models import SubmissionBatch
