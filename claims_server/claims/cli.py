@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from claims_server.cli_support import config_errors_are_one_line
 from claims_server.errors import ApiError
 
 
@@ -121,6 +122,7 @@ def _import_lines(report: dict[str, Any]) -> list[str]:
 )
 @click.option("--practice", default=None, help="the practice's id (default: the only practice)")
 @click.option("--json", "as_json", is_flag=True, help="print the report (or the refusal) as JSON")
+@config_errors_are_one_line
 def import_command(file: Path, dry_run: bool, practice: str | None, as_json: bool) -> None:
     """Import the charge file FILE.csv as claims (docs/charge-import.md): all rows or none.
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from claims_server.cli_support import config_errors_are_one_line
 from claims_server.errors import ApiError
 
 _PRACTICE = click.option("--practice", "practice_id", default=None, help="practice public id (if several)")
@@ -49,6 +50,7 @@ def fee_schedule_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_PRACTICE
 @click.option("--replace", is_flag=True, help="delete the entries the file does not list")
+@config_errors_are_one_line
 def import_command(file: Path, practice_id: str | None, replace: bool) -> None:
     """Upsert the fees in FILE.csv (all rows or none)."""
     from claims_server.db import unit_of_work
@@ -80,6 +82,7 @@ def import_command(file: Path, practice_id: str | None, replace: bool) -> None:
 
 @fee_schedule_group.command("list")
 @_PRACTICE
+@config_errors_are_one_line
 def list_command(practice_id: str | None) -> None:
     """Print the schedule as CSV (procedure,modifier,charge,description)."""
     from claims_server.api_common.fields import cents_to_money

@@ -1,10 +1,13 @@
 """The practice's fee schedule: its standard charge per procedure code (and modifier).
 
 Charge entry and charge import fill in a line's charge from here when the biller leaves
-it empty (:func:`fee_lookup`); the API, the CLI and the workspace list, upsert and delete
-entries through the services below (integer cents inside, decimal strings at the edges). One row per (practice, code, modifier); modifier '' is the code's charge with
-no modifier or with a modifier that has no row of its own (e.g. 99213 and 99213-25 are
-usually billed at the same charge, while 26/TC split a global charge).
+it empty: the schedule's fee is per unit, so the line's charge is fee times units
+(:func:`fee_lookup`, then :func:`default_charge_cents`, the one rule every door uses). The
+API, the CLI and the workspace list, upsert and delete entries through the services below
+(integer cents inside, decimal strings at the edges). One row per (practice, code, modifier);
+modifier '' is the code's charge with no modifier or with a modifier that has no row of its
+own (e.g. 99213 and 99213-25 are usually billed at the same charge, while 26/TC split a
+global charge).
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from claims_server.api_common.audit import audit
+from claims_server.api_common.fields import DecimalString
 from claims_server.errors import NotFound, Unprocessable
-from claims_server.models import AuditAction, FeeScheduleEntry, Practice
+from claims_server.models import AuditAction, FeeScheduleEntry, Practice, UnitBasis
+from claims_server.models.common import utcnow
 from claims_server.practice.schemas import MAX_FEE_ENTRIES, FeeEntrySchema
 
 #: (procedure, modifiers) -> charge in cents, or None when the schedule has no charge for it.
@@ -49,6 +57,32 @@ def fee_lookup(session: Session, practice_id: int) -> FeeLookup:
         return table.get((procedure, ""))
 
     return lookup
+
+
+def units_of(text: str | None) -> Decimal | None:
+    """A line's units as typed or filed (blank: 1) as a Decimal; None when they are not the
+    positive decimal the claim schema takes (which then refuses them beside the field)."""
+    if text is None or not str(text).strip():
+        return Decimal(1)
+    try:
+        return Decimal(DecimalString().deserialize(str(text).strip()))
+    except ValidationError:
+        return None
+
+
+def default_charge_cents(fee_cents: int | None, units: Decimal | None, unit_basis: str | None) -> int | None:
+    """The charge of a line left without one: the schedule's per-unit fee times the line's units,
+    in cents rounded half up (Decimal, never float).
+
+    None (the charge must be keyed) when the schedule has no fee, the units are not a positive
+    number, or the units are anesthesia minutes (MJ): anesthesia is priced by base and time
+    units, not by a per-minute fee.
+    """
+    if fee_cents is None or units is None or not units.is_finite() or units <= 0:
+        return None
+    if (unit_basis or UnitBasis.UNITS.value).strip().upper() != UnitBasis.UNITS.value:
+        return None
+    return int((Decimal(fee_cents) * units).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 # -- managing the schedule (API, CLI, workspace) ------------------------------------------------
@@ -112,28 +146,48 @@ def save_fees(
     session: Session, practice: Practice, entries: Sequence[Mapping[str, Any]], *, replace: bool = False
 ) -> FeeChange:
     """Upsert ``entries`` (loaded by ``FeeEntrySchema``) by (procedure, modifier); with ``replace``
-    delete every other entry too. The caller's unit of work commits all of it or nothing."""
+    delete every other entry too. The caller's unit of work commits all of it or nothing.
+
+    Two saves at once (two supervisors, an import beside the screen) cannot collide on the
+    (practice, code, modifier) key: new entries go in with INSERT ... ON CONFLICT DO NOTHING,
+    and an entry another transaction inserted since this one read the schedule is updated
+    instead (the later save wins, as it would one after the other).
+    """
     existing = {(e.procedure_code, e.modifier): e for e in list_fees(session, practice.id)}
-    created = updated = 0
+    updated = 0
     kept: set[tuple[str, str]] = set()
+    new_rows: list[dict[str, Any]] = []
     for item in entries:
         key = (item["procedure"], item.get("modifier") or "")
         kept.add(key)
         row = existing.get(key)
         if row is None:
-            session.add(
-                FeeScheduleEntry(
-                    practice_id=practice.id,
-                    procedure_code=key[0],
-                    modifier=key[1],
-                    charge_cents=item["charge"],
-                    description=item.get("description"),
-                )
+            new_rows.append(
+                {
+                    "practice_id": practice.id,
+                    "procedure_code": key[0],
+                    "modifier": key[1],
+                    "charge_cents": item["charge"],
+                    "description": item.get("description"),
+                }
             )
-            created += 1
         elif (row.charge_cents, row.description) != (item["charge"], item.get("description")):
             row.charge_cents, row.description = item["charge"], item.get("description")
             updated += 1
+    raced = _insert_new_fees(session, new_rows)
+    for values in raced:
+        session.execute(
+            update(FeeScheduleEntry)
+            .where(
+                FeeScheduleEntry.practice_id == practice.id,
+                FeeScheduleEntry.procedure_code == values["procedure_code"],
+                FeeScheduleEntry.modifier == values["modifier"],
+            )
+            .values(
+                charge_cents=values["charge_cents"], description=values["description"], updated_at=utcnow()
+            )
+        )
+    created, updated = len(new_rows) - len(raced), updated + len(raced)
     deleted = 0
     if replace:
         for key, row in existing.items():
@@ -159,6 +213,31 @@ def save_fees(
         details={"created": created, "updated": updated, "deleted": deleted, "replace": replace},
     )
     return change
+
+
+#: New entries per INSERT statement (6 values each: well under SQLite's 32,766 parameters).
+_INSERT_CHUNK = 1000
+
+
+def _insert_new_fees(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """INSERT ``rows`` in order, skipping any whose key another transaction inserted meanwhile;
+    the skipped rows are returned (the caller updates them)."""
+    if not rows:
+        return []
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    key = (FeeScheduleEntry.procedure_code, FeeScheduleEntry.modifier)
+    now = utcnow()
+    inserted: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = [{**row, "created_at": now, "updated_at": now} for row in rows[start : start + _INSERT_CHUNK]]
+        statement = (
+            insert(FeeScheduleEntry)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["practice_id", "procedure_code", "modifier"])
+            .returning(*key)
+        )
+        inserted.update(tuple(found) for found in session.execute(statement))
+    return [row for row in rows if (row["procedure_code"], row["modifier"]) not in inserted]
 
 
 def delete_fee(session: Session, practice: Practice, procedure: str, modifier: str = "") -> None:
@@ -188,6 +267,16 @@ def _row_error(row: int, field: str | None, message: str) -> dict[str, Any]:
     return {"row": row, "field": field, "message": message}
 
 
+def _unreadable(row: int, exc: csv.Error) -> Unprocessable:
+    """A row the csv module cannot read, refused by its row (its message names quotes, NULs and
+    the field limit, never the data)."""
+    problem = "a field is longer than the csv limit (128 KiB)" if "field larger" in str(exc) else str(exc)
+    return Unprocessable(
+        f"the file was refused (nothing imported); row {row}: cannot be read as CSV: {problem}",
+        errors=[_row_error(row, None, f"cannot be read as CSV: {problem}")],
+    )
+
+
 def read_fee_csv(data: bytes) -> list[dict[str, Any]]:
     """A fee schedule CSV (header ``procedure,modifier,charge,description``; ``modifier`` and
     ``description`` may be left out) as loaded entries.
@@ -208,7 +297,10 @@ def read_fee_csv(data: bytes) -> list[dict[str, Any]]:
             f"row {row}: the file is not UTF-8 text", errors=[_row_error(row, None, "not UTF-8 text")]
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as exc:
+        raise _unreadable(reader.line_num or 1, exc) from None
     unknown = [name for name in header if name not in CSV_COLUMNS]
     missing = [name for name in ("procedure", "charge") if name not in header]
     if unknown or missing or len(set(header)) != len(header):
@@ -227,7 +319,14 @@ def read_fee_csv(data: bytes) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # Broken quoting, a NUL or an over-long field: the rest cannot be split into rows.
+            raise _unreadable(reader.line_num, exc) from None
         row = reader.line_num
         if not any(v.strip() for v in values):
             continue

@@ -7,7 +7,8 @@
 into the API's claim document and calls the API's services (``create_claim``,
 ``update_claim``, ``corrections.resubmit_corrected``), so the schema, the references and
 the scrubber are the ones every other door uses. An empty charge is the practice's fee
-schedule charge (``practice.fee_schedule.fee_lookup``).
+schedule's fee times the line's units (``practice.fee_schedule.default_charge_cents``). Today's
+date is the office's (``SCHEDULER_TIMEZONE``), not the server's UTC date.
 
 ``POST /ui/claims/check`` runs ``validate_claim`` on the same fields while the biller types
 (charges.js, debounced) and answers JSON: field errors and scrub findings by form field,
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 from claims_server.api_common.fields import PUBLIC_ID_PATTERN, cents_to_money, money_text_to_cents
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session
+from claims_server.app import state as app_state
 from claims_server.claims import state
 from claims_server.claims.schemas import MAX_DIAGNOSES, MAX_LINES, ClaimInSchema, ClaimOutSchema
 from claims_server.claims.services import (
@@ -51,10 +54,18 @@ from claims_server.claims.services import (
 )
 from claims_server.corrections import services as corrections
 from claims_server.errors import ApiError, Conflict, NotFound, Unprocessable
-from claims_server.models import Claim, ClaimState, Coverage, Patient, Practice, Provider
+from claims_server.models import Claim, ClaimState, Coverage, Patient, Practice, Provider, UnitBasis
+from claims_server.models.common import utcnow
 from claims_server.patients import services as patients
 from claims_server.patients.schemas import PatientSearchSchema
-from claims_server.practice.fee_schedule import FeeLookup, fee_lookup, list_fees
+from claims_server.practice.fee_schedule import (
+    FeeLookup,
+    default_charge_cents,
+    fee_lookup,
+    list_fees,
+    units_of,
+)
+from claims_server.scheduler.jobs import local_today
 from claims_server.security.enforce import refuse
 from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
@@ -76,7 +87,8 @@ CLAIM_VALUES = (
     "prior_authorization",
 )
 #: Fields of a line (``source``: the stored line it came from, so fields the screen does not
-#: show, such as a line's own rendering provider, stay with it when lines move).
+#: show, such as a line's own rendering provider, stay with it when lines move; ``unit_basis``,
+#: hidden: UN or MJ, which decides whether the fee schedule prices the line).
 LINE_VALUES = (
     "procedure",
     "modifiers",
@@ -84,15 +96,17 @@ LINE_VALUES = (
     "diagnosis_pointers",
     "charge",
     "service_date",
+    "description",
     "ndc",
     "drug_quantity",
     "drug_unit",
+    "unit_basis",
     "source",
 )
+#: Line fields posted as hidden inputs: a finding about one is shown beside the procedure.
+_HIDDEN_LINE_VALUES = frozenset({"unit_basis", "source"})
 #: What a line keeps from its stored line when the screen does not show it.
 _KEPT_LINE_FIELDS = (
-    "description",
-    "unit_basis",
     "service_date_end",
     "place_of_service",
     "rendering_provider",
@@ -180,7 +194,9 @@ def blank_line() -> dict[str, str]:
 
 
 def _is_blank(line: Mapping[str, str]) -> bool:
-    return not any(line.get(name) for name in ("procedure", "modifiers", "charge", "ndc", "drug_quantity"))
+    return not any(
+        line.get(name) for name in ("procedure", "modifiers", "charge", "description", "ndc", "drug_quantity")
+    )
 
 
 def read_form(form: Mapping[str, str]) -> ChargeForm:
@@ -239,8 +255,8 @@ def form_of_claim(
     """A stored claim (``ClaimOutSchema`` dump) as the screen's fields.
 
     With ``copy_dos`` it is the start of a new claim: every date becomes ``copy_dos``, the
-    lines lose their link to the stored ones, and a charge the fee schedule knows is the
-    schedule's current charge (else the previous claim's).
+    lines lose their link to the stored ones, and a line whose code the fee schedule prices is
+    charged the schedule's current fee times the line's units (else the previous claim's charge).
     """
     dates = sorted({line["service_date"] for line in doc["lines"]})
     claim_dos = dates[0] if dates else ""
@@ -248,7 +264,9 @@ def form_of_claim(
     for line in doc["lines"]:
         charge = line["charge"]
         if copy_dos is not None and fees is not None:
-            cents = fees(line["procedure"], line["modifiers"])
+            cents = default_charge_cents(
+                fees(line["procedure"], line["modifiers"]), units_of(line["units"]), line.get("unit_basis")
+            )
             charge = cents_to_money(cents) if cents is not None else charge
         lines.append(
             {
@@ -260,6 +278,8 @@ def form_of_claim(
                 "service_date": ""
                 if copy_dos is not None or line["service_date"] == claim_dos
                 else line["service_date"],
+                "description": line.get("description") or "",
+                "unit_basis": line.get("unit_basis") or "",
                 "ndc": line.get("ndc") or "",
                 "drug_quantity": line.get("drug_quantity") or "",
                 "drug_unit": line.get("drug_unit") or "",
@@ -288,11 +308,59 @@ def _pointer(text: str) -> int | str:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else text
 
 
+@dataclass(frozen=True)
+class LineDefault:
+    """What the fee schedule makes of a line left without a charge: ``cents`` (fee times units) or
+    the ``problem`` that makes the biller key it."""
+
+    cents: int | None
+    fee_cents: int | None = None
+    units: Decimal | None = None
+    problem: str = ""
+
+    def text(self) -> str:
+        """The hint under the charge field ("Fee schedule: $12.50 x 3 = $37.50", with a times sign)."""
+        if self.cents is None or self.fee_cents is None:
+            return ""
+        if self.units == 1:
+            return f"Fee schedule: ${cents_to_money(self.cents)}"
+        fee, cents = cents_to_money(self.fee_cents), cents_to_money(self.cents)
+        return f"Fee schedule: ${fee} \N{MULTIPLICATION SIGN} {self.units} = ${cents}"
+
+
+def _modifiers_of(text: str) -> list[str]:
+    return [m for m in _SPLIT.split(text.upper()) if m]
+
+
+def line_default(line: Mapping[str, str], fees: FeeLookup) -> LineDefault:
+    """The charge of ``line`` (the form's fields) if the biller leaves it empty."""
+    procedure = line["procedure"].upper()
+    if not procedure:
+        return LineDefault(None, problem="Key the charge.")
+    fee = fees(procedure, _modifiers_of(line["modifiers"]))
+    units = units_of(line["units"])
+    cents = default_charge_cents(fee, units, line.get("unit_basis"))
+    if cents is not None:
+        return LineDefault(cents, fee, units)
+    if fee is None:
+        problem = f"Key the charge: the fee schedule has none for {procedure}."
+    elif (line.get("unit_basis") or "").upper() == UnitBasis.MINUTES.value:
+        problem = "Key the charge: anesthesia minutes (MJ) are not priced from the fee schedule."
+    else:
+        problem = "Key the charge, or fix the units: the fee schedule's charge is per unit."
+    return LineDefault(None, fee, units, problem)
+
+
+def _pointers_of(text: str) -> list[int | str]:
+    return [_pointer(p) for p in _SPLIT.split(text) if p]
+
+
 def claim_document(
     form: ChargeForm, fees: FeeLookup, *, stored: Mapping[str, Any] | None = None, ready: bool = False
 ) -> tuple[dict[str, Any], dict[str, str], int]:
     """The claim JSON document the form describes, the form's own refusals by field (money as
-    typed, a diagnosis gap, a charge neither keyed nor in the fee schedule) and the total in cents.
+    typed, a diagnosis gap, a charge neither keyed nor in the fee schedule, a line without
+    pointers on a claim with several diagnoses) and the total in cents.
 
     ``stored``: the claim being edited (its dump), whose fields the screen does not show are
     kept as they are.
@@ -323,7 +391,6 @@ def claim_document(
         if source is not None and source["line_number"] == k + 1:
             item["line_control_number"] = source.get("line_control_number")  # only where it stays
         procedure = line["procedure"].upper()
-        modifiers = [m for m in _SPLIT.split(line["modifiers"].upper()) if m]
         charge: str | None = None
         if line["charge"]:
             cents, problem = money_text_to_cents(line["charge"], allow_zero=True)
@@ -332,23 +399,28 @@ def claim_document(
             else:
                 charge, total = cents_to_money(cents), total + cents
         else:
-            cents = fees(procedure, modifiers) if procedure else None
-            if cents is None:
-                errors[form.line_field(k, "charge")] = (
-                    f"Key the charge: the fee schedule has none for {procedure}."
-                    if procedure
-                    else "Key the charge."
-                )
+            default = line_default(line, fees)
+            if default.cents is None:
+                errors[form.line_field(k, "charge")] = default.problem
             else:
-                charge, total = cents_to_money(cents), total + cents
+                charge, total = cents_to_money(default.cents), total + default.cents
         dos = line["service_date"] or claim_dos
         if not dos:
             errors.setdefault("service_date", "Enter the date of service.")
+        pointers = _pointers_of(line["diagnosis_pointers"])
+        if not pointers and len(doc["diagnoses"]) > 1:
+            errors[form.line_field(k, "diagnosis_pointers")] = (
+                f"Enter the diagnoses this line treats (1 to {len(doc['diagnoses'])}, e.g. 1 2): "
+                "the claim has several."
+            )
+        if line["unit_basis"]:
+            item["unit_basis"] = line["unit_basis"].upper()
         item.update(
             procedure=procedure,
-            modifiers=modifiers,
+            modifiers=_modifiers_of(line["modifiers"]),
+            description=line["description"] or None,
             units=line["units"] or "1",
-            diagnosis_pointers=[_pointer(p) for p in _SPLIT.split(line["diagnosis_pointers"]) if p] or [1],
+            diagnosis_pointers=pointers or [1],
             charge=charge,
             service_date=dos or None,
             ndc=line["ndc"].replace("-", "") or None,
@@ -365,7 +437,7 @@ def claim_document(
 
 #: Scrubber and schema paths of claim fields the screen does not show: shown at the top.
 _CLAIM_LEVEL = frozenset(CLAIM_VALUES)
-_LINE_FIELDS_SHOWN = frozenset(LINE_VALUES) - {"source"}
+_LINE_FIELDS_SHOWN = frozenset(LINE_VALUES) - _HIDDEN_LINE_VALUES
 
 
 def field_name(path: str, form: ChargeForm) -> str:
@@ -415,6 +487,24 @@ def findings_by_field(findings: list[dict[str, Any]], form: ChargeForm) -> dict[
     return out
 
 
+def pointer_findings(form: ChargeForm) -> list[dict[str, Any]]:
+    """A warning beside each line left without pointers on a claim with exactly one diagnosis:
+    the line points at it (with several, ``claim_document`` refuses the line instead)."""
+    if sum(1 for code in form.diagnoses if code) != 1:
+        return []
+    return [
+        {
+            "path": f"lines[{k}].diagnosis_pointers",
+            "severity": "warning",
+            "rule_id": "UI_POINTER_DEFAULT",
+            "message": "No pointer given: pointing at diagnosis 1.",
+            "hint": None,
+        }
+        for k, line in enumerate(form.lines)
+        if not _pointers_of(line["diagnosis_pointers"])
+    ]
+
+
 def counts(findings: list[dict[str, Any]]) -> dict[str, int]:
     return {
         "errors": sum(1 for f in findings if f.get("severity") == "error"),
@@ -434,11 +524,13 @@ def _date_or_none(text: str) -> date | None:
 
 @dataclass
 class Hints:
-    """Descriptions of the codes typed, default charges and the total, by form field."""
+    """Descriptions of the codes typed, default charges (and how they are made: fee times units)
+    and the total, by form field."""
 
     descriptions: dict[str, str]
     fees: dict[str, str]
     total_cents: int
+    fee_texts: dict[str, str] = field(default_factory=dict)
 
 
 def hints_for(form: ChargeForm, fees: FeeLookup, labels: Mapping[str, str], total_cents: int) -> Hints:
@@ -450,6 +542,7 @@ def hints_for(form: ChargeForm, fees: FeeLookup, labels: Mapping[str, str], tota
             if found is not None:
                 descriptions[f"dx-{i}"] = found.description or ""
     defaults: dict[str, str] = {}
+    texts: dict[str, str] = {}
     for k, line in enumerate(form.lines):
         procedure = line["procedure"].upper()
         if not procedure:
@@ -459,10 +552,11 @@ def hints_for(form: ChargeForm, fees: FeeLookup, labels: Mapping[str, str], tota
         text = (found.description if found is not None else None) or labels.get(procedure)
         if text:
             descriptions[form.line_field(k, "procedure")] = text
-        cents = fees(procedure, [m for m in _SPLIT.split(line["modifiers"].upper()) if m])
-        if cents is not None:
-            defaults[form.line_field(k, "charge")] = cents_to_money(cents)
-    return Hints(descriptions, defaults, total_cents)
+        default = line_default(line, fees)
+        if default.cents is not None:
+            defaults[form.line_field(k, "charge")] = cents_to_money(default.cents)
+            texts[form.line_field(k, "charge")] = default.text()
+    return Hints(descriptions, defaults, total_cents, texts)
 
 
 def fee_labels(session: Session, practice_id: int) -> dict[str, str]:
@@ -522,9 +616,15 @@ def _provider_options(
     return options
 
 
+def office_today() -> date:
+    """Today where the office is (``SCHEDULER_TIMEZONE``), not the server's UTC date: an office in
+    New York keying after 19:00 must not get tomorrow's date of service."""
+    return local_today(utcnow(), app_state().settings.SCHEDULER_TIMEZONE)
+
+
 def new_form(patient: Patient, coverages: list[Coverage], providers: list[Provider]) -> ChargeForm:
     """A new claim's fields: primary coverage, the only rendering provider, office, today."""
-    today = date.today()
+    today = office_today()
     rendering = [p for p in providers if p.is_rendering and p.active]
     values = dict.fromkeys(CLAIM_VALUES, "")
     values.update(
@@ -580,7 +680,7 @@ def render_screen(
                 select(Claim).where(Claim.patient_id == patient.id).order_by(Claim.id.desc()).limit(10)
             )
         )
-    all_findings = list(findings or [])
+    all_findings = [*(findings or []), *pointer_findings(form)]
     by_field = findings_by_field(all_findings, form)
     focus = next((name for name in (errors or {}) if not name.startswith("_")), None)
     focus = focus or next(
@@ -668,7 +768,7 @@ def charge_new() -> Response:
         form = new_form(patient, patients.list_coverages(session, patient), list(patient.practice.providers))
     else:
         doc = ClaimOutSchema().dump(claim_to_json(source))
-        form = form_of_claim(doc, copy_dos=date.today(), fees=fee_lookup(session, patient.practice_id))
+        form = form_of_claim(doc, copy_dos=office_today(), fees=fee_lookup(session, patient.practice_id))
         form.patient_control_number = new_patient_control_number()
     return render_screen(session, patient, form)
 
@@ -854,6 +954,7 @@ def charge_check() -> Response:
                 findings = validate_claim(session, data)["findings"]
         except ApiError as exc:
             errors = {**errors_by_field(exc, form), **errors}
+        findings.extend(pointer_findings(form))
         hints = hints_for(form, fees, fee_labels(session, patient.practice_id), total)
     finally:
         session.rollback()
@@ -863,6 +964,7 @@ def charge_check() -> Response:
         counts=counts(findings),
         descriptions=hints.descriptions,
         fees=hints.fees,
+        fee_texts=hints.fee_texts,
         total=money(total),
     )
 

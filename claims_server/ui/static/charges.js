@@ -285,7 +285,7 @@
     form.querySelectorAll(".code-desc").forEach(function (desc) {
       var name = desc.id.slice(2);
       if (/-charge$/.test(name)) {
-        desc.textContent = data.fees[name] ? "Fee schedule: $" + data.fees[name] : "";
+        desc.textContent = (data.fee_texts && data.fee_texts[name]) || "";  // "Fee schedule: $12.50 × 3 = $37.50"
         document.getElementById("f-" + name).placeholder = data.fees[name] || "";
       } else if (document.activeElement !== document.getElementById("f-" + name) || data.descriptions[name]) {
         desc.textContent = data.descriptions[name] || "";

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -183,3 +185,120 @@ def test_cli_refuses_the_whole_file_naming_row_and_field(api_client, cli, tmp_pa
     binary.write_bytes(b"procedure,charge\n99213,1.00\n99214,\xe9\n")
     result = cli("fee-schedule", "import", str(binary))
     assert result.exit_code == 2 and "row 3" in result.output
+
+
+def test_a_field_over_the_csv_limit_is_refused_naming_its_row_not_a_traceback(
+    api_client, cli, tmp_path, session
+):
+    from claims_server.errors import Unprocessable
+    from claims_server.practice.fee_schedule import read_fee_csv
+
+    _practice(api_client("admin"))
+    huge = tmp_path / "huge.csv"
+    huge.write_bytes(b"procedure,charge,description\n99213,1.00,ok\n99214,2.00," + b"x" * 200_000 + b"\n")
+    with pytest.raises(Unprocessable) as refused:
+        read_fee_csv(huge.read_bytes())
+    assert refused.value.errors == [
+        {
+            "row": 3,
+            "field": None,
+            "message": "cannot be read as CSV: a field is longer than the csv limit (128 KiB)",
+        }
+    ]
+    result = cli("fee-schedule", "import", str(huge))
+    assert result.exit_code == 2, result.output
+    assert "row 3: cannot be read as CSV" in result.output and "Traceback" not in result.output
+    session.rollback()
+    assert session.scalars(select(FeeScheduleEntry)).all() == []
+
+
+@pytest.mark.parametrize("command", [["fee-schedule", "list"], ["fee-schedule", "import"]])
+def test_a_configuration_error_is_one_line(cli, monkeypatch, tmp_path, command):
+    csv_file = tmp_path / "fees.csv"
+    csv_file.write_text("procedure,charge\n99213,1.00\n", encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@127.0.0.1/test")
+    result = cli(*command, *([str(csv_file)] if command[-1] == "import" else []))
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        "configuration error: DATABASE_URL: " + result.output.split("DATABASE_URL: ", 1)[1].strip()
+    ]
+
+
+def test_default_charge_is_fee_times_units_rounded_half_up_and_never_for_minutes():
+    from decimal import Decimal
+
+    from claims_server.practice.fee_schedule import default_charge_cents, units_of
+
+    assert default_charge_cents(1250, Decimal(3), "UN") == 3750
+    assert default_charge_cents(1250, units_of(""), None) == 1250  # blank units are 1
+    assert default_charge_cents(333, units_of("0.5"), "UN") == 167  # 166.5 cents: half up
+    assert default_charge_cents(1001, units_of("1.125"), "UN") == 1126  # 1126.125
+    assert default_charge_cents(999, units_of("0.001"), "UN") == 1
+    assert default_charge_cents(None, Decimal(2), "UN") is None  # no fee: key the charge
+    assert default_charge_cents(5000, Decimal(30), "MJ") is None  # anesthesia minutes
+    assert units_of("abc") is None and units_of("-1") is None and units_of("0") is None
+    assert default_charge_cents(1250, units_of("x"), "UN") is None
+
+
+def test_two_saves_at_once_do_not_collide_on_the_same_new_code(app, session):
+    """Two sessions both read a schedule without 99215 and both add it: the second waits for the
+    first's commit and updates the entry instead of failing on the unique key."""
+    import threading
+
+    from sqlalchemy import event
+
+    from claims_server.app import state
+    from claims_server.db import make_engine, make_session_factory
+    from claims_server.models import Practice
+    from claims_server.practice.fee_schedule import save_fees
+    from claims_server.security.principal import acting_as, system_principal
+    from tests.integration.claims.support import seed
+
+    seed(session)
+    session.commit()
+    practice_id = session.scalar(select(Practice.id))
+    first = state(app).session_factory()
+    other_engine = make_engine(str(state(app).engine.url.render_as_string(hide_password=False)))
+    inserting = threading.Event()
+
+    @event.listens_for(other_engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args):  # the second save has read and is now inserting
+        if statement.lstrip().upper().startswith("INSERT INTO FEE_SCHEDULE_ENTRIES"):
+            inserting.set()
+
+    outcome: dict[str, object] = {}
+
+    def second_save() -> None:
+        with make_session_factory(other_engine)() as other, acting_as(system_principal("test:second")):
+            try:
+                change = save_fees(
+                    other, other.get(Practice, practice_id), [{"procedure": "99215", "charge": 21000}]
+                )
+                other.commit()
+                outcome["change"] = change
+            except Exception as exc:  # reported below with its type
+                other.rollback()
+                outcome["error"] = exc
+
+    try:
+        with acting_as(system_principal("test:first")):
+            save_fees(first, first.get(Practice, practice_id), [{"procedure": "99215", "charge": 20000}])
+        thread = threading.Thread(target=second_save)
+        thread.start()
+        assert inserting.wait(20), "the second save never reached its INSERT"
+        time.sleep(0.3)  # let it block on the first one's uncommitted row / write lock
+        first.commit()
+        thread.join(60)
+        assert "error" not in outcome, repr(outcome.get("error"))
+        change = outcome["change"]
+        assert (change.created, change.updated, change.deleted) == (0, 1, 0)
+        session.rollback()
+        rows = session.execute(
+            select(FeeScheduleEntry.procedure_code, FeeScheduleEntry.charge_cents).where(
+                FeeScheduleEntry.procedure_code == "99215"
+            )
+        ).all()
+        assert rows == [("99215", 21000)]  # the later save wins, as one after the other would
+    finally:
+        first.close()
+        other_engine.dispose()

@@ -242,6 +242,7 @@ def test_a_draft_is_edited_on_the_same_screen_lines_added_and_moved(biller, offi
             "line-1-diagnosis_pointers": "1 2",
             "line-1-source": "1",
             "line-2-procedure": "J1100",
+            "line-2-diagnosis_pointers": "1",  # two diagnoses: a line must name its own
             "line-2-charge": "8.00",
             "line-2-units": "2",
             "line-2-ndc": "00009-0047-01",
@@ -441,3 +442,133 @@ def test_the_fee_schedule_page_reads_for_billers_and_edits_for_supervisors(api_c
         ("99213", 12500),
         ("99214", 18000),
     }
+
+
+# -- review of issue 16: units, NOC descriptions, the office's date, pointers ---------------------
+
+
+def test_an_empty_charge_is_the_fee_times_the_units_and_the_hint_says_so(biller, office, session):
+    token = csrf_token_of(biller, f"/ui/claims/new?patient={office['patient']}")
+    form = _form(office, **{"line-1-units": "3"})
+    body = biller.post("/ui/claims/check", data=form, headers={"X-CSRF-Token": token}).get_json()
+    assert body["fees"]["line-1-charge"] == "37.50"
+    assert body["fee_texts"]["line-1-charge"] == "Fee schedule: $12.50 \N{MULTIPLICATION SIGN} 3 = $37.50"
+    assert body["fee_texts"]["line-0-charge"] == "Fee schedule: $125.00"
+    assert body["total"] == "$162.50"
+    answer = biller.post("/ui/claims/new", data={"csrf_token": token, "intent": "ready", **form})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:3000]
+    (claim,) = _claims(session)
+    assert [(ln.units, ln.charge_cents) for ln in claim.service_lines] == [("1", 12500), ("3", 3750)]
+    assert claim.total_charge_cents == 16250 and claim.state == ClaimState.READY
+
+
+def test_anesthesia_minutes_are_never_priced_from_the_fee_schedule(biller, office, session):
+    token = csrf_token_of(biller, f"/ui/claims/new?patient={office['patient']}")
+    form = _form(office, **{"line-1-units": "30", "line-1-unit_basis": "MJ"})
+    answer = biller.post("/ui/claims/new", data={"csrf_token": token, "intent": "draft", **form})
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "anesthesia minutes (MJ) are not priced from the fee schedule" in _fx(html, "line-1-charge")
+    assert 'name="line-1-unit_basis" value="MJ"' in html  # the hidden basis comes back with the line
+    assert _claims(session) == []
+
+
+def test_a_copy_charges_fee_times_units_and_keeps_charges_the_schedule_lacks(biller, office, session):
+    claim, _ = _saved(
+        biller,
+        office,
+        session,
+        **{
+            "line-1-units": "3",
+            "line-1-charge": "30.00",
+            "line-2-procedure": "93000",  # not in the fee schedule
+            "line-2-units": "2",
+            "line-2-charge": "44.00",
+            "line-2-diagnosis_pointers": "1",
+        },
+    )
+    html = biller.get(f"/ui/claims/new?patient={office['patient']}&copy={claim.public_id}").get_data(
+        as_text=True
+    )
+    html = html.replace("\n", "")
+    assert 'name="line-0-charge" type="text" value="125.00"' in html
+    assert 'name="line-1-charge" type="text" value="37.50"' in html  # $12.50 x 3, not one unit's fee
+    assert 'name="line-2-charge" type="text" value="44.00"' in html  # the copied claim's own charge
+
+
+def test_a_noc_code_gets_its_description_beside_it_and_is_made_ready(biller, office, session):
+    token = csrf_token_of(biller, f"/ui/claims/new?patient={office['patient']}")
+    form = _form(office, **{"line-1-procedure": "J3490", "line-1-charge": "40.00"})
+    answer = biller.post("/ui/claims/new", data={"csrf_token": token, "intent": "ready", **form})
+    assert answer.status_code == 303
+    (claim,) = _claims(session)
+    assert claim.state == ClaimState.DRAFT
+    path = answer.headers["Location"]
+    html = biller.get(path).get_data(as_text=True)
+    assert '<label for="f-line-1-description">Description (SV101-7)</label>' in html
+    assert "J3490 is a not-otherwise-classified code" in _fx(html, "line-1-description")
+    assert re.search(r'id="f-line-1-description"[^>]*aria-invalid="true"', html)
+    assert 'id="f-line-0-description"' in html  # every line has the field, keyboard reachable
+    fields = {**_fields_of(html), "line-1-description": "Ondansetron 4 mg injection"}
+    answer = biller.post(path, data={**fields, "csrf_token": token, "intent": "ready"})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:3000]
+    session.rollback()
+    claim = session.get(Claim, claim.id)
+    assert claim.state == ClaimState.READY
+    assert claim.service_lines[1].description == "Ondansetron 4 mg injection"
+    # Shown again on the edit screen (and kept when lines move).
+    html = biller.get(f"/ui/claims/{claim.public_id}/charges").get_data(as_text=True)
+    assert 'name="line-1-description" type="text" value="Ondansetron 4 mg injection"' in html
+
+
+def test_today_is_the_offices_date_not_the_servers(app, biller, office, session, monkeypatch):
+    import dataclasses
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from claims_server.app import state
+
+    # Of UTC-12 and UTC+14 (26 hours apart), one is on another date than the server right now.
+    zone = next(z for z in ("Etc/GMT+12", "Etc/GMT-14") if datetime.now(ZoneInfo(z)).date() != date.today())
+    office_day = datetime.now(ZoneInfo(zone)).date().isoformat()
+    monkeypatch.setattr(
+        state(app), "settings", dataclasses.replace(state(app).settings, SCHEDULER_TIMEZONE=zone)
+    )
+    html = biller.get(f"/ui/claims/new?patient={office['patient']}").get_data(as_text=True)
+    assert f'name="service_date" type="date" value="{office_day}"' in html
+    claim, _ = _saved(biller, office, session, service_date=office_day)
+    copy = biller.get(f"/ui/claims/new?patient={office['patient']}&copy={claim.public_id}")
+    assert f'name="service_date" type="date" value="{office_day}"' in copy.get_data(as_text=True)
+
+
+def test_a_line_without_pointers_needs_them_when_the_claim_has_several_diagnoses(biller, office, session):
+    token = csrf_token_of(biller, f"/ui/claims/new?patient={office['patient']}")
+    form = _form(office, **{"line-1-diagnosis_pointers": ""})
+    answer = biller.post("/ui/claims/new", data={"csrf_token": token, "intent": "draft", **form})
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "Enter the diagnoses this line treats (1 to 2" in _fx(html, "line-1-diagnosis_pointers")
+    assert re.search(r'id="f-line-1-diagnosis_pointers"[^>]*aria-invalid="true"', html)
+    assert _claims(session) == []
+    checked = biller.post("/ui/claims/check", data=form, headers={"X-CSRF-Token": token}).get_json()
+    assert "line-1-diagnosis_pointers" in checked["errors"]
+
+
+def test_with_one_diagnosis_an_empty_pointer_points_at_it_with_a_warning(biller, office, session):
+    token = csrf_token_of(biller, f"/ui/claims/new?patient={office['patient']}")
+    form = _form(office, **{"dx-1": "", "line-0-diagnosis_pointers": "1", "line-1-diagnosis_pointers": ""})
+    checked = biller.post("/ui/claims/check", data=form, headers={"X-CSRF-Token": token}).get_json()
+    assert checked["errors"] == {}
+    assert checked["findings"]["line-1-diagnosis_pointers"] == [
+        {
+            "severity": "warning",
+            "message": "No pointer given: pointing at diagnosis 1.",
+            "hint": None,
+            "rule_id": "UI_POINTER_DEFAULT",
+        }
+    ]
+    assert checked["counts"]["warnings"] >= 1
+    answer = biller.post("/ui/claims/new", data={"csrf_token": token, "intent": "ready", **form})
+    assert answer.status_code == 303
+    (claim,) = _claims(session)
+    assert claim.service_lines[1].pointer_positions == [1]
