@@ -158,6 +158,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_portal(app)
     # --- end portal
+    # --- scheduler: every job has its row (and next run) from the start, so /healthz and the
+    # Scheduler page show jobs overdue even when no runner ever ran them (docs/scheduler.md)
+    from claims_server.scheduler.jobs import registry
+    from claims_server.scheduler.runner import sync_jobs_at_start
+
+    sync_jobs_at_start(state(app).session_factory, registry(settings))
+    # --- end scheduler
     return app
 
 

@@ -143,7 +143,7 @@ def send_batch(
         finally:
             transport.close()
     except TransportError as exc:
-        _record_failure(factory, batch_id, str(exc))
+        record_upload_failure(factory, batch_id, str(exc))
         raise
     with unit_of_work(factory) as session:
         batch = _claim_batch(session, batch_id)
@@ -152,7 +152,9 @@ def send_batch(
         return SendResult(batch_id, batch.state.value, uploaded)
 
 
-def _record_failure(factory: sessionmaker[Session], batch_id: int, message: str) -> None:
+def record_upload_failure(factory: sessionmaker[Session], batch_id: int, message: str) -> None:
+    """A sendable batch becomes ``failed`` with ``message`` (no PHI: a transport's words or an
+    error's class), for ``resume_unsent_batches``; audited."""
     with unit_of_work(factory) as session:
         batch = _claim_batch(session, batch_id)
         if batch.state in SENDABLE:

@@ -61,15 +61,18 @@ class SchedulerThread(threading.Thread):
         self.join(timeout)
 
 
-def start_in_process(factory: sessionmaker[Session], settings: Settings) -> SchedulerThread | None:
-    """Start this process's runner if ``SCHEDULER`` says in-process (once per process)."""
+def start_in_process(
+    factory: sessionmaker[Session], settings: Settings, *, jobs: dict[str, Job] | None = None
+) -> SchedulerThread | None:
+    """Start this process's runner if ``SCHEDULER`` says in-process (once per process); it runs
+    the registry's jobs as ``settings`` make them, or ``jobs`` when given (tests)."""
     global _started
     if settings.scheduler_mode != "in-process":
         return None
     with _start_lock:
         if _started is not None and _started.is_alive():
             return _started
-        jobs = registry(settings)
+        jobs = jobs if jobs is not None else registry(settings)
         _started = SchedulerThread(factory, jobs, interval=tick_seconds(jobs))
         _started.start()
     log.info("scheduler started in-process", extra={"tick_seconds": _started.interval})

@@ -2,11 +2,14 @@
 
 ``run_job`` takes the job with one conditional UPDATE of its ``scheduled_jobs`` row (only
 while nobody holds an unexpired lease and, for a runner's tick, only when the job is due),
-commits, runs the task's function in this process, then records started/finished, the
-outcome, a small JSON-safe summary of the task's result (counts and ids, never PHI), the
-error's class and first line (no traceback), the next run, and frees the lease. The
-database settles who runs a job, so several gunicorn workers, ``claims-server beat`` and a
-cron ``scheduler tick`` never run one job twice at the same time, on SQLite and PostgreSQL.
+commits, runs the task's function in this process (renewing the lease every third of its
+length while it runs), then records started/finished, the outcome, a small JSON-safe summary
+of the task's result (counts and ids, never PHI), the error's class (and, for the project's
+own vetted errors, their message; never a traceback), the next run, and frees the lease. The
+record is conditional on still holding the lease: a runner whose lease was taken over
+records nothing. The database settles who runs a job, so several gunicorn workers,
+``claims-server beat`` and a cron ``scheduler tick`` never run one job twice at the same
+time, on SQLite and PostgreSQL.
 
 A failing job is recorded as ``failed`` and never stops the runner.
 """
@@ -22,10 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from claims_server.clearinghouse.transport import TransportConfigError, TransportError
+from claims_server.config import ConfigError
+from claims_server.errors import ApiError
 from claims_server.models.common import utcnow
 from claims_server.models.operations import ScheduledJob
 from claims_server.scheduler.jobs import Job
@@ -44,6 +50,23 @@ _DETAIL_MAX_LIST = 20
 
 class UnknownJob(LookupError):
     """No job of that name in the registry."""
+
+
+class TaskNotRegistered(LookupError):
+    """A job names a Celery task this process does not have (its module missing)."""
+
+
+#: Errors whose message is the project's own words (settings, routes, ids; never a stored value),
+#: so ``last_error`` keeps it. Any other exception is stored as its class name alone: a driver's
+#: or a library's message can quote the value it choked on (``invalid input syntax for type
+#: date: "<value>"``), which may be PHI.
+_VETTED_ERRORS: tuple[type[BaseException], ...] = (
+    TransportError,
+    TransportConfigError,
+    ApiError,
+    ConfigError,
+    TaskNotRegistered,
+)
 
 
 @dataclass(frozen=True)
@@ -99,10 +122,10 @@ def sync_jobs(factory: sessionmaker[Session], jobs: dict[str, Job], now: datetim
     with factory() as session:
         rows = {row.name: row for row in session.scalars(select(ScheduledJob))}
         session.expunge_all()
+    _insert_rows(factory, [job for name, job in jobs.items() if name not in rows], now)
     for job in jobs.values():
         row = rows.get(job.name)
         if row is None:
-            _insert_row(factory, job, now)
             continue
         leased = row.lease_owner is not None and (row.lease_expires_at is None or row.lease_expires_at > now)
         if leased:
@@ -122,17 +145,46 @@ def sync_jobs(factory: sessionmaker[Session], jobs: dict[str, Job], now: datetim
             session.commit()
 
 
+def sync_jobs_at_start(factory: sessionmaker[Session], jobs: dict[str, Job]) -> None:
+    """``sync_jobs`` when a server starts (``create_app``), so every job on has a ``next_run_at``
+    from the start: a deployment where nothing ever runs the jobs (a broker and no ``beat``,
+    ``SCHEDULER=off`` and no cron) shows them overdue once their grace has passed, instead of
+    "never run" forever. One SELECT when the rows are there; a database error only logs (the
+    server still starts; ``/healthz`` reports the database)."""
+    try:
+        sync_jobs(factory, jobs)
+    except SQLAlchemyError as exc:
+        log.warning("could not give the scheduled jobs their rows", exc_info=exc)
+
+
+def _new_row(job: Job, now: datetime) -> ScheduledJob:
+    return ScheduledJob(
+        name=job.name,
+        enabled=job.enabled,
+        next_run_at=job.schedule.first_run(now) if job.enabled else None,
+        run_count=0,
+        failure_count=0,
+    )
+
+
+def _insert_rows(factory: sessionmaker[Session], jobs: list[Job], now: datetime) -> None:
+    """The missing rows in one transaction; one by one if another process inserted some first."""
+    if not jobs:
+        return
+    with factory() as session:
+        session.add_all([_new_row(job, now) for job in jobs])
+        try:
+            session.commit()
+            return
+        except IntegrityError:
+            session.rollback()
+    for job in jobs:
+        _insert_row(factory, job, now)
+
+
 def _insert_row(factory: sessionmaker[Session], job: Job, now: datetime) -> None:
     with factory() as session:
-        session.add(
-            ScheduledJob(
-                name=job.name,
-                enabled=job.enabled,
-                next_run_at=job.schedule.first_run(now) if job.enabled else None,
-                run_count=0,
-                failure_count=0,
-            )
-        )
+        session.add(_new_row(job, now))
         try:
             session.commit()
         except IntegrityError:  # another runner inserted it first
@@ -180,11 +232,12 @@ def run_job(
     detail: dict[str, Any] | None = None
     error: str | None = None
     try:
-        with acting_as(system_principal(f"scheduler:{name}")):
+        with LeaseHeartbeat(factory, job, owner), acting_as(system_principal(f"scheduler:{name}")):
             result = _task(job.task)(*job.arguments(started))
         detail = summarize(result)
     except Exception as exc:  # a failing job is recorded; the runner goes on
         error = describe_error(exc)
+        # The JSON log keeps the class and the frames, not the message (claims_server.logs).
         log.error("scheduled job failed", exc_info=exc, extra={"job": name})
     finished = utcnow()
     next_run = job.schedule.next_after(started) if job.enabled else None
@@ -223,6 +276,61 @@ def _take_lease(
     return False
 
 
+class LeaseHeartbeat:
+    """Renews a running job's lease every third of its length (a daemon thread), so a run longer
+    than its lease is not taken over by another runner; stops when the run ends.
+
+    Each renewal is one short UPDATE conditional on still owning the lease (SQLite's busy
+    timeout covers a moment's wait for the job's own writes). A lease found taken over is
+    logged and no longer renewed; a failed renewal (the database away) is logged and tried
+    again at the next beat.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], job: Job, owner: str) -> None:
+        self.factory = factory
+        self.job = job
+        self.owner = owner
+        self.every = job.lease_seconds / 3
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job.name}", daemon=True)
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(30)
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.every):
+            try:
+                if not renew_lease(self.factory, self.job, owner=self.owner):
+                    log.warning("scheduled job's lease was taken over", extra={"job": self.job.name})
+                    return
+            except Exception as exc:  # the database away for a moment: try again next beat
+                log.warning(
+                    "could not renew a scheduled job's lease", exc_info=exc, extra={"job": self.job.name}
+                )
+
+
+def renew_lease(factory: sessionmaker[Session], job: Job, *, owner: str, now: datetime | None = None) -> bool:
+    """Extend ``owner``'s lease of ``job`` by its full length from now; False if it is not ours."""
+    until = (now or utcnow()) + timedelta(seconds=job.lease_seconds)
+    with factory() as session:
+        renewed = (
+            session.execute(
+                update(ScheduledJob)
+                .where(ScheduledJob.name == job.name, ScheduledJob.lease_owner == owner)
+                .values(lease_expires_at=until)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
+        session.commit()
+    return renewed
+
+
 def _record(
     factory: sessionmaker[Session],
     job: Job,
@@ -232,8 +340,10 @@ def _record(
     detail: dict[str, Any] | None,
     error: str | None,
     next_run: datetime | None,
-) -> None:
-    mine = ScheduledJob.lease_owner == owner
+) -> bool:
+    """The run's outcome and next run, and the lease freed, only while ``owner`` still holds the
+    lease: a runner whose lease expired and was taken over records nothing (the runner that took
+    it over records its own run). False when nothing was recorded."""
     values: dict[str, Any] = {
         "last_finished_at": finished,
         "last_outcome": FAILED if error else OK,
@@ -242,20 +352,28 @@ def _record(
         "run_count": ScheduledJob.run_count + 1,
         "failure_count": ScheduledJob.failure_count + (1 if error else 0),
         "next_run_at": next_run,
-        # Free the lease only if it is still ours (it may have expired and been taken over).
-        "lease_owner": case((mine, None), else_=ScheduledJob.lease_owner),
-        "lease_expires_at": case((mine, None), else_=ScheduledJob.lease_expires_at),
+        "lease_owner": None,
+        "lease_expires_at": None,
     }
     if not error:
         values["last_success_at"] = finished
     with factory() as session:
-        session.execute(
-            update(ScheduledJob)
-            .where(ScheduledJob.name == job.name)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        recorded = (
+            session.execute(
+                update(ScheduledJob)
+                .where(ScheduledJob.name == job.name, ScheduledJob.lease_owner == owner)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
         )
         session.commit()
+    if not recorded:
+        log.warning(
+            "scheduled job's lease was taken over before it finished; its outcome is not recorded",
+            extra={"job": job.name, "outcome": values["last_outcome"]},
+        )
+    return recorded
 
 
 def _task(name: str) -> Any:
@@ -265,7 +383,7 @@ def _task(name: str) -> Any:
         celery_app.loader.import_default_modules()
     task = tasks.get(name)
     if task is None:
-        raise LookupError(f"no Celery task named {name} is registered")
+        raise TaskNotRegistered(f"no Celery task named {name} is registered")
     return task
 
 
@@ -309,12 +427,16 @@ def _small_value(value: Any, depth: int) -> Any:
 
 
 def describe_error(exc: BaseException) -> str:
-    """The exception's class and the first line of its message (a driver error's own message,
-    not the SQL and parameters SQLAlchemy wraps around it), at most ``ERROR_MAX`` characters."""
-    inner = getattr(exc, "orig", None) or exc
-    lines = str(inner).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text[:ERROR_MAX]
+    """What ``last_error`` keeps of a failure: the exception's class, and the first line of its
+    message only for the project's vetted errors (``_VETTED_ERRORS``: an ApiError's detail, a
+    transport's or a setting's complaint); at most ``ERROR_MAX`` characters. Any other message,
+    a database driver's above all, may quote a stored value, so it is never kept."""
+    name = type(exc).__name__
+    if not isinstance(exc, _VETTED_ERRORS):
+        return name[:ERROR_MAX]
+    message = exc.detail if isinstance(exc, ApiError) else str(exc)
+    lines = message.strip().splitlines()
+    return (f"{name}: {lines[0]}" if lines else name)[:ERROR_MAX]
 
 
 # -- a runner's tick ------------------------------------------------------------------------------

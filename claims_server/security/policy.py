@@ -157,6 +157,7 @@ POLICY: dict[str, Rule] = {
     "batches.send_batches": allow(*BILLING_STAFF),
     "batches.list_batches": allow(*ALL_STAFF),
     "batches.get_batch": allow(*ALL_STAFF),
+    "batches.get_batch_file": allow(*ALL_STAFF),  # a batch's raw file (PHI), audited like ui.file_download
     "ui.send": allow(*ALL_STAFF),  # the ready claims (batches.send_batches?dry_run shows the same)
     "ui.send_post": allow(*BILLING_STAFF),  # batches.send_batches
     "ui.batches": allow(*ALL_STAFF),  # batches.list_batches

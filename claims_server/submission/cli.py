@@ -3,8 +3,8 @@
 ``send`` batches the ready claims (all, or ``--claim`` ones; every route, or ``--route``)
 and sends each batch as the API does (in-process without a broker, else queued); it
 prints each batch (id, route, claims, total) and exits 0, also when nothing is ready
-("nothing ready to send"). It exits 1 when an upload failed (the batch is kept,
-``failed``, and sent again later) and 2 for bad input (an unknown claim or route),
+("nothing ready to send"). It exits 1 when an upload failed or the broker refused a
+batch (the batch is kept, ``failed`` or ``built``, and sent again later) and 2 for bad input (an unknown claim or route),
 with the problem as JSON on stderr. ``--dry-run`` shows what would go out and changes
 nothing. Ids, counts and amounts only: no patient data is printed.
 """
@@ -73,6 +73,8 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"held: claim {held['claim']} ({held['patient_control_number']}): {', '.join(rules)}")
     for item in report["not_ready"]:
         lines.append(f"not ready: claim {item['claim']} is {item['state']}")
+    for item in report["not_batched"]:
+        lines.append(f"not sent: claim {item['claim']} ({item['reason']}: {item['message']})")
     if report["unrouted_claims"]:
         lines.append(f"left ready: {report['unrouted_claims']} claims whose payer has no active route")
     return lines
@@ -109,7 +111,8 @@ def send_command(route: str | None, claims: tuple[str, ...], dry_run: bool, as_j
     else:
         for line in _report_lines(report):
             click.echo(line)
-    sys.exit(1 if any(b["state"] == "failed" for b in report["batches"]) else 0)
+    # A failed upload, or a batch the broker refused (still built): kept and sent again later.
+    sys.exit(1 if any(b["state"] == "failed" or b["last_error"] for b in report["batches"]) else 0)
 
 
 @batches_group.command("list")

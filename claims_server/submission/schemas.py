@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from claims_server.api_common.fields import PublicId, StrictBoolean, StrictInteger
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models.submissions import BatchState
+from claims_server.submission.sending import NOT_BATCHED_REASONS
 
 #: The most claims one request may name (the workspace sends what one screen shows).
 MAX_CLAIM_IDS = 10_000
@@ -48,9 +49,16 @@ class BatchSummarySchema(Schema):
     total_charge = fields.String(required=True, metadata=_MONEY)
     per_payer = fields.List(fields.Nested(PayerTotalSchema), required=True)
     state = fields.String(
-        required=True, metadata={"description": "the batch's state after sending (dry_run in a dry run)"}
+        required=True,
+        metadata={
+            "description": "the batch's state after sending (dry_run in a dry run): sent; built when "
+            "queued for the workers; failed, or built with last_error when the broker refused it "
+            "(both kept and sent again by the resume-unsent-batches job)"
+        },
     )
-    last_error = fields.String(required=True, allow_none=True)
+    last_error = fields.String(
+        required=True, allow_none=True, metadata={"description": "why the batch did not go (no patient data)"}
+    )
 
 
 class HeldFindingSchema(Schema):
@@ -74,6 +82,12 @@ class NotReadySchema(Schema):
     state = fields.String(required=True)
 
 
+class NotBatchedSchema(Schema):
+    claim = fields.String(required=True, metadata={"description": "claim public id"})
+    reason = fields.String(required=True, metadata={"enum": list(NOT_BATCHED_REASONS)})
+    message = fields.String(required=True)
+
+
 class SendReportSchema(Schema):
     dry_run = StrictBoolean(required=True)
     nothing_ready = StrictBoolean(
@@ -94,6 +108,16 @@ class SendReportSchema(Schema):
         metadata={"description": "chosen claims that were not ready, with their state"},
     )
     not_ready_count = StrictInteger(required=True)
+    not_batched = fields.List(
+        fields.Nested(NotBatchedSchema),
+        required=True,
+        metadata={
+            "description": "chosen claims that were ready but went in no batch (still ready), with the "
+            "reason: other_route (not the route chosen), no_route (the payer has no active route), "
+            "in_use (another send had it at that moment)"
+        },
+    )
+    not_batched_count = StrictInteger(required=True)
     unrouted_claims = StrictInteger(
         required=True, metadata={"description": "ready claims whose payer has no active route (left ready)"}
     )
@@ -146,7 +170,9 @@ class BatchFileSchema(Schema):
         metadata={"description": "what the 999 or 277CA said about this batch"},
     )
     download = fields.String(
-        required=True, allow_none=True, metadata={"description": "the raw file (audited download)"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "the raw file: GET /api/v1/batches/{id}/files/{file_id} (audited)"},
     )
 
 

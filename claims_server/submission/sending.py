@@ -14,28 +14,36 @@
    at the instance folder; with a broker, as one ``claims_server.clearinghouse.send_batch``
    task per batch (ids only), which retries with backoff. A failed upload leaves the
    batch ``failed`` with the transport's message; ``resume_unsent_batches`` sends it again.
+   The batches are committed by then, so no error of one batch escapes: a broker that
+   refuses the task leaves the batch ``built`` (with why in ``last_error``), any other
+   error of an upload leaves it ``failed`` (with the error's class only), both picked up
+   by ``resume_unsent_batches``; the next batch is still tried, and the report says each
+   batch's state and error (the API answers 201 with it, kept for the Idempotency-Key).
 
 The report carries ids, counts and amounts only (no PHI): batches with their route and
-totals per payer, held claims with their findings, chosen claims that were not ready.
+totals per payer, held claims with their findings, chosen claims that were not ready, and
+chosen ready claims that were not batched, with the reason (``NOT_BATCHED_REASONS``).
 ``batch_to_json`` is the read side: a batch with its totals, attempts and the EDI files
 about it (its 837, the 999s and 277CAs received for it), from column queries only.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from claims_server.api_common.fields import cents_to_money
 from claims_server.api_common.pagination import Page, paginate
 from claims_server.clearinghouse import services as clearinghouse
-from claims_server.clearinghouse.history import ACK999_CODES, TA1_CODES
+from claims_server.clearinghouse.history import ACK999_CODES, TA1_CODES, RawFile, read_raw_file
 from claims_server.clearinghouse.transport import Transport, TransportConfigError, TransportError
+from claims_server.db import unit_of_work
 from claims_server.errors import NotFound, Unprocessable
 from claims_server.models import (
     Ack999Result,
@@ -59,6 +67,7 @@ from claims_server.tasks.celery_app import celery_app, configure_celery
 from edi.x277ca import category_outcome
 
 __all__ = [
+    "NOT_BATCHED_REASONS",
     "SEND_BATCH_TASK",
     "BatchSummary",
     "PayerTotal",
@@ -71,6 +80,7 @@ __all__ = [
     "first_service_dates",
     "get_batch",
     "list_batches",
+    "read_batch_file",
     "ready_claims",
     "ready_overview",
     "recent_batches",
@@ -84,6 +94,14 @@ SEND_BATCH_TASK = "claims_server.clearinghouse.send_batch"
 _ID_CHUNK = 1000
 #: The most held or not-ready claims a report lists (the counts cover all of them).
 MAX_LISTED = 500
+#: Why a chosen claim that was ready went in no batch (it is left as it was, still ready).
+NOT_BATCHED_REASONS = {
+    "other_route": "its payer is on another clearinghouse route than the one chosen",
+    "no_route": "its payer has no active clearinghouse route",
+    "in_use": "another send (or a change to the claim) had it at that moment; send it again",
+}
+
+log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[ClearinghouseRoute], Transport]
 
@@ -141,6 +159,8 @@ class SendReport:
     batches: list[BatchSummary] = field(default_factory=list)
     held: list[HeldClaim] = field(default_factory=list)
     not_ready: list[tuple[str, str]] = field(default_factory=list)  # (claim public id, state)
+    #: Chosen claims that were ready but went in no batch: (claim public id, NOT_BATCHED_REASONS key).
+    not_batched: list[tuple[str, str]] = field(default_factory=list)
     unrouted_claims: int = 0  # ready claims whose payer has no active route (left ready)
 
     @property
@@ -167,6 +187,11 @@ class SendReport:
             "held_count": len(self.held),
             "not_ready": [{"claim": c, "state": s} for c, s in self.not_ready[:MAX_LISTED]],
             "not_ready_count": len(self.not_ready),
+            "not_batched": [
+                {"claim": c, "reason": r, "message": NOT_BATCHED_REASONS[r]}
+                for c, r in self.not_batched[:MAX_LISTED]
+            ],
+            "not_batched_count": len(self.not_batched),
             "unrouted_claims": self.unrouted_claims,
         }
 
@@ -299,10 +324,12 @@ def send_ready_claims(
         if ids == []:
             session.rollback()
             return report
-        result = build_batches(session, route_id=route_id, claim_ids=ids, today=today)
+        result = build_batches(session, route_id=route_id, claim_ids=ids, today=today, dry_run=dry_run)
         report.held = result.held
         report.unrouted_claims = result.unrouted_claims
         report.batches = _summaries(session, result.batch_ids, dry_run=dry_run)
+        if ids is not None:
+            report.not_batched = _not_batched(session, ids, result.batch_ids, result.held, route_id)
         if dry_run:
             session.rollback()
             return report
@@ -328,6 +355,42 @@ def send_ready_claims(
     return report
 
 
+def _not_batched(
+    session: Session,
+    chosen_ready: Sequence[int],
+    batch_ids: Sequence[int],
+    held: Sequence[HeldClaim],
+    route_id: int | None,
+) -> list[tuple[str, str]]:
+    """The chosen claims, ready when chosen, that went in no batch and were not held, each with
+    its reason: a route other than ``route_id``, no active route, or taken by someone else at
+    that moment (another batcher's lock, skipped on PostgreSQL; or changed meanwhile)."""
+    batched: set[int] = set()
+    if batch_ids:
+        batched = set(
+            session.scalars(select(BatchClaim.claim_id).where(BatchClaim.batch_id.in_(list(batch_ids))))
+        )
+    left = sorted(set(chosen_ready) - batched - {h.claim_id for h in held})
+    out: list[tuple[str, str]] = []
+    for start in range(0, len(left), _ID_CHUNK):
+        chunk = left[start : start + _ID_CHUNK]
+        for public_id, payer_route, active in session.execute(
+            select(Claim.public_id, Payer.route_id, ClearinghouseRoute.active)
+            .join(Coverage, Coverage.id == Claim.coverage_id)
+            .join(Payer, Payer.id == Coverage.payer_id)
+            .outerjoin(ClearinghouseRoute, ClearinghouseRoute.id == Payer.route_id)
+            .where(Claim.id.in_(chunk))
+            .order_by(Claim.id)
+        ):
+            if route_id is not None and payer_route != route_id:
+                out.append((public_id, "other_route"))
+            elif payer_route is None or not active:
+                out.append((public_id, "no_route"))
+            else:
+                out.append((public_id, "in_use"))
+    return out
+
+
 def _configured_transport() -> TransportFactory | None:
     """The route transport rooted at the instance folder when tasks run in-process; None with a
     broker (the batches are queued). A route whose settings are unusable fails like an upload,
@@ -349,18 +412,56 @@ def _configured_transport() -> TransportFactory | None:
 def _send(
     factory: sessionmaker[Session], batch_ids: list[int], transport_factory: TransportFactory | None
 ) -> None:
+    """Upload (or queue) each batch; what goes wrong with one is recorded on it, never raised."""
     transport = transport_factory or _configured_transport()
-    if transport is None:
-        for batch_id in batch_ids:
-            celery_app.send_task(SEND_BATCH_TASK, args=[batch_id])
-        return
+    # A broker that refused one task refuses the next (and each try takes seconds of
+    # reconnecting): the batches after it are recorded as not queued without trying.
+    refused: Exception | None = None
     for batch_id in batch_ids:
+        if refused is not None:
+            _keep_for_resume(factory, batch_id, refused, queued=True)
+            continue
         try:
-            clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
+            if transport is None:
+                celery_app.send_task(SEND_BATCH_TASK, args=[batch_id])
+            else:
+                clearinghouse.send_batch(factory, batch_id, transport_factory=transport)
         except TransportError:
             # Recorded on the batch (failed, with the transport's message); sent again later by
             # resume_unsent_batches, or by ``claims-server clearinghouse send``.
             continue
+        except Exception as exc:
+            # The batch is committed: it is kept for resume_unsent_batches and reported, and the
+            # next batch's upload is still tried. The log and the batch get the error's class
+            # only (its message may quote data).
+            log.error("a batch could not be sent", exc_info=exc, extra={"batch_id": batch_id})
+            _keep_for_resume(factory, batch_id, exc, queued=transport is None)
+            if transport is None:
+                refused = exc
+
+
+def _keep_for_resume(factory: sessionmaker[Session], batch_id: int, exc: Exception, *, queued: bool) -> None:
+    """Say on the batch why it did not go: still ``built`` when the broker refused its task,
+    ``failed`` when its upload broke; ``resume_unsent_batches`` sends both again."""
+    reason = type(exc).__name__
+    try:
+        if queued:
+            with unit_of_work(factory) as session:
+                session.execute(
+                    update(SubmissionBatch)
+                    .where(SubmissionBatch.id == batch_id, SubmissionBatch.state == BatchState.BUILT)
+                    .values(
+                        last_error=f"could not be queued for upload ({reason}); "
+                        "resume-unsent-batches queues it again"
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        else:
+            clearinghouse.record_upload_failure(
+                factory, batch_id, f"the upload failed ({reason}); resume-unsent-batches sends it again"
+            )
+    except Exception as again:  # the database itself away: the batch stays as it is, resumable
+        log.error("could not record why a batch was not sent", exc_info=again, extra={"batch_id": batch_id})
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -471,6 +572,15 @@ def batch_to_json(
     for entry in files:
         entry["download"] = file_link(entry["id"]) if file_link is not None else None
     return {**out, "ta1": ta1, "files": files}
+
+
+def read_batch_file(session: Session, batch: SubmissionBatch, file_id: str) -> RawFile:
+    """One of the batch's files (``batch_files``: its 837, the 999s and 277CAs about it), decrypted,
+    the download audited as the workspace's is (``read_raw_file``; the caller commits); 404 for
+    a file that is not the batch's."""
+    if file_id not in {entry["id"] for entry in batch_files(session, batch)}:
+        raise NotFound("the batch has no file with that id")
+    return read_raw_file(session, file_id)
 
 
 _FILE_COLUMNS = (

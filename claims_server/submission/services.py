@@ -30,6 +30,13 @@ executemany INSERT (``security.audit.audit_events_bulk``).
 A held claim goes ``ready → draft`` with its findings in ``claim.scrub_findings``: it
 needs correcting, and leaving it ready would make every later batch trip on it again.
 Nothing here commits; the caller's unit of work saves the whole batch or nothing.
+
+On PostgreSQL the ready claims are taken with ``FOR NO KEY UPDATE SKIP LOCKED``: two
+batchers never take the same claim, and the ``FOR KEY SHARE`` locks that rows referring to
+a claim take (a dry run's ``BatchClaim`` rows) do not make a batcher skip it. A dry run
+(``dry_run=True``, rolled back by the caller) locks no claim: no ``FOR UPDATE``, no claim
+row updated (held and batched claims are reported, not moved), so a real send at the same
+moment batches every ready claim.
 """
 
 from __future__ import annotations
@@ -161,11 +168,16 @@ LOAD_CHUNK = 1000
 
 
 def _select_ready(
-    session: Session, route_id: int | None, limit: int | None, claim_ids: Sequence[int] | None = None
+    session: Session,
+    route_id: int | None,
+    limit: int | None,
+    claim_ids: Sequence[int] | None = None,
+    *,
+    lock: bool = True,
 ) -> Iterator[list[Claim]]:
     """The ready claims (all, or the ready ones of ``claim_ids``), :data:`LOAD_CHUNK` at a time.
 
-    The ids are taken (and, on PostgreSQL, locked) by one query, or one per
+    The ids are taken (and, on PostgreSQL with ``lock``, locked) by one query, or one per
     :data:`LOAD_CHUNK` given ids; each chunk is then one claim query plus one per relation
     (``claim_load_options``), so the number of queries grows with the chunks, not the
     claims, and no chunk's IN list is unbounded.
@@ -179,9 +191,10 @@ def _select_ready(
     )
     if route_id is not None:
         stmt = stmt.where(Payer.route_id == route_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # Two batchers never take the same claim: the second skips rows the first holds.
-        stmt = stmt.with_for_update(of=Claim, skip_locked=True)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        # Two batchers never take the same claim: the second skips rows the first holds. NO KEY
+        # UPDATE (all a batcher changes): a dry run's BatchClaim rows (KEY SHARE) do not block it.
+        stmt = stmt.with_for_update(of=Claim, skip_locked=True, key_share=True)
     if claim_ids is None:
         ids = list(session.scalars(stmt if limit is None else stmt.limit(limit)))
     else:
@@ -210,7 +223,18 @@ class _Candidate:
     edi_claim: edi.Claim
 
 
-def _hold(session: Session, held: list[HeldClaim], claim: Claim, findings: list[dict[str, Any]]) -> None:
+def _hold(
+    session: Session,
+    held: list[HeldClaim],
+    claim: Claim,
+    findings: list[dict[str, Any]],
+    *,
+    dry_run: bool = False,
+) -> None:
+    route = claim.coverage.payer.route_id if claim.coverage and claim.coverage.payer else None
+    held.append(HeldClaim(claim.id, claim.public_id, claim.patient_control_number, route, findings))
+    if dry_run:  # reported, not moved: a dry run updates no claim row (no lock)
+        return
     claim.scrub_findings = findings
     claim.scrubbed_at = utcnow()
     state.return_to_draft(
@@ -219,8 +243,6 @@ def _hold(session: Session, held: list[HeldClaim], claim: Claim, findings: list[
         reason="held back from the 837 batch: its data fails the checks",
         details={"rules": sorted({f["rule_id"] for f in findings if f["severity"] == "error"})[:20]},
     )
-    route = claim.coverage.payer.route_id if claim.coverage and claim.coverage.payer else None
-    held.append(HeldClaim(claim.id, claim.public_id, claim.patient_control_number, route, findings))
 
 
 def _attribute(ts: TransactionSetReport, f: Finding) -> str | None:
@@ -320,6 +342,8 @@ def _build_one(
     result: BatchingResult,
     now: datetime,
     today: date,
+    *,
+    dry_run: bool = False,
 ) -> SubmissionBatch | None:
     """One interchange from ``candidates`` (all clean by the scrubber), holding what the 837 checks refuse."""
     isa13 = allocate(session, route.id, ControlNumberKind.INTERCHANGE)[0]
@@ -333,7 +357,7 @@ def _build_one(
         if whole_file:
             # Not attributable to one claim: nothing of this interchange may leave.
             for c in remaining:
-                _hold(session, result.held, c.claim, whole_file)
+                _hold(session, result.held, c.claim, whole_file, dry_run=dry_run)
             return None
         if not per_claim:
             break
@@ -341,13 +365,13 @@ def _build_one(
         for c in remaining:
             findings = per_claim.get(c.claim.patient_control_number)
             if findings:
-                _hold(session, result.held, c.claim, findings)
+                _hold(session, result.held, c.claim, findings, dry_run=dry_run)
             else:
                 kept.append(c)
         remaining = kept
     if not remaining or ts is None:
         return None
-    batch = _persist(session, route, kind, remaining, text, ts, (isa13, gs06, st02), now)
+    batch = _persist(session, route, kind, remaining, text, ts, (isa13, gs06, st02), now, dry_run=dry_run)
     result.claims_batched += len(remaining)
     return batch
 
@@ -361,6 +385,8 @@ def _persist(
     ts: TransactionSetReport,
     controls: tuple[int, int, str],
     now: datetime,
+    *,
+    dry_run: bool = False,
 ) -> SubmissionBatch:
     isa13, gs06, st02 = controls
     transaction_kind = (
@@ -406,8 +432,9 @@ def _persist(
     # One INSERT for the BatchClaim rows and one bulk transition (a few UPDATEs and one
     # audit INSERT) for the claims, instead of three statements per claim.
     _insert_batch_claims(session, batch.id, [c.claim.id for c in by_order], st02)
-    details = {"batch": batch.public_id, "isa13": f"{isa13:09d}", "st02": st02}
-    state.mark_batched_many(session, [c.claim for c in by_order], details=details)
+    if not dry_run:  # a dry run's report reads the BatchClaim rows; its claims stay as they are
+        details = {"batch": batch.public_id, "isa13": f"{isa13:09d}", "st02": st02}
+        state.mark_batched_many(session, [c.claim for c in by_order], details=details)
     return batch
 
 
@@ -505,9 +532,11 @@ def build_batches(
     today: date | None = None,
     now: datetime | None = None,
     max_claims_per_interchange: int = MAX_CLAIMS_PER_TRANSACTION,
+    dry_run: bool = False,
 ) -> BatchingResult:
     """Batch every ready claim (of one route, or all routes; or only the ready ones of
-    ``claim_ids``, internal ids) into validated 837 interchanges."""
+    ``claim_ids``, internal ids) into validated 837 interchanges. ``dry_run``: the same work
+    without locking or moving any claim (see the module doc); the caller rolls back."""
     with _collector_paused():
         return _build_batches(
             session,
@@ -517,6 +546,7 @@ def build_batches(
             today=today,
             now=now,
             max_claims_per_interchange=max_claims_per_interchange,
+            dry_run=dry_run,
         )
 
 
@@ -529,6 +559,7 @@ def _build_batches(
     today: date | None,
     now: datetime | None,
     max_claims_per_interchange: int,
+    dry_run: bool,
 ) -> BatchingResult:
     """:func:`build_batches` with the collector paused: load, convert and scrub, then one interchange per chunk."""
     now = now or utcnow()
@@ -542,7 +573,7 @@ def _build_batches(
     rules: dict[int, PayerRules] = {}
     scrub = scrubber()
     member_ids: dict[int, dict[str, str]] = {}  # 271 files read so far (one answers many coverages)
-    for chunk in _select_ready(session, route_id, limit, claim_ids):
+    for chunk in _select_ready(session, route_id, limit, claim_ids, lock=not dry_run):
         # Secondary and tertiary claims: their prior adjudications in a few queries per chunk.
         payments = preload_prior_payments(session, chunk)
         # The last eligibility answer of each coverage, as ``scrub_claim`` and ``ready`` use it
@@ -563,7 +594,7 @@ def _build_batches(
                     session, claim, billing_provider=billing[claim.practice_id], payments=payments
                 )
             except ClaimDataError as exc:
-                _hold(session, result.held, claim, to_json_findings(exc.findings))
+                _hold(session, result.held, claim, to_json_findings(exc.findings), dry_run=dry_run)
                 continue
             if payer.id not in rules:
                 rules[payer.id] = payer_rules(payer)
@@ -571,7 +602,7 @@ def _build_batches(
                 edi_claim, today=today, rules=rules[payer.id], eligibility=eligibility.get(claim.coverage_id)
             )
             if any(f.severity is Severity.ERROR for f in findings):
-                _hold(session, result.held, claim, to_json_findings(findings))
+                _hold(session, result.held, claim, to_json_findings(findings), dry_run=dry_run)
                 continue
             routes[route.id] = route
             practices[claim.practice_id] = claim.practice
@@ -582,7 +613,15 @@ def _build_batches(
         for chunk in _chunks(candidates, size):
             try:
                 batch = _build_one(
-                    session, routes[rid], practices[practice_id], kind, chunk, result, now, today
+                    session,
+                    routes[rid],
+                    practices[practice_id],
+                    kind,
+                    chunk,
+                    result,
+                    now,
+                    today,
+                    dry_run=dry_run,
                 )
             except Unprocessable as exc:
                 # The practice cannot submit at all (e.g. no submitter contact, 1000A PER).
@@ -595,9 +634,10 @@ def _build_batches(
                     "hint": "Complete the practice's submitter data.",
                     "source": "practice",
                 }
+                already = {h.claim_id for h in result.held}  # a dry run leaves held claims ready
                 for c in chunk:
-                    if c.claim.state == ClaimState.READY:
-                        _hold(session, result.held, c.claim, [finding])
+                    if c.claim.state == ClaimState.READY and c.claim.id not in already:
+                        _hold(session, result.held, c.claim, [finding], dry_run=dry_run)
                 continue
             if batch is not None:
                 result.batch_ids.append(batch.id)

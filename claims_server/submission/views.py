@@ -1,10 +1,12 @@
-"""``/api/v1/batches``: send ready claims (batch and upload), list batches, read one with its files."""
+"""``/api/v1/batches``: send ready claims (batch and upload), list batches, read one with its files
+and download each file (audited)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import url_for
+from flask import Response, url_for
 from flask_smorest import Blueprint
 
 from claims_server.api_common.transactions import mutation
@@ -28,9 +30,9 @@ blp = Blueprint(
 )
 
 
-def file_link(file_id: str) -> str:
-    """The raw file's address (the workspace's audited download)."""
-    return url_for("ui.file_download", file_id=file_id)
+def file_links(batch_id: str) -> Callable[[str], str]:
+    """The address of each of the batch's files (this API's audited download)."""
+    return lambda file_id: url_for("batches.get_batch_file", batch_id=batch_id, file_id=file_id)
 
 
 @blp.route("", methods=["POST"])
@@ -44,10 +46,13 @@ def send_batches(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Batch the ready claims (all, or ``claim_ids``; every route, or ``route``) and send each batch.
 
     Claims the 837 checks refuse are held (back to draft, findings in ``held``); chosen
-    claims that are not ready are named in ``not_ready``. In-process (no broker) each
-    batch is uploaded before the answer and its ``state`` is ``sent`` (or ``failed`` with
-    ``last_error``); with a broker it is queued and ``built``. ``dry_run`` changes nothing.
-    Send ``Idempotency-Key`` to make a retry safe.
+    claims that are not ready are named in ``not_ready``, chosen ready claims that went in
+    no batch in ``not_batched`` with the reason. In-process (no broker) each batch is
+    uploaded before the answer and its ``state`` is ``sent`` (or ``failed`` with
+    ``last_error``); with a broker it is queued and ``built`` (with ``last_error`` when the
+    broker refused it). A batch that did not go is kept and sent again by the
+    resume-unsent-batches job; the answer is still 201 with every batch's id and state.
+    ``dry_run`` changes nothing. Send ``Idempotency-Key`` to make a retry safe.
     """
     route_id = sending.route_id_of(db_session(), data["route"]) if data["route"] else None
     report = sending.send_ready_claims(
@@ -80,4 +85,28 @@ def get_batch(batch_id: str) -> dict[str, Any]:
     """One batch: totals per payer, state, attempts, last error, its TA1 answer and its files (837,
     999, 277CA) with their status and download address."""
     session = db_session()
-    return sending.batch_to_json(session, sending.get_batch(session, batch_id), file_link=file_link)
+    return sending.batch_to_json(
+        session, sending.get_batch(session, batch_id), file_link=file_links(batch_id)
+    )
+
+
+@blp.route("/<batch_id>/files/<file_id>", methods=["GET"], endpoint="get_batch_file")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the file as stored (X12), as an attachment",
+            "content": {"application/edi-x12": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@blp.alt_response(404, description="no such batch, or the file is not one of its files")
+@mutation()
+def get_batch_file(batch_id: str, file_id: str) -> Response:
+    """One of the batch's files (its 837, a 999 or 277CA about it) as stored. The file carries
+    patient data: the download is audited (the file, and each patient in it)."""
+    session = db_session()
+    raw = sending.read_batch_file(session, sending.get_batch(session, batch_id), file_id)
+    response = Response(raw.content, mimetype="application/edi-x12")
+    response.headers["Content-Disposition"] = f'attachment; filename="{raw.name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -71,6 +71,7 @@ def _send_page(
         errors=errors or {},
         may_send=_may_send(),
         report=report,
+        not_batched_reasons=sending.NOT_BATCHED_REASONS,
         shown_limit=SHOWN_CLAIMS,
     )
 
@@ -96,11 +97,19 @@ def _report_flashes(report: sending.SendReport) -> None:
         flash(
             f"{len(report.not_ready)} of the chosen claims were no longer ready; they were not sent.", "error"
         )
-    failed = [b for b in report.batches if b.state == "failed"]
-    if failed:
+    if report.not_batched:
+        reasons = sorted({sending.NOT_BATCHED_REASONS[reason] for _, reason in report.not_batched})
         flash(
-            f"{len(failed)} batch(es) could not be uploaded; they are kept and will be sent again "
-            f"({failed[0].last_error}).",
+            f"{len(report.not_batched)} of the chosen claims were not sent and are still ready: "
+            f"{'; '.join(reasons)}.",
+            "error",
+        )
+    # Failed uploads, and batches the broker refused (still built, with why): kept and resent.
+    unsent = [b for b in report.batches if b.state == "failed" or b.last_error]
+    if unsent:
+        flash(
+            f"{len(unsent)} batch(es) could not be sent now; they are kept and will be sent again "
+            f"({unsent[0].last_error}).",
             "error",
         )
 

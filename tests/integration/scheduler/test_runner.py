@@ -1,5 +1,6 @@
-"""``run_job``: the lease decides who runs a job (once, however many runners), and every run's
-outcome, detail, error and next run land in ``scheduled_jobs``; a failing job never stops a runner."""
+"""``run_job``: the lease decides who runs a job (once, however many runners), a running job keeps
+its lease, and every run's outcome, detail, error and next run land in ``scheduled_jobs`` (only
+while the runner still holds the lease); a failing job never stops a runner."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from claims_server.app import state
-from claims_server.config import Settings
+from claims_server.clearinghouse.transport import TransportError
+from claims_server.config import ConfigError, Settings
 from claims_server.db import make_engine, make_session_factory
+from claims_server.errors import NotFound
 from claims_server.models.operations import ScheduledJob
 from claims_server.scheduler.jobs import Job, Schedule, registry
 from claims_server.scheduler.runner import (
@@ -32,6 +35,9 @@ from claims_server.tasks.celery_app import celery_app
 CALLS: list[int] = []
 _active = {"now": 0, "most": 0}
 _lock = threading.Lock()
+#: The gated task's first call waits at ``_gate`` (after setting ``_entered``); later calls return at once.
+_gate = threading.Event()
+_entered = threading.Event()
 
 
 @celery_app.task(name="tests.scheduler.count")
@@ -44,6 +50,17 @@ def count_task() -> dict[str, int]:
     with _lock:
         _active["now"] -= 1
     return {"calls": len(CALLS)}
+
+
+@celery_app.task(name="tests.scheduler.gated")
+def gated_task() -> dict[str, int]:
+    with _lock:
+        CALLS.append(threading.get_ident())
+        run = len(CALLS)
+    if run == 1:
+        _entered.set()
+        assert _gate.wait(60), "the test never opened the gate"
+    return {"run": run}
 
 
 @celery_app.task(name="tests.scheduler.boom")
@@ -77,6 +94,10 @@ def factory(app):
 def _reset_counts():
     CALLS.clear()
     _active.update(now=0, most=0)
+    _gate.clear()
+    _entered.clear()
+    yield
+    _gate.set()  # a failed test never leaves a runner waiting
 
 
 def _row(factory, name: str) -> ScheduledJob:
@@ -116,11 +137,13 @@ def test_a_failing_job_is_recorded_and_the_next_one_still_runs(factory):
         ("counted", "ok"),
     ]
     boom = _row(factory, "boom")
-    assert boom.last_error == "RuntimeError: inbox unreachable"  # class and first line, no traceback
+    assert boom.last_error == "RuntimeError"  # the class: a message that is not ours may quote data
     assert boom.failure_count == 1 and boom.run_count == 1 and boom.last_success_at is None
     assert boom.lease_owner is None and boom.next_run_at > boom.last_started_at
     missing = _row(factory, "missing")
-    assert missing.last_error == "LookupError: no Celery task named claims_server.no_such.task is registered"
+    assert missing.last_error == (
+        "TaskNotRegistered: no Celery task named claims_server.no_such.task is registered"
+    )
 
 
 def test_only_counts_and_ids_are_kept_of_a_result(factory):
@@ -138,11 +161,28 @@ def test_only_counts_and_ids_are_kept_of_a_result(factory):
 
 
 def test_a_database_error_is_described_without_its_statement_or_values():
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DataError, IntegrityError
 
     orig = Exception('duplicate key value violates unique constraint "uq_x"\nDETAIL:  Key (name)=(Jane Doe)')
     exc = IntegrityError("INSERT INTO patients (name) VALUES (%(name)s)", {"name": "Jane Doe"}, orig)
-    assert describe_error(exc) == 'IntegrityError: duplicate key value violates unique constraint "uq_x"'
+    assert describe_error(exc) == "IntegrityError"
+    # A driver's first line can quote the value itself (psycopg: invalid input syntax ...).
+    orig = Exception('invalid input syntax for type date: "Jane Doe 1961-07-04"')
+    assert describe_error(DataError("SELECT ...", {}, orig)) == "DataError"
+
+
+def test_only_the_projects_own_errors_keep_their_message():
+    assert describe_error(ValueError('invalid input syntax for type date: "CANARY-7f3a"')) == "ValueError"
+    assert describe_error(KeyError("CANARY-7f3a")) == "KeyError"
+    assert describe_error(TransportError("sftp upload to ch.example.com failed\nmore")) == (
+        "TransportError: sftp upload to ch.example.com failed"
+    )
+    assert describe_error(NotFound("no submission batch with that id")) == (
+        "NotFound: no submission batch with that id"
+    )
+    assert describe_error(ConfigError("SEND_SCHEDULE", "use a time of day")) == (
+        "ConfigError: configuration error: SEND_SCHEDULE: use a time of day"
+    )
 
 
 def _tick_together(barrier, factory, jobs, owner: str, ran: list[str]) -> None:
@@ -200,6 +240,9 @@ def test_a_lease_held_by_a_dead_runner_is_taken_over_once_it_expires(factory):
 
 
 def test_rows_follow_the_settings(factory):
+    with factory() as session:  # a fresh database (the app gave every job its row when it started)
+        session.execute(delete(ScheduledJob))
+        session.commit()
     now = datetime.now(UTC)
     jobs = registry(Settings())
     sync_jobs(factory, jobs, now)
@@ -250,20 +293,82 @@ def test_two_processes_ticking_at_once_run_each_job_once(app, database_url, tmp_
     assert counts["payment-plans-check"] == 0  # daily: not due yet
 
 
-def test_the_in_process_runner_starts_only_when_the_setting_says_so(app, factory):
+@pytest.fixture
+def started_threads():
+    """Scheduler threads a test starts, stopped (and checked stopped) before the app's teardown
+    empties the tables under them."""
+    threads: list = []
+    yield threads
+    for thread in threads:
+        thread.stop(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a scheduler thread outlived its test"
+
+
+def test_the_in_process_runner_starts_only_when_the_setting_says_so(app, factory, started_threads):
     from claims_server.scheduler.background import start_in_process
 
     settings = state(app).settings
-    assert start_in_process(factory, Settings(SCHEDULER="off")) is None
-    thread = start_in_process(factory, settings)
-    try:
-        assert thread is not None and thread.daemon and thread.interval == 5.0
-        assert start_in_process(factory, settings) is thread  # one per process
-        deadline = time.monotonic() + 30
-        while (row := _row(factory, "maintenance-purge")) is None or row.run_count < 1:
-            assert time.monotonic() < deadline, "the thread ran nothing"
-            time.sleep(0.2)
-        assert row.last_outcome == "ok"
-    finally:
-        thread.stop(timeout=30)
+    jobs = {"counted": _job("counted", "tests.scheduler.count")}  # one harmless job, not the registry
+    assert start_in_process(factory, Settings(SCHEDULER="off"), jobs=jobs) is None
+    thread = start_in_process(factory, settings, jobs=jobs)
+    assert thread is not None
+    started_threads.append(thread)
+    assert thread.daemon and thread.interval == 5.0 and thread.jobs == jobs
+    assert start_in_process(factory, settings, jobs=jobs) is thread  # one per process
+    deadline = time.monotonic() + 30
+    while (row := _row(factory, "counted")) is None or row.run_count < 1:
+        assert time.monotonic() < deadline, "the thread ran nothing"
+        time.sleep(0.2)
+    assert row.last_outcome == "ok" and row.lease_owner is None
+    thread.stop(timeout=30)
     assert not thread.is_alive()
+
+
+def _run_in_thread(factory, jobs, owner: str, out: list) -> threading.Thread:
+    thread = threading.Thread(
+        target=lambda: out.append(run_job(factory, "gated", owner=owner, jobs=jobs, only_if_due=False))
+    )
+    thread.start()
+    assert _entered.wait(30), "the job did not start"
+    return thread
+
+
+def test_a_run_longer_than_its_lease_keeps_it(factory):
+    """The lease is renewed while the job runs: another runner cannot take a job that is still running
+    however long it takes (here three times a 2-second lease)."""
+    jobs = {"gated": Job("gated", "tests.scheduler.gated", "test job", Schedule(every_seconds=60), True, 2)}
+    out: list = []
+    first = _run_in_thread(factory, jobs, "runner:a", out)
+    try:
+        time.sleep(3)  # past the lease the run started with
+        assert run_job(factory, "gated", owner="runner:b", jobs=jobs, only_if_due=False) is None
+        row = _row(factory, "gated")
+        assert row.lease_owner == "runner:a" and row.lease_expires_at > datetime.now(UTC)
+    finally:
+        _gate.set()
+        first.join(30)
+    assert out[0] is not None and out[0].detail == {"run": 1}
+    row = _row(factory, "gated")
+    assert row.run_count == 1 and row.last_detail == {"run": 1} and row.lease_owner is None
+
+
+def test_a_runner_whose_lease_was_taken_over_records_nothing(factory):
+    """Runner A's lease expires (a runner killed, or a clock jump) and runner B takes the job over
+    and records its run: A, finishing later, must not overwrite B's record nor count a second run."""
+    jobs = {"gated": _job("gated", "tests.scheduler.gated")}  # a 600 s lease
+    out: list = []
+    first = _run_in_thread(factory, jobs, "runner:a", out)
+    try:
+        after_expiry = datetime.now(UTC) + timedelta(seconds=601)
+        taken_over = run_job(
+            factory, "gated", owner="runner:b", jobs=jobs, only_if_due=False, now=after_expiry
+        )
+        assert taken_over is not None and taken_over.detail == {"run": 2}
+    finally:
+        _gate.set()
+        first.join(30)
+    assert out[0] is not None and out[0].detail == {"run": 1}  # A's run happened, but is not recorded
+    row = _row(factory, "gated")
+    assert row.run_count == 1 and row.last_detail == {"run": 2}
+    assert row.last_started_at == after_expiry and row.next_run_at == after_expiry + timedelta(seconds=60)
+    assert row.lease_owner is None

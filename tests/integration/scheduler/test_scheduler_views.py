@@ -1,8 +1,10 @@
-"""Supervisors see the jobs (API, workspace page, CLI) and run one now; /healthz names overdue jobs."""
+"""Supervisors see the jobs (API, workspace page, CLI) and run one now; /healthz names overdue jobs,
+also those no runner ever ran; a job's error is shown without data it may quote."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
@@ -13,8 +15,18 @@ from claims_server.cli import main
 from claims_server.models import AuditEvent
 from claims_server.models.operations import ScheduledJob
 from claims_server.scheduler.jobs import JOB_NAMES, registry
-from claims_server.scheduler.runner import sync_jobs
+from claims_server.scheduler.runner import run_job, sync_jobs
+from claims_server.scheduler.status import overdue_job_names
+from claims_server.tasks.celery_app import celery_app
 from tests.integration.ui.support import csrf_token_of
+
+#: What a database driver may quote back in its message (a stored value: PHI).
+CANARY = "CANARY-Doe-1961-07-04"
+
+
+@celery_app.task(name="tests.scheduler.leaky_failure")
+def leaky_failure_task() -> None:
+    raise ValueError(f'invalid input syntax for type date: "{CANARY}"')
 
 
 def _overdue(app, name: str = "audit-checkpoint", *, leased: bool = False) -> None:
@@ -81,6 +93,63 @@ def test_healthz_is_degraded_but_200_when_a_job_is_overdue(client, app):
     body = answer.get_json()
     assert body["status"] == "degraded" and body["database"] == "ok"
     assert body["overdue_jobs"] == ["audit-checkpoint"] and body["scheduler"] == "in-process"
+
+
+def test_jobs_no_runner_ever_ran_turn_overdue_after_their_grace(database_url, tmp_path):
+    """SCHEDULER=off and no cron (or a broker and no beat): nothing runs the jobs. The server gave
+    every job its row when it started, so once a job's grace has passed since then, /healthz,
+    the API and the page call it overdue instead of "never run" forever."""
+    from claims_server import create_app
+    from tests.conftest import _empty_tables
+
+    server = create_app(
+        {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "i"), "SCHEDULER": "off"}
+    )
+    factory = state(server).session_factory
+    try:
+        jobs = registry(state(server).settings)
+        started = datetime.now(UTC)
+        client = server.test_client()
+        fresh = client.get("/healthz").get_json()
+        assert fresh["scheduler"] == "off" and fresh["status"] == "ok" and fresh["overdue_jobs"] == []
+        enabled = [name for name, job in jobs.items() if job.enabled]
+        with factory() as session:
+            rows = {row.name: row for row in session.scalars(select(ScheduledJob))}
+            assert set(rows) == set(JOB_NAMES) and all(rows[n].next_run_at for n in enabled)
+            assert all(row.run_count == 0 and row.last_started_at is None for row in rows.values())
+            # The clock moves on: within a job's grace it is only late, past it overdue.
+            assert overdue_job_names(session, jobs, started + timedelta(minutes=1)) == []
+            assert overdue_job_names(session, jobs, started + timedelta(days=2)) == enabled
+        # As /healthz sees it when the server started two days ago and nothing ran since.
+        with factory() as session:
+            for row in session.scalars(select(ScheduledJob).where(ScheduledJob.next_run_at.is_not(None))):
+                row.next_run_at -= timedelta(days=2)
+            session.commit()
+        late = client.get("/healthz")
+        assert late.status_code == 200
+        assert late.get_json()["status"] == "degraded" and late.get_json()["overdue_jobs"] == enabled
+    finally:
+        _empty_tables(state(server).engine)
+        state(server).engine.dispose()
+
+
+def test_a_jobs_error_keeps_no_data_it_may_quote(api_client, app):
+    """A driver's message can quote the value it refused (PHI): only the error's class is stored, so
+    the API and the workspace page cannot show it."""
+    factory = state(app).session_factory
+    jobs = registry(state(app).settings)
+    leaky = {"maintenance-purge": replace(jobs["maintenance-purge"], task="tests.scheduler.leaky_failure")}
+    outcome = run_job(factory, "maintenance-purge", owner="test:leak", jobs=leaky, only_if_due=False)
+    assert outcome is not None and outcome.outcome == "failed" and outcome.error == "ValueError"
+    with factory() as session:
+        assert session.get(ScheduledJob, "maintenance-purge").last_error == "ValueError"
+    supervisor = api_client("billing_supervisor")
+    listed = supervisor.get("/api/v1/scheduler/jobs")
+    one = supervisor.get("/api/v1/scheduler/jobs/maintenance-purge")
+    page = supervisor.get("/ui/scheduler")
+    assert one.get_json()["last_error"] == "ValueError" and one.get_json()["last_outcome"] == "failed"
+    for answer in (listed, one, page):
+        assert answer.status_code == 200 and CANARY not in answer.get_data(as_text=True)
 
 
 def test_the_workspace_page_lists_jobs_and_marks_the_overdue(api_client, app):

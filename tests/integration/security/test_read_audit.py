@@ -24,8 +24,10 @@ from claims_server.models import (
     Claim,
     ClaimState,
     Coverage,
+    EdiFile,
     EligibilityCheck,
     EligibilityStatus,
+    FileDirection,
     JournalEventType,
     Patient,
     PatientPayment,
@@ -87,9 +89,10 @@ PHI_ROUTES: dict[str, str] = {
     "ui.file_download": "patient",
     "ui.patient": "patient",
     # end ui part 2
-    # sending claims: the ready claims and a batch's claims (names are shown)
+    # sending claims: the ready claims and a batch's claims (names are shown); a batch's raw file
     "ui.send": "claim",
     "ui.batch": "claim",
+    "batches.get_batch_file": "patient",
     # end sending claims
     # charge entry: the patient's screen (name, coverages, previous claims), a claim's charges
     "ui.charge_new": "patient",
@@ -243,6 +246,11 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
     item = session.scalars(select(WorkItem)).first()
     batch = session.scalars(select(SubmissionBatch)).first()
     editable = session.scalars(select(Claim).where(Claim.state == ClaimState.REJECTED)).first()
+    batch_837 = session.scalar(
+        select(EdiFile.public_id).where(
+            EdiFile.batch_id == batch.id, EdiFile.direction == FileDirection.OUTBOUND
+        )
+    )
     assert None not in (claim, denied, remittance, item), "the billing day produced no denial or work item"
     appeal = biller.post(
         f"/api/v1/claims/{denied.public_id}/appeals",
@@ -338,6 +346,7 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         # end ui part 2
         # sending claims
         "ui.batch": ("GET", f"/ui/batches/{batch.public_id}", None),
+        "batches.get_batch_file": ("GET", f"/api/v1/batches/{batch.public_id}/files/{batch_837}", None),
         # end sending claims
         # charge entry
         "ui.charge_new": ("GET", f"/ui/claims/new?patient={patient.public_id}", None),

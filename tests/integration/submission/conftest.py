@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,3 +92,28 @@ def sftp_route(session, route, sftp_server) -> ClearinghouseRoute:
 
 def outbox_of(route: ClearinghouseRoute) -> Path:
     return Path(route.settings["outbox"])
+
+
+@contextmanager
+def broker_refusing(app) -> Iterator[None]:
+    """Sending queues through a broker that refuses every connection (a closed port); eager again after.
+
+    Celery caches its producer pool and result backend: both are dropped on the way in and out,
+    so neither this block nor a later test talks to the wrong broker.
+    """
+    from claims_server.tasks.celery_app import celery_app, configure_celery
+
+    def forget_connections() -> None:
+        celery_app.amqp._producer_pool = None
+        celery_app._pool = None
+        celery_app._backend_cache = None
+        celery_app._local.__dict__.pop("backend", None)
+
+    settings = state(app).settings
+    configure_celery(dataclasses.replace(settings, CELERY_BROKER_URL="redis://127.0.0.1:1/0"))
+    forget_connections()
+    try:
+        yield
+    finally:
+        configure_celery(settings)
+        forget_connections()

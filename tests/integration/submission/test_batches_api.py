@@ -1,16 +1,20 @@
-"""``/api/v1/batches``: send ready claims, list and read batches; errors as problem+json; who may."""
+"""``/api/v1/batches``: send ready claims, list and read batches, download their files (audited);
+errors as problem+json; who may; a broker that is down still gets a 201 naming every batch."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from claims_server.clearinghouse import services as clearinghouse
-from claims_server.models import Claim, ClaimState, SubmissionBatch
+from claims_server.models import AuditEvent, Claim, ClaimState, SubmissionBatch
+from claims_server.models.submissions import BatchState
 from claims_server.simulator.service import run_once
-from tests.integration.submission.test_sending import held_claim
+from tests.integration.submission.conftest import broker_refusing
+from tests.integration.submission.test_sending import _on_two_routes, held_claim
 
 
 def _batches(session) -> int:
@@ -41,8 +45,51 @@ def test_send_list_and_read_a_batch(session, api_client, folder_route, make_clai
     assert detail["state"] == "sent" and detail["claims"] == 3 and detail["per_payer"] == batch["per_payer"]
     [sent] = detail["files"]
     assert (sent["kind"], sent["direction"], sent["status"]) == ("837P", "out", "processed")
-    assert sent["download"] == f"/ui/files/{sent['id']}/raw"
+    assert sent["download"] == f"/api/v1/batches/{batch['id']}/files/{sent['id']}"
     assert biller.get(sent["download"]).status_code == 200
+
+
+def test_a_batch_file_is_downloaded_through_the_api_and_audited(
+    session, api_client, folder_route, make_claims
+):
+    make_claims(2)
+    biller = api_client("biller")
+    batch_id = biller.post("/api/v1/batches", json={}).get_json()["batches"][0]["id"]
+    [sent] = biller.get(f"/api/v1/batches/{batch_id}").get_json()["files"]
+    r = api_client("auditor").get(sent["download"], headers={"X-Request-ID": "download-837-1"})
+    assert r.status_code == 200 and r.mimetype == "application/edi-x12"
+    assert r.get_data().startswith(b"ISA*") and b"~CLM*" in r.get_data()
+    assert r.headers["Content-Disposition"] == f'attachment; filename="out-837P-{sent["id"]}.x12"'
+    assert r.headers["Cache-Control"] == "no-store"
+    session.expire_all()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.request_id == "download-837-1", AuditEvent.action == "R")
+    ).all()
+    downloads = [e for e in events if e.event_type == "edi_file.download"]
+    assert [e.entity_id for e in downloads if e.entity_type == "edi_file"] == [sent["id"]]
+    assert len([e for e in downloads if e.entity_type == "patient" and e.patient_id]) == 2  # two patients
+    # Only the batch's own files, and only staff who may read batches.
+    for path in (
+        f"/api/v1/batches/{batch_id}/files/" + "0" * 32,
+        "/api/v1/batches/" + "0" * 32 + f"/files/{sent['id']}",
+    ):
+        missing = biller.get(path)
+        assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    assert api_client("integration").get(sent["download"]).status_code == 403
+    doc = biller.get("/openapi.json").get_json()
+    answer = doc["paths"]["/api/v1/batches/{batch_id}/files/{file_id}"]["get"]["responses"]
+    assert list(answer["200"]["content"]) == ["application/edi-x12"] and "404" in answer
+
+
+def test_a_file_of_another_batch_is_not_served_under_this_one(
+    session, api_client, ids, folder_route, make_claims
+):
+    _on_two_routes(session, ids, make_claims)
+    biller = api_client("biller")
+    first, second = (b["id"] for b in biller.post("/api/v1/batches", json={}).get_json()["batches"])
+    [file_of_second] = biller.get(f"/api/v1/batches/{second}").get_json()["files"]
+    assert biller.get(f"/api/v1/batches/{first}/files/{file_of_second['id']}").status_code == 404
+    assert biller.get(f"/api/v1/batches/{second}/files/{file_of_second['id']}").status_code == 200
 
 
 def test_a_dry_run_is_200_and_changes_nothing(session, api_client, folder_route, ids, make_claims):
@@ -154,3 +201,36 @@ def test_sent_then_answered_by_the_clearinghouse(
     assert detail["files"][2]["answer"] == "claims: 3 accepted"
     session.expire_all()
     assert {c.state for c in session.scalars(select(Claim))} == {ClaimState.ACKNOWLEDGED}
+
+
+@pytest.fixture
+def broker_down(app):
+    with broker_refusing(app):
+        yield
+
+
+def test_a_broker_that_is_down_still_answers_201_with_every_batch(
+    session, api_client, ids, folder_route, make_claims, broker_down
+):
+    """The batches are committed before they are queued: a broker that refuses the task leaves each
+    one built (with why), kept for resume-unsent-batches, and the answer (stored for the
+    Idempotency-Key) names them all; a retry replays it instead of finding nothing ready."""
+    _on_two_routes(session, ids, make_claims)
+    biller = api_client("biller")
+    first = biller.post("/api/v1/batches", json={}, headers={"Idempotency-Key": "send-broker-down"})
+    assert first.status_code == 201, first.get_json()
+    report = first.get_json()
+    assert len(report["batches"]) == 2 and report["claims_batched"] == 2
+    for batch in report["batches"]:
+        assert batch["id"] and batch["state"] == "built"
+        assert batch["last_error"].startswith("could not be queued for upload (")
+        assert batch["last_error"].endswith("); resume-unsent-batches queues it again")
+    again = biller.post("/api/v1/batches", json={}, headers={"Idempotency-Key": "send-broker-down"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == report
+    session.expire_all()
+    rows = session.scalars(select(SubmissionBatch).order_by(SubmissionBatch.id)).all()
+    assert [r.public_id for r in rows] == [b["id"] for b in report["batches"]]
+    assert {r.state for r in rows} == {BatchState.BUILT}
+    resumable = clearinghouse.batches_to_resume(session, older_than=datetime.now(UTC) + timedelta(hours=1))
+    assert resumable == [r.id for r in rows]

@@ -1,15 +1,20 @@
-"""Sending claims (``submission.sending``): batch the ready claims and send each batch, or show a dry run."""
+"""Sending claims (``submission.sending``): batch the ready claims and send each batch, or show a dry
+run (which locks no claim); every chosen claim is accounted for, and no error of one batch escapes."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from claims_server.claims.services import create_claim_from_json
+from claims_server.clearinghouse import services as clearinghouse
 from claims_server.models import (
     AuditEvent,
     BatchClaim,
@@ -22,9 +27,11 @@ from claims_server.models import (
     Payer,
     SubmissionBatch,
 )
+from claims_server.models.submissions import BatchState
 from claims_server.payers.services import create_route
 from claims_server.security.principal import acting_as, system_principal
-from claims_server.submission.sending import send_ready_claims
+from claims_server.submission.sending import NOT_BATCHED_REASONS, send_ready_claims
+from claims_server.submission.services import build_batches
 from claims_server.submission.tasks import send_ready
 from tests.integration.submission.conftest import recent_claim
 
@@ -222,3 +229,139 @@ def test_the_scheduled_task_sends_everything_and_returns_counts(session, folder_
         "batch_states": {"sent": 1},
     }
     assert send_ready.apply().get()["batches"] == 0
+
+
+def _on_two_routes(session, ids, make_claims) -> tuple[ClearinghouseRoute, Claim, Claim]:
+    """(the second route, a ready claim on it, a ready claim on the first route)."""
+    second, other = _second_route(session, ids)
+    [on_second] = make_claims(1)
+    doc = recent_claim(ids, patient=other.patient.public_id, coverage=other.public_id)
+    on_first = create_claim_from_json(session, doc).claim
+    session.commit()
+    return second, on_second, on_first
+
+
+def test_chosen_ready_claims_left_out_are_named_with_the_reason(
+    session, factory, ids, folder_route, make_claims
+):
+    """Chosen claims the route excludes, or whose payer has no active route, are neither batched,
+    held nor "not ready": the report names them with why, and they stay ready."""
+    second, on_second, on_first = _on_two_routes(session, ids, make_claims)
+    chosen = [on_second.public_id, on_first.public_id]
+    for dry_run in (True, False):
+        report = _send(factory, claim_ids=chosen, route_id=second.id, dry_run=dry_run)
+        assert [b.claims for b in report.batches] == [1] and not report.held and not report.not_ready
+        assert report.not_batched == [(on_first.public_id, "other_route")]
+        [entry] = report.to_json_dict()["not_batched"]
+        assert entry == {
+            "claim": on_first.public_id,
+            "reason": "other_route",
+            "message": NOT_BATCHED_REASONS["other_route"],
+        }
+    folder_route.active = False  # the first route: its payers' claims cannot go anywhere now
+    session.commit()
+    report = _send(factory, claim_ids=[on_first.public_id])
+    assert report.batches == [] and report.not_batched == [(on_first.public_id, "no_route")]
+    assert report.to_json_dict()["not_batched_count"] == 1 and report.unrouted_claims == 1
+    session.expire_all()
+    assert session.get(Claim, on_first.id).state is ClaimState.READY
+
+
+def _postgres_only(session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip(
+            "row locks: PostgreSQL only (SQLite locks the whole database, so no batcher skips a claim)"
+        )
+
+
+def test_a_chosen_claim_another_batcher_holds_is_named_in_use(session, factory, make_claims):
+    _postgres_only(session)
+    free, held_elsewhere = make_claims(2)
+    other = factory()
+    try:
+        # Another batcher has taken this claim (the lock a batcher takes) and not committed yet.
+        other.execute(
+            select(Claim.id).where(Claim.id == held_elsewhere.id).with_for_update(key_share=True)
+        ).all()
+        # A dry run takes no lock, so none stops it: it shows both going out.
+        report = _send(factory, claim_ids=[free.public_id, held_elsewhere.public_id], dry_run=True)
+        assert [b.claims for b in report.batches] == [2] and report.not_batched == []
+        report = _send(factory, claim_ids=[free.public_id, held_elsewhere.public_id])
+        assert [b.claims for b in report.batches] == [1]
+        assert report.not_batched == [(held_elsewhere.public_id, "in_use")]
+    finally:
+        other.rollback()
+        other.close()
+    session.expire_all()
+    assert session.get(Claim, held_elsewhere.id).state is ClaimState.READY
+
+
+def _waiting_on_a_lock(factory) -> bool:
+    with factory() as s:
+        return bool(
+            s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+def test_a_dry_run_locks_no_claim_so_a_send_at_that_moment_takes_them_all(
+    session, factory, folder_route, make_claims
+):
+    """A scheduled send that starts while someone looks at a dry run batches every ready claim: the
+    dry run took no claim lock (on PostgreSQL a locked claim is skipped, silently until the next
+    send). The send may wait for the dry run's control-number counters; it never skips a claim."""
+    make_claims(3)
+    preview = factory()
+    batched: list[int] = []
+    sender = threading.Thread(
+        target=lambda: batched.append(
+            _send(factory).claims_batched  # the real send, while the dry run's transaction is open
+        )
+    )
+    try:
+        dry = build_batches(preview, dry_run=True)  # a dry run's work, not yet rolled back
+        assert dry.claims_batched == 3
+        sender.start()
+        if preview.get_bind().dialect.name == "postgresql":
+            deadline = time.monotonic() + 10
+            # Until the send waits for the dry run's counters (or, were claims locked, has skipped them).
+            while sender.is_alive() and not _waiting_on_a_lock(factory) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            time.sleep(0.5)  # SQLite: the send waits for the dry run's write lock
+    finally:
+        preview.rollback()
+        preview.close()
+    sender.join(60)
+    assert batched == [3]
+    session.expire_all()
+    assert {c.state for c in session.scalars(select(Claim))} == {ClaimState.SUBMITTED}
+
+
+def test_an_upload_that_breaks_with_any_error_keeps_the_batch_for_the_resume(
+    session, factory, ids, folder_route, make_claims
+):
+    """A transport that raises something other than a TransportError: each batch is recorded failed
+    (the error's class only: its message may quote data), the next batch is still tried, the report
+    says so, and resume_unsent_batches will send them again."""
+    _on_two_routes(session, ids, make_claims)
+
+    def broken(route: ClearinghouseRoute):
+        raise KeyError("CANARY-Doe")
+
+    report = _send(factory, transport_factory=broken)
+    assert len(report.batches) == 2
+    for batch in report.batches:
+        assert batch.state == "failed"
+        assert batch.last_error == "the upload failed (KeyError); resume-unsent-batches sends it again"
+    assert "CANARY" not in json.dumps(report.to_json_dict())
+    session.expire_all()
+    rows = session.scalars(select(SubmissionBatch).order_by(SubmissionBatch.id)).all()
+    assert [(r.state, r.attempt_count) for r in rows] == [(BatchState.FAILED, 1)] * 2
+    resumable = clearinghouse.batches_to_resume(session, older_than=datetime.now(UTC) + timedelta(hours=1))
+    assert resumable == [r.id for r in rows]
+    assert {c.state for c in session.scalars(select(Claim))} == {ClaimState.BATCHED}

@@ -13,7 +13,7 @@ from claims_server.clearinghouse import services as clearinghouse
 from claims_server.models import Claim, ClaimState, ClearinghouseRoute, SubmissionBatch
 from claims_server.simulator.service import run_once
 from tests.integration.claims.support import seed
-from tests.integration.submission.conftest import recent_claim
+from tests.integration.submission.conftest import broker_refusing, recent_claim
 from tests.integration.submission.test_sending import _second_route
 from tests.integration.ui.money_support import audit_events, with_request_id
 from tests.integration.ui.support import csrf_token_of, linked_urls
@@ -120,6 +120,39 @@ def test_send_all_on_two_routes_goes_to_the_list(session, api_client, ready):
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/ui/batches")
     assert _batches(session) == 2
     assert "Nothing is ready to send" in biller.get("/ui/send").get_data(as_text=True)
+
+
+def test_chosen_claims_of_another_route_are_named_not_silently_dropped(session, api_client, ready):
+    _second_route(session, ready["ids"])  # the self-insured patient's payer moves to a second route
+    chosen = [ready["claims"][0], ready["claims"][2]]  # that patient's claims
+    biller = api_client("biller")
+    form = {
+        "csrf_token": csrf_token_of(biller, "/ui/send"),
+        "intent": "preview",
+        "route": ready["route"].public_id,  # the first route: it carries none of them now
+        "claims": [c.public_id for c in chosen],
+    }
+    preview = biller.post("/ui/send", data=form).get_data(as_text=True)
+    assert 'id="not-batched"' in preview and "2 of the chosen claims would not go out" in preview
+    assert "on another clearinghouse route than the one chosen" in preview
+    sent = biller.post("/ui/send", data={**form, "intent": "selected"})
+    assert sent.status_code == 303
+    html = biller.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "2 of the chosen claims were not sent and are still ready" in html
+    assert _batches(session) == 0
+
+
+def test_a_broker_that_is_down_keeps_the_batch_and_says_so(session, app, api_client, ready):
+    biller = api_client("biller")
+    form = {"csrf_token": csrf_token_of(biller, "/ui/send"), "intent": "all"}
+    with broker_refusing(app):
+        answer = biller.post("/ui/send", data=form)
+    assert answer.status_code == 303  # not a 500: the batch was built and is kept
+    batch_id = session.scalar(select(SubmissionBatch.public_id))
+    assert answer.headers["Location"].endswith(f"/ui/batches/{batch_id}")
+    html = biller.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "1 batch(es) could not be sent now; they are kept and will be sent again" in html
+    assert "could not be queued for upload" in html
 
 
 def test_check_first_shows_the_dry_run_and_changes_nothing(session, api_client, ready):
