@@ -6,12 +6,13 @@ so the embedded default enforces the same integrity rules as PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, event, insert, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names so Alembic autogenerate and downgrade are deterministic on
@@ -68,49 +69,79 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def bulk_insert(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, returning_ids: bool = False
+    session: Session, table: Table, rows: Iterable[dict[str, Any]], *, returning_ids: bool = False
 ) -> list[int]:
-    """INSERT ``rows`` (all with the same keys) into ``table`` in the session's transaction.
+    """INSERT ``rows`` (all with the same keys, in the same order) into ``table`` in the session's transaction.
 
     PostgreSQL: ids are drawn from the table's sequence first (when wanted) and the rows are
     sent with COPY, which is several times faster than a multi-row INSERT for the hundreds
     of thousands of rows a large remittance produces (psycopg re-parses every long INSERT
     text). Elsewhere: one executemany INSERT (with RETURNING when ids are wanted). Values
     go through each column's type (enums to text, JSON to text), as an INSERT would do.
+
+    ``rows`` may be a generator (not with ``returning_ids``): on PostgreSQL each row is then
+    made while the server is still storing the ones before it, instead of all of them first.
     """
-    if not rows:
+    if isinstance(rows, Sequence) and not rows:
         return []
     connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql":
         # Through the connection, not the session: a session execute would autoflush pending
         # ORM objects first, and a flush that audits (PHI changes) must see these rows.
+        rows = list(rows)
+        if not rows:
+            return []
         if returning_ids:
             stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(connection.scalars(stmt, list(rows)).all())
-        connection.execute(insert(table), list(rows))
+            return list(connection.scalars(stmt, rows).all())
+        connection.execute(insert(table), rows)
         return []
-    ids: list[int] = []
+    ids: list[int] | None = None
     if returning_ids:
-        ids = list(
-            connection.scalars(
-                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-                {"table": table.name, "n": len(rows)},
-            )
+        rows = rows if isinstance(rows, Sequence) else list(rows)
+        ids = _next_ids(connection, table, len(rows))
+    _copy_rows(connection, table, rows, ids)
+    return ids or []
+
+
+def _next_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` ids drawn from ``table``'s sequence (PostgreSQL), in order."""
+    if not count:
+        return []
+    return list(
+        connection.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": count},
         )
-    names = list(rows[0])
-    if returning_ids:
+    )
+
+
+def _copy_rows(
+    connection: Connection, table: Table, rows: Iterable[dict[str, Any]], ids: list[int] | None
+) -> None:
+    """COPY ``rows`` (with ``ids``, if given, as their ``id``) into ``table`` (PostgreSQL)."""
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return
+    dialect = connection.dialect
+    names = list(first)
+    if ids is not None:
         names = ["id", *names]
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    # Only the columns whose type converts a value (enums, JSON, times, sealed values).
+    processors = [
+        (position, processor)
+        for position, name in enumerate(names)
+        if (processor := table.c[name].type._cached_bind_processor(dialect)) is not None
+    ]
     columns = ", ".join(f'"{name}"' for name in names)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for n, row in enumerate(rows):
-            values = [ids[n], *row.values()] if returning_ids else list(row.values())
-            copy.write_row(
-                [
-                    processor(value) if processor is not None and value is not None else value
-                    for processor, value in zip(processors, values, strict=True)
-                ]
-            )
-    return ids
+        write_row = copy.write_row
+        for n, row in enumerate(chain((first,), iterator)):
+            values = [ids[n], *row.values()] if ids is not None else [*row.values()]
+            for position, processor in processors:
+                value = values[position]
+                if value is not None:
+                    values[position] = processor(value)
+            write_row(values)

@@ -72,7 +72,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("description", "line", False, "SV101-7, for not-otherwise-classified codes"),
     Column("units", "line", False, "decimal, default 1"),
     Column("unit_basis", "line", False, "UN (units, default) or MJ (anesthesia minutes)"),
-    Column("charge", "line", False, "dollars and cents (125.00); empty: the practice's fee schedule"),
+    Column("charge", "line", False, "dollars and cents (125.00); empty: the fee schedule's fee times units"),
     Column("diagnoses", "line", True, "the line's ICD-10-CM codes, 1-4, separated by ':' (E11.9:I10)"),
     Column("ndc", "line", False, "11-digit NDC (5-4-2, no hyphens)"),
     Column("ndc_quantity", "line", False, "drug quantity (needed with ndc)"),

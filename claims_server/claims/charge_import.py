@@ -2,9 +2,11 @@
 
 ``import_charges(session, stream, ...)`` reads the file, groups its rows into claim JSON
 documents and takes every one through the claim's own rules: ``ClaimInSchema`` loads
-it, ``apply_claim_data`` builds the claim (patient, coverage, providers resolved from
-rows loaded once instead of one query each), ``scrub_claims`` scrubs them all with the
-payer's rules and the coverages' eligibility answers. Then:
+it (``api_common.fast_load``: its own fields and hooks, less machinery),
+``claim_values`` makes of it what ``apply_claim_data`` would set (patient, coverage,
+providers resolved from rows loaded once instead of one query each), put into a transient
+claim that only COPY stores, ``scrub_claims`` scrubs them all with the payer's rules and
+the coverages' eligibility answers (docs/charge-import.md, "How it is fast"). Then:
 
 - any refused row (a column the schema refuses, an unknown patient or provider, a
   charge neither in the file nor in the fee schedule, a claim_ref already used, or a
@@ -27,7 +29,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from typing import Any, BinaryIO
 
@@ -36,6 +38,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from claims_server.api_common.fast_load import FastLoader
 from claims_server.api_common.fields import cents_to_money
 from claims_server.api_common.pagination import Page, paginate
 from claims_server.api_common.transactions import principal_key
@@ -55,10 +58,11 @@ from claims_server.claims.scrub import scrub_claims, to_json_findings
 from claims_server.claims.services import (
     READY_AT_CREATION,
     ClaimReferences,
-    apply_claim_data,
+    ClaimValues,
     check_provider,
     choose_coverage,
     claim_created_event,
+    claim_values,
     flatten_errors,
 )
 from claims_server.db import bulk_insert
@@ -78,7 +82,13 @@ from claims_server.models import (
 )
 from claims_server.models.common import new_public_id, utcnow
 from claims_server.models.encrypted import encrypted_attributes
-from claims_server.practice.fee_schedule import FeeLookup, fee_lookup, practice_for
+from claims_server.practice.fee_schedule import (
+    FeeLookup,
+    default_charge_cents,
+    fee_lookup,
+    practice_for,
+    units_of,
+)
 from claims_server.security.audit import audit_events_bulk
 from claims_server.security.fields import account_number_index, cipher_for, normalize_text
 from claims_server.security.ownership import find_owned, scope_query
@@ -283,20 +293,23 @@ def _same_name(text: str, patient: Patient) -> bool:
 def _fee_charge(row: CsvRow, ctx: _Context, errors: ErrorList) -> str | None:
     """The fee schedule's charge for a row without one (a decimal string), or None.
 
-    As in charge entry (``ui.charges``), the schedule's charge is the line's charge whatever
-    the units: a multi-unit line whose charge is per unit carries its charge in the file.
+    As in charge entry (``ui.charges``), the schedule's fee is per unit: the charge is fee
+    times units (``default_charge_cents``); anesthesia minutes (MJ) are never priced from it.
     """
     procedure = (row.get("procedure") or "").upper()
     modifiers = [m.upper() for m in split_list(row.get("modifiers"))]
-    cents = ctx.fees(procedure, modifiers) if procedure else None
+    fee = ctx.fees(procedure, modifiers) if procedure else None
+    units = units_of(row.get("units"))
+    cents = default_charge_cents(fee, units, row.get("unit_basis"))
     if cents is None:
         code = "-".join([procedure, *modifiers]) if procedure else "the line"
-        errors.add(
-            row.line,
-            "charge",
-            "fee_schedule",
-            f"is empty and the practice's fee schedule has no charge for {code}",
-        )
+        if fee is None:
+            problem = f"is empty and the practice's fee schedule has no charge for {code}"
+        elif units is None:
+            problem = "is empty and units is not a number: the fee schedule's charge is per unit"
+        else:
+            problem = "is empty: anesthesia minutes (unit_basis MJ) are not priced from the fee schedule"
+        errors.add(row.line, "charge", "fee_schedule", problem)
         return None
     return cents_to_money(cents)
 
@@ -423,6 +436,49 @@ def import_charges(
             gc.enable()
 
 
+@cache
+def _unset(model: type[Any]) -> dict[str, None]:
+    """None for each column and many-to-one attribute of ``model`` (never modified)."""
+    mapper = inspect(model)
+    return dict.fromkeys(
+        [attribute.key for attribute in mapper.column_attrs]
+        + [relation.key for relation in mapper.relationships if not relation.uselist]
+    )
+
+
+def _transient(model: type[Any], values: Mapping[str, Any]) -> Any:
+    """A transient ``model`` instance holding ``values``, every other column and many-to-one None.
+
+    What ``apply_claim_data`` would set, put straight into the instance dict: the import's
+    claims are never flushed by the ORM (``_insert_claims`` stores them from their instance
+    dicts with COPY), so the attribute events, history and backrefs that a flush needs are
+    pure cost here, tens of them per claim. Reads (the scrub's ``build_edi_claim``, the
+    preview) see the same values; ``state.transition`` still sets ``state`` as on any claim.
+    """
+    obj = model.__mapper__.class_manager.new_instance()
+    state = obj.__dict__
+    state.update(_unset(model))
+    state.update(values)
+    return obj
+
+
+def _transient_claim(values: ClaimValues, patient_control_number: str, now: datetime) -> Claim:
+    """The claim ``claim_values`` describes (draft, new public id), with its diagnoses and lines."""
+    claim: Claim = _transient(
+        Claim,
+        {
+            "public_id": new_public_id(),
+            "patient_control_number": patient_control_number,
+            "state": ClaimState.DRAFT,
+            "state_changed_at": now,
+            **values.claim,
+        },
+    )
+    claim.__dict__["diagnoses"] = [_transient(ClaimDiagnosis, item) for item in values.diagnoses]
+    claim.__dict__["service_lines"] = [_transient(ServiceLine, item) for item in values.lines]
+    return claim
+
+
 def _import(
     session: Session,
     stream: BinaryIO,
@@ -444,6 +500,9 @@ def _import(
     ctx = _load_context(session, target, groups)
     now = utcnow()
     built: list[_Built] = []
+    # ClaimInSchema's own fields and hooks, without marshmallow's per-document machinery; a
+    # document with any problem is loaded by the schema itself, for its own messages.
+    loader = FastLoader(_schema, pure=(IcdCode,))
     for group in groups:
         before = errors.total
         if group.claim_ref in ctx.used_pcns:
@@ -455,23 +514,19 @@ def _import(
             )
         document, from_fees = _document(group, ctx, errors)
         try:
-            data = _schema.load(document)
+            data = loader.load(document)
         except ValidationError as exc:
             _report(group, errors, flatten_errors(exc.messages), "invalid")
             continue
         if errors.total > before:
             continue
-        claim = Claim(
-            public_id=new_public_id(),
-            patient_control_number=data["patient_control_number"],
-            state=ClaimState.DRAFT,
-            state_changed_at=now,
-        )
         try:
-            apply_claim_data(session, claim, data, refs=ctx.refs)
+            with session.no_autoflush:
+                values = claim_values(data, ctx.refs, patient_control_number=data["patient_control_number"])
         except ApiError as exc:
             _report(group, errors, exc.errors or [{"field": None, "message": exc.detail}], "invalid")
             continue
+        claim = _transient_claim(values, data["patient_control_number"], now)
         built.append(_Built(group, claim, from_fees, data["ready"]))
     for item, findings in zip(
         built, scrub_claims(session, [b.claim for b in built], today=today), strict=True
@@ -608,7 +663,7 @@ def _without_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _insert_claims(
     session: Session, claims: list[Claim], import_id: int, events: list[dict[str, Any]]
 ) -> None:
-    """Store the claims built by ``apply_claim_data`` with three bulk INSERTs (COPY on PostgreSQL).
+    """Store the claims built by ``_transient_claim`` with three bulk INSERTs (COPY on PostgreSQL).
 
     A flush of tens of thousands of ORM objects spends most of its time in the unit of work
     and, on PostgreSQL, in psycopg re-parsing each long multi-row INSERT (``db.bulk_insert``).

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from claims_server.claims.to_edi import ClaimDataError, build_billing_provider, build_edi_claim
+from claims_server.claims.to_edi import ClaimDataError, Parties, build_billing_provider, build_edi_claim
 from claims_server.models import Claim, ClaimFilingIndicator, Payer
 from coding.scrubber import PayerRules, Scrubber, ScrubFinding
 from edi import claims as edi
@@ -60,8 +60,9 @@ def scrub_claims(
 ) -> list[list[ScrubFinding]]:
     """:func:`scrub_claim` for many claims: the findings of each, in order.
 
-    What every claim of a practice or payer shares (the billing provider, the payer's
-    rules) is built once, and the coverages' eligibility answers are read in one go.
+    What every claim of a practice, payer or patient shares (the billing provider, the
+    payer's rules, the subscriber, patient and payer loops) is built once, and the
+    coverages' eligibility answers are read in one go.
     """
     # The coverage's last 270/271 answer turns on the eligibility rules (not active on
     # the date of service, another payer primary, member id mismatch).
@@ -70,12 +71,15 @@ def scrub_claims(
     eligibility = eligibility_facts_for(session, {claim.coverage for claim in claims})
     billing: dict[int, edi.BillingProvider] = {}
     rules: dict[int, PayerRules] = {}
+    parties: dict[tuple[int, int], Parties] = {}  # a patient's claims share their subscriber loops
     out: list[list[ScrubFinding]] = []
     for claim in claims:
         if claim.practice_id not in billing:
             billing[claim.practice_id] = build_billing_provider(claim.practice)
         try:
-            edi_claim = build_edi_claim(session, claim, billing_provider=billing[claim.practice_id])
+            edi_claim = build_edi_claim(
+                session, claim, billing_provider=billing[claim.practice_id], parties=parties
+            )
         except ClaimDataError as exc:
             out.append(exc.findings)
             continue

@@ -205,80 +205,95 @@ def apply_claim_data(
     Lines and diagnoses are updated in place by position (then extras removed), so the
     ``(claim_id, line_number)`` and ``(claim_id, position)`` unique constraints never
     see two rows for one position inside a flush. ``refs`` resolves the patient, coverage,
-    providers and original claim (default: one query each).
+    providers and original claim (default: one query each). The values themselves are
+    :func:`claim_values`'s.
     """
     with session.no_autoflush:
         return _apply(claim, data, refs or ClaimReferences(session))
 
 
-def _apply(claim: Claim, data: Mapping[str, Any], refs: ClaimReferences) -> Claim:
+@dataclass
+class ClaimValues:
+    """What the claim rules make of a loaded claim document, attribute by attribute.
+
+    ``claim``: the claim's attributes (relationships with their ids); ``diagnoses``: each
+    diagnosis's ``position``, ``code`` and ``qualifier``; ``lines``: each line's
+    ``line_number`` and attributes. :func:`apply_claim_data` sets them on ORM objects;
+    the charge import builds its transient claims from them (``claims.charge_import``).
+    """
+
+    claim: dict[str, Any]
+    diagnoses: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+
+
+_PARTIES = ("rendering_provider", "referring_provider", "supervising_provider", "facility_provider")
+
+
+def claim_values(
+    data: Mapping[str, Any],
+    refs: ClaimReferences,
+    *,
+    patient_control_number: str | None,
+    current_patient_id: int | None = None,
+) -> ClaimValues:
+    """The claim rules: references resolved (``refs``: patient, coverage, providers, original
+    claim, each refused with its 422), the diagnoses' qualifiers, each line's control number
+    (``{patient_control_number}-{n}`` unless given), modifiers and pointers, CLM02 = Σ SV102.
+
+    ``current_patient_id``: the patient of the claim being updated (a claim's patient cannot change).
+    """
     first_dos = min(line["service_date"] for line in data["lines"])
     patient = refs.patient(data["patient"])
-    if claim.patient_id is not None and claim.patient_id != patient.id:
+    if current_patient_id is not None and current_patient_id != patient.id:
         raise _field_error(
             "patient", "immutable", "a claim's patient cannot change; void it and create another"
         )
     coverage = refs.coverage(patient, data.get("coverage"), first_dos)
     practice_id = patient.practice_id
-    claim.patient = patient
-    claim.patient_id = patient.id
-    claim.practice = patient.practice
-    claim.practice_id = practice_id
-    claim.coverage = coverage
-    claim.coverage_id = coverage.id
-    claim.coverage_order = coverage.coverage_order
-    claim.claim_kind = ClaimKind(data["claim_kind"])
-    claim.frequency_code = ClaimFrequency(data["frequency_code"])
-    fresh = inspect(claim).transient
     original = refs.original_claim(data.get("original_claim"), patient)
-    parties = ("rendering_provider", "referring_provider", "supervising_provider", "facility_provider")
-    providers = {name: refs.provider(practice_id, data.get(name), name) for name in parties}
-    _assign(
-        claim,
-        {
-            "original_claim": original,
-            "original_claim_id": original.id if original is not None else None,
-            "payer_claim_control_number": data.get("payer_claim_control_number"),
-            "place_of_service": data.get("place_of_service"),
-            "facility_type_code": data.get("facility_type_code"),
-            **providers,
-            **{f"{name}_id": p.id if p is not None else None for name, p in providers.items()},
-            "prior_authorization": data.get("prior_authorization"),
-            "referral_number": data.get("referral_number"),
-            "related_causes": list(data.get("related_causes") or []) or None,
-            "accident_state": data.get("accident_state"),
-            "onset_date": data.get("onset_date"),
-            "accident_date": data.get("accident_date"),
-        },
-        fresh=fresh,
-    )
-
-    codes = data["diagnoses"]
-    diagnoses = list(claim.diagnoses)
-    for position, code in enumerate(codes, start=1):
-        qualifier = "ABK" if position == 1 else "ABF"  # TR3 HI: principal ABK, the others ABF
-        if position <= len(diagnoses):
-            diagnoses[position - 1].code, diagnoses[position - 1].qualifier = code, qualifier
-        else:
-            claim.diagnoses.append(ClaimDiagnosis(position=position, code=code, qualifier=qualifier))
-    del claim.diagnoses[len(codes) :]
-
-    pcn = claim.patient_control_number
-    lines = list(claim.service_lines)
+    providers = {name: refs.provider(practice_id, data.get(name), name) for name in _PARTIES}
+    claim = {
+        "patient": patient,
+        "patient_id": patient.id,
+        "practice": patient.practice,
+        "practice_id": practice_id,
+        "coverage": coverage,
+        "coverage_id": coverage.id,
+        "coverage_order": coverage.coverage_order,
+        "claim_kind": ClaimKind(data["claim_kind"]),
+        "frequency_code": ClaimFrequency(data["frequency_code"]),
+        "original_claim": original,
+        "original_claim_id": original.id if original is not None else None,
+        "payer_claim_control_number": data.get("payer_claim_control_number"),
+        "place_of_service": data.get("place_of_service"),
+        "facility_type_code": data.get("facility_type_code"),
+        **providers,
+        **{f"{name}_id": p.id if p is not None else None for name, p in providers.items()},
+        "prior_authorization": data.get("prior_authorization"),
+        "referral_number": data.get("referral_number"),
+        "related_causes": list(data.get("related_causes") or []) or None,
+        "accident_state": data.get("accident_state"),
+        "onset_date": data.get("onset_date"),
+        "accident_date": data.get("accident_date"),
+        "total_charge_cents": sum(item["charge"] for item in data["lines"]),  # CLM02 = Σ SV102
+    }
+    diagnoses = [
+        # TR3 HI: the principal diagnosis ABK, the others ABF.
+        {"position": position, "code": code, "qualifier": "ABK" if position == 1 else "ABF"}
+        for position, code in enumerate(data["diagnoses"], start=1)
+    ]
+    lines = []
     for number, item in enumerate(data["lines"], start=1):
         rendering = refs.provider(
             practice_id, item.get("rendering_provider"), f"lines[{number - 1}].rendering_provider"
         )
-        line = lines[number - 1] if number <= len(lines) else None
-        new_line = line is None
-        if line is None:
-            line = ServiceLine(line_number=number)
-            claim.service_lines.append(line)
         modifiers = [*item.get("modifiers", []), None, None, None, None][:4]
-        _assign(
-            line,
+        lines.append(
             {
-                "line_control_number": item.get("line_control_number") or f"{pcn}-{number}",
+                "line_number": number,
+                "line_control_number": item.get("line_control_number")
+                or f"{patient_control_number}-{number}",
                 "procedure_qualifier": "HC",
                 "procedure_code": item["procedure"],
                 "modifier1": modifiers[0],
@@ -299,11 +314,39 @@ def _apply(claim: Claim, data: Mapping[str, Any], refs: ClaimReferences) -> Clai
                 "drug_unit": item.get("drug_unit"),
                 "rendering_provider": rendering,
                 "rendering_provider_id": rendering.id if rendering is not None else None,
-            },
-            fresh=new_line,
+            }
         )
-    del claim.service_lines[len(data["lines"]) :]
-    claim.total_charge_cents = sum(item["charge"] for item in data["lines"])  # CLM02 = Σ SV102
+    return ClaimValues(claim, diagnoses, lines)
+
+
+def _apply(claim: Claim, data: Mapping[str, Any], refs: ClaimReferences) -> Claim:
+    values = claim_values(
+        data,
+        refs,
+        patient_control_number=claim.patient_control_number,
+        current_patient_id=claim.patient_id,
+    )
+    _assign(claim, values.claim, fresh=inspect(claim).transient)
+
+    diagnoses = list(claim.diagnoses)
+    for item in values.diagnoses:
+        position = item["position"]
+        if position <= len(diagnoses):
+            diagnoses[position - 1].code, diagnoses[position - 1].qualifier = item["code"], item["qualifier"]
+        else:
+            claim.diagnoses.append(ClaimDiagnosis(**item))
+    del claim.diagnoses[len(values.diagnoses) :]
+
+    lines = list(claim.service_lines)
+    for number, item in enumerate(values.lines, start=1):
+        if number <= len(lines):
+            # A stored line keeps its line_number (its position): every other field is set.
+            _assign(lines[number - 1], {k: v for k, v in item.items() if k != "line_number"}, fresh=False)
+        else:
+            line = ServiceLine()
+            claim.service_lines.append(line)
+            _assign(line, item, fresh=True)  # line_number included
+    del claim.service_lines[len(values.lines) :]
     return claim
 
 

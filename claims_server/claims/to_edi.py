@@ -39,6 +39,7 @@ from edi.findings import Severity
 
 __all__ = [
     "ClaimDataError",
+    "Parties",
     "batch_for",
     "build_billing_provider",
     "build_edi_claim",
@@ -363,23 +364,43 @@ def _lines(claim: Claim) -> list[edi.ServiceLine]:
     return out
 
 
+#: What :func:`build_edi_claim` makes of a coverage and its patient: subscriber, patient loop,
+#: payer and the missing data found (see ``parties``).
+Parties = tuple[edi.Subscriber, edi.Patient | None, edi.Payer, tuple[ScrubFinding, ...]]
+
+
 def build_edi_claim(
-    session: Session, claim: Claim, *, billing_provider: edi.BillingProvider | None = None
+    session: Session,
+    claim: Claim,
+    *,
+    billing_provider: edi.BillingProvider | None = None,
+    parties: dict[tuple[int, int], Parties] | None = None,
 ) -> edi.Claim:
     """The 837 claim (2300 with its parties and lines) for a stored claim.
 
     ``session`` loads what is not loaded yet (use :func:`claim_load_options` for many
     claims). ``billing_provider`` is ``build_billing_provider(claim.practice)`` when the
     caller already built it (the batcher converts thousands of claims of one practice).
+    ``parties``: a dict the caller keeps across the claims of one call, in which the
+    subscriber, patient and payer loops built for a coverage and its patient are kept for
+    that patient's other claims (they are frozen dataclasses made from those two rows only;
+    the rows must not change while the dict is in use).
     Raises :class:`ClaimDataError` when required data is missing.
     """
     coverage = claim.coverage
     patient = claim.patient
-    problems: list[ScrubFinding] = []
-    subscriber = build_subscriber(coverage, patient, problems)
-    dependent = _dependent(coverage, patient, problems)
-    if problems:
-        raise ClaimDataError(problems)
+    key = (id(coverage), id(patient))
+    known = parties.get(key) if parties is not None else None
+    if known is None:
+        problems: list[ScrubFinding] = []
+        subscriber = build_subscriber(coverage, patient, problems)
+        dependent = _dependent(coverage, patient, problems)
+        known = (subscriber, dependent, build_payer(coverage), tuple(problems))
+        if parties is not None:
+            parties[key] = known
+    subscriber, dependent, payer, found = known
+    if found:
+        raise ClaimDataError(list(found))
     institutional = claim.claim_kind == ClaimKind.INSTITUTIONAL
     frequency = ClaimFrequency(claim.frequency_code)
     original_number = None
@@ -395,7 +416,7 @@ def build_edi_claim(
         patient_control_number=claim.patient_control_number,
         billing_provider=billing_provider or build_billing_provider(claim.practice),
         subscriber=subscriber,
-        payer=build_payer(coverage),
+        payer=payer,
         lines=_lines(claim),
         diagnoses=[edi.Diagnosis(dx.code) for dx in claim.diagnoses],
         kind=edi.ClaimKind(claim.claim_kind.value),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,8 +59,16 @@ def timestamp_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: The exact types a flat ``details`` mapping usually holds (all allowed by ``_check_details``).
+_FLAT_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _check_details(value: Any, path: str = "details") -> None:
     """Details are JSON of str/int/bool/None (no floats: money is integer cents)."""
+    if type(value) is dict and all(
+        type(key) is str and type(sub) in _FLAT_SCALARS for key, sub in value.items()
+    ):
+        return  # the common case, decided without a call per value
     if isinstance(value, Mapping):
         for key, sub in value.items():
             if not isinstance(key, str):
@@ -266,18 +274,24 @@ def audit_events_bulk(session: Session, events: Iterable[Mapping[str, Any]]) -> 
     if any(isinstance(obj, AuditEvent) for obj in session.new):
         session.flush()
     head = _head(session)
-    previous = head.last_hash
-    for row in rows:
-        row["occurred_at"] = clock.now()
-        row["prev_hash"] = previous
-        row["hash"] = previous = chain_hash(key, row)
+
+    def chained() -> Iterator[dict[str, Any]]:
+        previous = head.last_hash
+        for row in rows:
+            row["occurred_at"] = clock.now()
+            row["prev_hash"] = previous
+            row["hash"] = previous = chain_hash(key, row)
+            yield row
+
     # Core rows, no ORM objects to build or track: COPY on PostgreSQL (ids drawn from the
     # sequence in row order, so id order is chain order), one executemany INSERT elsewhere.
-    bulk_insert(session, AuditEvent.__table__, rows)
+    # Each row is hashed as it is sent, so the database stores the first rows while the
+    # next ones are hashed instead of after all of them.
+    bulk_insert(session, AuditEvent.__table__, chained())
     # The head is now a row without an ORM object: the next append reads it back (still
     # under this transaction's lock).
     head.last_event = None
-    head.last_hash = previous
+    head.last_hash = rows[-1]["hash"]
     head.appended += len(rows)
     session.info["audit_uncommitted"] = session.info.get("audit_uncommitted", 0) + len(rows)
     return len(rows)

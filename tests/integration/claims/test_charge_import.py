@@ -473,3 +473,31 @@ def test_every_column_reaches_the_claim_it_names(biller, session, ids):
     )
     assert (two.place_of_service, two.rendering_provider.npi) == ("22", other)
     assert (two.ndc, two.drug_quantity, two.drug_unit) == ("63323016501", "2", "ML")
+
+
+def test_an_empty_charge_is_the_fee_times_the_units_and_minutes_need_a_charge(biller, session, ids):
+    practice = session.scalar(select(Practice))
+    session.add(
+        FeeScheduleEntry(practice_id=practice.id, procedure_code="36415", modifier="", charge_cents=1_250)
+    )
+    session.commit()
+    header = ["claim_ref", "patient_id", "rendering_npi", "service_date", "procedure", "units", "unit_basis", "charge", "diagnoses"]  # fmt: skip
+    first = ["UNITS001", ids["patient"], ids["rendering_npi"], DOS]
+    rows = [
+        header,
+        [*first, "99213", "1", "", "125.00", "I10"],
+        ["UNITS001", "", "", DOS, "36415", "3", "", "", "I10"],
+    ]
+    answer = _post(biller, charge_csv_bytes(rows))
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["total_charge"] == "162.50"  # 125.00 + 3 x 12.50
+    session.rollback()
+    claim = session.scalar(select(Claim).where(Claim.patient_control_number == "UNITS001"))
+    assert [(line.units, line.charge_cents) for line in claim.service_lines] == [("1", 12500), ("3", 3750)]
+    minutes = [
+        header,
+        ["UNITS002", ids["patient"], ids["rendering_npi"], DOS, "36415", "30", "MJ", "", "I10"],
+    ]
+    refused = _post(biller, charge_csv_bytes(minutes))
+    assert _refused(refused) == [(2, "charge", "fee_schedule")]
+    assert "anesthesia minutes" in refused.get_json()["errors"][0]["message"]

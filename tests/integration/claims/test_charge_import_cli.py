@@ -124,3 +124,12 @@ def test_an_empty_file_and_one_of_another_encoding(monkeypatch, database_url, tm
     latin = _run(monkeypatch, database_url, tmp_path, "claims", "import", str(tmp_path / "latin1.csv"))
     assert latin.exit_code == 2
     assert "line 2, column patient_name: is not valid UTF-8" in latin.stderr
+
+
+def test_a_configuration_error_is_one_line_not_a_traceback(monkeypatch, tmp_path):
+    csv_file = tmp_path / "charges.csv"
+    csv_file.write_text(",".join(HEADER) + "\n", encoding="utf-8")
+    result = _run(monkeypatch, "mysql://root@127.0.0.1/test", tmp_path, "claims", "import", str(csv_file))
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: DATABASE_URL: "), result.output
