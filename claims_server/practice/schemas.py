@@ -143,6 +143,10 @@ class ProviderPatchSchema(ProviderSchema):
 
 #: The most entries one fee schedule (and one PUT or CSV file) may hold.
 MAX_FEE_ENTRIES = 20_000
+#: The most entries one PUT carries (a bigger schedule goes in several PUTs, or by CSV with
+#: ``claims-server fee-schedule import``): small enough that a list one over it still fits the
+#: JSON body limit (JSON_MAX_BYTES), so it is refused naming ``entries``, not as a 413.
+MAX_FEE_ENTRIES_PER_REQUEST = 5_000
 FEE_PROCEDURE = re.compile(r"^[A-Z0-9]{5}$")
 FEE_MODIFIER = re.compile(r"^([A-Z0-9]{2})?$")
 
@@ -208,7 +212,10 @@ class FeeSchedulePutSchema(Schema):
     entries = fields.List(
         fields.Nested(FeeEntrySchema),
         required=True,
-        validate=validate.Length(max=MAX_FEE_ENTRIES, error=f"at most {MAX_FEE_ENTRIES} entries"),
+        validate=validate.Length(
+            max=MAX_FEE_ENTRIES_PER_REQUEST,
+            error=f"at most {MAX_FEE_ENTRIES_PER_REQUEST} entries per request",
+        ),
         metadata={
             "example": [{"procedure": "99213", "modifier": "", "charge": "125.00", "description": None}]
         },
