@@ -267,15 +267,10 @@ def test_chosen_ready_claims_left_out_are_named_with_the_reason(
     assert session.get(Claim, on_first.id).state is ClaimState.READY
 
 
-def _postgres_only(session) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip(
-            "row locks: PostgreSQL only (SQLite locks the whole database, so no batcher skips a claim)"
-        )
-
-
+# Row locks: PostgreSQL only (SQLite locks the whole database, so no batcher skips a claim);
+# deselected in the SQLite pass (tests/conftest.py), never skipped.
+@pytest.mark.postgres_pass
 def test_a_chosen_claim_another_batcher_holds_is_named_in_use(session, factory, make_claims):
-    _postgres_only(session)
     free, held_elsewhere = make_claims(2)
     other = factory()
     try:
