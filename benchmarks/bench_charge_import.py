@@ -24,12 +24,10 @@ average are printed too: PostgreSQL runs on the same machine.
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default=None, help="an empty PostgreSQL database (default: a new one)"
     )
     args = parser.parse_args(argv)
-    # Benchmark-only synthetic key, as in the tests: encryption is on, with a throwaway key.
-    os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
+    url, drop_database = seed.run_database(args.database_url, "bench_charge_import")
 
     from sqlalchemy import func, select, text
 
@@ -111,13 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     from claims_server.submission.services import build_batches
     from tests.charge_files import VISITS, charge_csv_bytes, charge_rows
 
-    name = None
-    url = args.database_url
-    admin = None
-    if url is None:
-        name = f"bench_charge_import_{uuid.uuid4().hex[:8]}"
-        admin = seed.admin_engine()
-        url = seed.create_database(admin, name)
     try:
         with acting_as(system_principal("bench:charge-import")):
             upgrade(url)
@@ -192,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "met" if report.lines / seconds >= 2000 else "NOT met"
             print(f"target: >= 2,000 lines/s -> {verdict}")
     finally:
-        if admin is not None and name is not None:
-            seed.drop_databases(admin, [name])
-            admin.dispose()
+        drop_database()
     return 0
 
 

@@ -20,13 +20,10 @@ which only reads.
 from __future__ import annotations
 
 import argparse
-import base64
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default=None, help="an empty PostgreSQL database (default: a new one)"
     )
     args = parser.parse_args(argv)
-    # Benchmark-only synthetic key, as in the tests: encryption is on, with a throwaway key.
-    os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
+    url, drop_database = seed.run_database(args.database_url, "bench_posting")
 
     import synth_835
     from sqlalchemy import text
@@ -120,13 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     from claims_server.remittance.services import run_posting, store_835
     from claims_server.security.principal import acting_as, system_principal
 
-    name = None
-    url = args.database_url
-    admin = None
-    if url is None:
-        name = f"bench_posting_{uuid.uuid4().hex[:8]}"
-        admin = seed.admin_engine()
-        url = seed.create_database(admin, name)
     try:
         with tempfile.TemporaryDirectory() as directory, acting_as(system_principal("bench:posting")):
             upgrade(url)
@@ -192,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "met" if seconds <= 30 and report.status == "posted" else "NOT met"
             print(f"target: <= 30 s for {args.claims:,} claims -> {verdict}")
     finally:
-        if admin is not None and name is not None:
-            seed.drop_databases(admin, [name])
-            admin.dispose()
+        drop_database()
     return 0
 
 

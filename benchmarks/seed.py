@@ -8,8 +8,10 @@ Imported as ``seed`` by the benchmark scripts, which put ``benchmarks/`` on ``sy
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy import Engine, create_engine, insert, select, text
@@ -38,6 +40,24 @@ def drop_databases(admin: Engine, names: Sequence[str]) -> None:
     with admin.connect() as conn:
         for name in reversed(names):
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_database(given_url: str | None, prefix: str) -> tuple[str, Callable[[], None]]:
+    """The database a benchmark run uses: ``given_url`` (left as it is), or a new empty one named
+    ``{prefix}_<random>``; and the function that drops what was created (call it at the end).
+    Also sets the benchmark-only synthetic MASTER_KEY (encryption on, throwaway key), as the tests do."""
+    os.environ.setdefault("MASTER_KEY", base64.b64encode(b"bench-only-master-key-32-bytes!!").decode())
+    if given_url is not None:
+        return given_url, lambda: None
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = admin_engine()
+    url = create_database(admin, name)
+
+    def drop() -> None:
+        drop_databases(admin, [name])
+        admin.dispose()
+
+    return url, drop
 
 
 def seed_demo_practice(factory: sessionmaker[Session]) -> int:
