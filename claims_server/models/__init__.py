@@ -69,6 +69,9 @@ from claims_server.models.payers import (
 )
 from claims_server.models.practice import Practice, Provider, ProviderEntityType
 from claims_server.models.remittance import (
+    AdjudicationHold,
+    AdjudicationKind,
+    AdjudicationState,
     Adjustment,
     AdjustmentGroup,
     ClaimPayment,
@@ -117,6 +120,9 @@ __all__ = [
     "AccountCode",
     "AccountType",
     "Ack999Result",
+    "AdjudicationHold",
+    "AdjudicationKind",
+    "AdjudicationState",
     "Adjustment",
     "AdjustmentGroup",
     "ApiToken",

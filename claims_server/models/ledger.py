@@ -71,6 +71,8 @@ class AccountCode(StrEnum):
     PROVIDER_ADJUSTMENTS = "provider_adjustments"
     WRITE_OFFS = "write_offs"
     PATIENT_CREDIT = "patient_credit"  # patient overpayments held until refunded or applied
+    INTEREST_INCOME = "interest_income"  # PLB L6: prompt-pay interest a payer adds
+    PAYER_OFFSET = "payer_offset"  # PLB WO/FB/72/J1...: recoupments and forward balances, per payer
 
 
 #: (code, name, type) of every account the services rely on.
@@ -84,6 +86,8 @@ STANDARD_CHART: tuple[tuple[AccountCode, str, AccountType], ...] = (
     (AccountCode.PROVIDER_ADJUSTMENTS, "Provider-level adjustments", AccountType.CONTRA),
     (AccountCode.WRITE_OFFS, "Write-offs", AccountType.CONTRA),
     (AccountCode.PATIENT_CREDIT, "Patient credit balances", AccountType.LIABILITY),
+    (AccountCode.INTEREST_INCOME, "Interest income", AccountType.REVENUE),
+    (AccountCode.PAYER_OFFSET, "Payer recoupments and forward balances", AccountType.ASSET),
 )
 
 #: The accounts that make up a receivable balance.

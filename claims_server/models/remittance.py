@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from claims_server.db import Base
@@ -36,6 +36,40 @@ class RemittanceState(StrEnum):
     RECEIVED = "received"  # parsed and stored, not posted
     POSTED = "posted"  # every claim payment posted or queued
     FAILED = "failed"  # posting stopped with an error; nothing was applied
+    # Every claim of the file repeats an adjudication already posted (a re-issued 835):
+    # its money waits in unapplied payments until a supervisor posts or rejects it.
+    HELD = "held"
+
+
+class AdjudicationKind(StrEnum):
+    """What one CLP is in its payer's history of the claim (docs/adjudication-history.md)."""
+
+    ORIGINAL = "original"  # the first current adjudication of the claim by this payer
+    CORRECTION = "correction"  # an adjudication after the payer reversed (or denied) an earlier one
+    REVERSAL = "reversal"  # CLP02 = 22: takes back a named earlier adjudication
+    UNMATCHED = "unmatched"  # matched none of our claims (money in unapplied payments)
+    INFORMATIONAL = "informational"  # CLP02 23/25: no money moves
+
+
+class AdjudicationState(StrEnum):
+    """Where one CLP stands; the ledger reflects the ``current`` (and ``applied``) ones only."""
+
+    CURRENT = "current"  # posted and in force
+    REVERSED = "reversed"  # posted, then taken back by a reversal (its entry mirrored)
+    SUPERSEDED = "superseded"  # a denial (CLP02 4, no money) replaced by a later adjudication
+    APPLIED = "applied"  # a reversal that took back its original
+    HELD = "held"  # not posted: its money waits in unapplied payments (see hold_reason)
+    REJECTED = "rejected"  # a held adjudication a supervisor rejected (its hold undone)
+    UNMATCHED = "unmatched"  # no claim of ours: money in unapplied payments, a work item
+    NONE = "none"  # informational: nothing posted
+
+
+class AdjudicationHold(StrEnum):
+    """Why an adjudication is held rather than posted."""
+
+    POSSIBLE_DUPLICATE = "possible_duplicate"  # a second original with no reversal between
+    WOULD_OVERDRAW = "would_overdraw"  # posting would leave a payer's A/R below zero
+    REVERSAL_UNMATCHED = "reversal_unmatched"  # a reversal naming no current adjudication
 
 
 class AdjustmentGroup(StrEnum):
@@ -94,9 +128,21 @@ class Remittance(PublicIdMixin, TimestampMixin, Base):
 
 
 class ClaimPayment(CreatedMixin, Base):
-    """One CLP loop (2100): the payer's decision on one claim; claim NULL when unmatched."""
+    """One CLP loop (2100): the payer's decision on one claim; claim NULL when unmatched.
+
+    Each matched CLP is one step of its payer's adjudication history of the encounter,
+    keyed by (``ledger_claim_id``, ``payer_id``) with ``payer_claim_control_number``
+    (CLP07) naming the payer's claim: ``adjudication_kind`` says what it is, and
+    ``adjudication_state`` whether the ledger reflects it (docs/adjudication-history.md).
+    """
 
     __tablename__ = "claim_payments"
+    __table_args__ = (
+        enum_check("adjudication_kind", AdjudicationKind),
+        enum_check("adjudication_state", AdjudicationState),
+        enum_check("hold_reason", AdjudicationHold),
+        Index("ix_claim_payments_history", "ledger_claim_id", "payer_id"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     remittance_id: Mapped[int] = mapped_column(
@@ -117,9 +163,20 @@ class ClaimPayment(CreatedMixin, Base):
     crossover_payer_id: Mapped[str | None] = mapped_column(String(80))  # NM1*TT NM109
     service_date_from: Mapped[date | None] = mapped_column(Date)  # DTM*232
     service_date_to: Mapped[date | None] = mapped_column(Date)  # DTM*233
+    # The adjudication history (NULL on rows written before it existed and on unmatched CLPs).
+    payer_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("payers.id"))  # who adjudicated
+    ledger_claim_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claims.id"))  # A/R's claim
+    adjudication_kind: Mapped[AdjudicationKind | None] = mapped_column(EnumText(AdjudicationKind, 16))
+    adjudication_state: Mapped[AdjudicationState | None] = mapped_column(EnumText(AdjudicationState, 16))
+    hold_reason: Mapped[AdjudicationHold | None] = mapped_column(EnumText(AdjudicationHold, 24))
+    reverses_claim_payment_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("claim_payments.id"), index=True
+    )  # on a reversal: the adjudication it took back
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a supervisor's post / reject
+    decided_by: Mapped[str | None] = mapped_column(String(100))  # username or integration, never PHI
 
     remittance: Mapped[Remittance] = relationship(back_populates="claim_payments")
-    claim: Mapped[Claim | None] = relationship()
+    claim: Mapped[Claim | None] = relationship(foreign_keys="ClaimPayment.claim_id")
     line_payments: Mapped[list[LinePayment]] = relationship(
         back_populates="claim_payment",
         cascade="all, delete-orphan",
@@ -211,5 +268,9 @@ class ProviderAdjustment(Base):
     reason_code: Mapped[str] = mapped_column(String(2))  # PLB03-1: WO, L6, FB, 72, ...
     reference: Mapped[str | None] = mapped_column(String(50))  # PLB03-2
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # PLB04, signed
+    # What PLB03-2 names, when it names one of ours: a claim (by CLP01 or CLP07).
+    reference_kind: Mapped[str | None] = mapped_column(String(16))  # claim | payer_claim | other | none
+    claim_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claims.id"), index=True)
+    claim_payment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claim_payments.id"))
 
     remittance: Mapped[Remittance] = relationship(back_populates="provider_adjustments")

@@ -37,6 +37,8 @@ class WorkQueue(StrEnum):
     UNPAID = "unpaid"  # no answer after N days
     NEEDS_SECONDARY = "needs_secondary"  # primary paid, secondary coverage exists
     PATIENT_BALANCE = "patient_balance"
+    POSSIBLE_DUPLICATE = "possible_duplicate"  # an 835 repeating a posted adjudication: held
+    RECONCILIATION = "reconciliation"  # a PLB (interest, recoupment, forward balance) to reconcile
     OTHER = "other"
 
 
@@ -74,6 +76,8 @@ class WorkItem(PublicIdMixin, TimestampMixin, Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     claim_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claims.id"), index=True)
     claim_payment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claim_payments.id"), index=True)
+    remittance_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("remittances.id"), index=True)
+    provider_adjustment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("provider_adjustments.id"))
     reason_codes: Mapped[list[str]] = mapped_column(JsonType, default=list)  # e.g. ["CO-16", "N290"]
     recommended_action: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(SmallInteger, default=0)  # higher first
