@@ -6,8 +6,11 @@ command. Nothing here touches Flask, SQLAlchemy or the database, so the command 
 fast. Every failure is reported as a structured error (JSON with ``--json``), never a
 traceback.
 
-Exit codes: 0 valid / parsed, 1 invalid (or a parse that found errors), 2 not X12 at all
-(or the file cannot be read).
+Exit codes: 0 valid / parsed, 1 invalid (or a parse that found errors: an 835 that does
+not balance or is truncated, an 837D or another set the parser refuses), 2 not X12 at all
+(or the file cannot be read), 3 unchecked (``validate``: nothing wrong was found, but at
+least one transaction set has no implementation guide we could check it against, so it is
+not called valid).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import click
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_NOT_X12 = 2
+EXIT_UNCHECKED = 3
 
 
 def _emit_json(data: object) -> None:
@@ -62,7 +66,7 @@ def _location(f: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--no-rules", is_flag=True, help="TR3 map checks only, without the 837 guide rules")
 def validate_command(file: str, as_json: bool, no_rules: bool) -> None:
-    """Validate FILE: exit 0 valid, 1 invalid, 2 not X12."""
+    """Validate FILE: exit 0 valid, 1 invalid, 2 not X12, 3 unchecked (no guide for a set)."""
     try:
         from edi.validate import validate
 
@@ -76,15 +80,22 @@ def validate_command(file: str, as_json: bool, no_rules: bool) -> None:
             exit_code=EXIT_INVALID,
         )
         return
-    code = EXIT_VALID if report.valid else (EXIT_INVALID if report.readable else EXIT_NOT_X12)
+    verdict = report.verdict
+    code = {
+        "valid": EXIT_VALID,
+        "invalid": EXIT_INVALID,
+        "unchecked": EXIT_UNCHECKED,
+    }.get(verdict, EXIT_NOT_X12)
     if as_json:
         _emit_json(report.to_json_dict())
     else:
         errors = sum(1 for f in report.findings if f.is_error)
         warnings = sum(1 for f in report.findings if f.severity.value == "warning")
-        verdict = "valid" if report.valid else ("invalid" if report.readable else "not X12")
+        shown = "not X12" if verdict == "unreadable" else verdict
+        unchecked = sum(1 for ts in report.transaction_sets if not ts.checked)
+        detail = f", {unchecked} without an implementation guide" if unchecked else ""
         click.echo(
-            f"{file}: {verdict} ({len(report.transaction_sets)} transaction sets, {errors} errors, "
+            f"{file}: {shown} ({len(report.transaction_sets)} transaction sets{detail}, {errors} errors, "
             f"{warnings} warnings)"
         )
         for f in report.findings:
@@ -107,7 +118,8 @@ _PARSERS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def transaction_kind(st01: str, gs08: str, has_ta1: bool) -> str | None:
-    """Which parser serves a file: ST01 + GS08 (277 + X214 is the 277CA), or TA1 alone."""
+    """Which parser serves a file: ST01 + its implementation (ST03, else GS08; 277 +
+    X214 is the 277CA), or TA1 alone."""
     if st01 in ("835", "837", "999", "270", "271"):
         return st01
     if st01 == "277" and "X214" in gs08:
@@ -164,7 +176,7 @@ def parse_command(file: str, as_json: bool) -> None:
             exit_code=EXIT_NOT_X12,
         )
         return
-    st01, gs08 = head.st01, head.gs08 or head.st03
+    st01, gs08 = head.st01, head.st03 or head.gs08
     kind = transaction_kind(st01, gs08, head.has_ta1)
     if kind is None:
         _error(
@@ -191,6 +203,14 @@ def parse_command(file: str, as_json: bool) -> None:
     except X12SyntaxError as exc:
         _error(exc.code, exc.message, as_json=True, file=file, exit_code=EXIT_NOT_X12)
         return
+    except ValueError as exc:
+        # A parser's own structured refusal (X837ParseError: an 837D, a line without a
+        # service segment, an amount it cannot read): its code and message, exit 1.
+        code, message = getattr(exc, "code", None), getattr(exc, "message", None)
+        if not (isinstance(code, str) and isinstance(message, str)):
+            code, message = "PARSE_FAILED", f"the {kind} parser failed ({type(exc).__name__})"
+        _error(code, message, as_json=True, file=file, exit_code=EXIT_INVALID)
+        return
     except Exception as exc:  # a parser bug must still give a structured answer
         _error(
             "PARSE_FAILED",
@@ -205,8 +225,63 @@ def parse_command(file: str, as_json: bool) -> None:
     characters = _character_findings(file)
     if characters and isinstance(data, dict):
         data["character_findings"] = characters
+    failed = bool(characters)
+    if kind == "835":
+        # Money first: an 835 that does not balance, is truncated (a missing SE/GE/IEA, a
+        # set or segment run that could not be read) or carries any error finding is a
+        # parse that found errors, whatever else it holds.
+        failed = failed or not result.balanced or any(f.is_error for f in result.all_findings())
+    elif isinstance(data, dict):
+        # The other parsers read what they can; the envelope says whether that is all of
+        # the file (the 835 parser checks this itself).
+        structure = _structure_findings(file)
+        if structure:
+            data["structure_findings"] = structure
+            failed = failed or any(f["severity"] == "error" for f in structure)
     _emit_json(data)
-    sys.exit(EXIT_INVALID if characters else EXIT_VALID)
+    sys.exit(EXIT_INVALID if failed else EXIT_VALID)
+
+
+def _structure_findings(file: str) -> list[dict[str, object]]:
+    """Envelope trailers missing (a truncated file) and indented segments, for parsers
+    that do not check the envelope themselves."""
+    from edi.envelope import EnvelopeChecker
+    from edi.findings import error, warning
+    from edi.reader import ReaderNotes, X12SyntaxError, read_segments
+
+    checker = EnvelopeChecker(file)
+    notes = ReaderNotes()
+    indented = notes.indented
+    found = []
+    count = first = 0
+    truncated = {"X12.SE_MISSING", "X12.GE_MISSING", "X12.IEA_MISSING"}
+    try:
+        for seg in read_segments(file, notes=notes):
+            if indented:
+                first = first or indented[0]
+                count += len(indented)
+                indented.clear()
+            found += [f for f in checker.feed(seg) if f.code in truncated]
+    except (X12SyntaxError, OSError):
+        pass  # the parser has said so already
+    found += [f for f in checker.finish() if f.code in truncated]
+    if notes.text_before_isa:
+        found.append(
+            error(
+                "X12.TEXT_BEFORE_ISA",
+                f"{notes.text_before_isa} characters of text come before the first ISA; skipped",
+                file_ordinal=1,
+            )
+        )
+    if count:
+        found.append(
+            warning(
+                "X12.SEGMENT_LEADING_SPACE",
+                f"{count} segment(s) start with blanks or tabs (first at segment #{first}); read past",
+                file_ordinal=first,
+            )
+        )
+    return [f.to_json_dict() for f in found]
 
 
 def _character_findings(file: str) -> list[dict[str, object]]:
@@ -227,13 +302,20 @@ def build_acknowledgment(file: str, *, control_number: int = 1) -> tuple[Any, st
     """Validate ``file`` and build our answer with :func:`edi.ack.acknowledge`: a TA1 when
     an interchange envelope is bad (e.g. ISA13 ≠ IEA02), else a 999 per functional group.
 
-    Raises ``LookupError`` when there is nothing to answer (no readable ISA).
+    Raises ``LookupError`` when there is nothing to answer (no readable ISA), or
+    :class:`edi.ack.NothingToAcknowledge` (a LookupError) when the file holds only
+    acknowledgments (999/997, TA1), which are never acknowledged.
     """
+    report, ack = _acknowledgment(file, control_number=control_number)
+    return report, ack.text
+
+
+def _acknowledgment(file: str, *, control_number: int) -> tuple[Any, Any]:
     from edi.ack import acknowledge
     from edi.validate import validate
 
     report = validate(file)
-    return report, acknowledge(report, control_number=control_number).text
+    return report, acknowledge(report, control_number=control_number)
 
 
 @edi_group.command("ack")
@@ -248,11 +330,20 @@ def build_acknowledgment(file: str, *, control_number: int = 1) -> tuple[Any, st
 def ack_command(file: str, control_number: int) -> None:
     """Print our acknowledgment for FILE: a 999, or a TA1 when the interchange envelope is bad.
 
-    Exit 0 when FILE is valid, 1 when the acknowledgment rejects something, 2 when FILE
-    is not X12 (nothing can be acknowledged).
+    Acknowledgments are never acknowledged: a 999/997 group (GS01 FA) or a TA1 gets no
+    999; what was left out is said on stderr. Exit 0 when FILE is valid, 1 when the
+    acknowledgment rejects something, 2 when FILE is not X12 (nothing can be acknowledged).
+    A file holding only acknowledgments prints no X12, says why, and exits 0 (1 when it
+    is invalid).
     """
+    from edi.ack import NothingToAcknowledge
+
     try:
-        report, text = build_acknowledgment(file, control_number=control_number)
+        report, ack = _acknowledgment(file, control_number=control_number)
+    except NothingToAcknowledge as exc:
+        click.echo(f"{file}: NO_ACKNOWLEDGMENT: {exc}", err=True)
+        sys.exit(EXIT_VALID if exc.report.valid else EXIT_INVALID)
+        return
     except LookupError as exc:
         _error("NOT_X12", str(exc), as_json=False, file=file, exit_code=EXIT_NOT_X12)
         return
@@ -274,5 +365,8 @@ def ack_command(file: str, control_number: int) -> None:
             exit_code=EXIT_INVALID,
         )
         return
+    text = ack.text
+    for note in ack.notes:
+        click.echo(f"{file}: NOT_ACKNOWLEDGED: {note}", err=True)
     click.echo(text, nl=not text.endswith("\n"))
     sys.exit(EXIT_VALID if report.valid else EXIT_INVALID)

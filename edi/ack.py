@@ -8,7 +8,12 @@ answers a file answers it the same way:
   TA1 with the envelope's note code (TA105), because a 999 cannot acknowledge groups
   of an interchange that cannot be trusted;
 - otherwise one 999 interchange answers every functional group read (one 999
-  transaction set per group: AK2/IK3/IK4/IK5 per transaction set, AK9 per group).
+  transaction set per group: AK2/IK3/IK4/IK5 per transaction set, AK9 per group);
+- acknowledgments are never acknowledged (X12.6): a group with GS01 "FA" (999, 997)
+  gets no 999, and neither do TA1 segments; when nothing else is left,
+  :class:`NothingToAcknowledge` says so instead of a 999 with an empty group;
+- a set whose implementation guide we do not have is answered ``IK5*E*I6`` (accepted,
+  implementation convention not supported), never ``IK5*A`` (docs/edi-reading.md).
 
 Sender and receiver are swapped from the inbound ISA/GS: we answer whoever sent it.
 """
@@ -23,7 +28,17 @@ from edi.charset import to_x12_text
 from edi.validate import ValidationReport
 from edi.writer import X12WriteError
 
-__all__ = ["Acknowledgment", "acknowledge"]
+__all__ = ["Acknowledgment", "NothingToAcknowledge", "acknowledge"]
+
+
+class NothingToAcknowledge(LookupError):
+    """The file is X12, but nothing in it may be acknowledged: it holds only
+    acknowledgments (999/997 under GS01 FA, TA1 segments) or no functional group.
+    ``report`` is the validation of the file, for its verdict."""
+
+    def __init__(self, message: str, report: ValidationReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +53,7 @@ class Acknowledgment:
     text: str
     accepted: bool
     report: ValidationReport
+    notes: tuple[str, ...] = ()  # what was read but deliberately not acknowledged, and why
 
 
 def acknowledge(
@@ -83,9 +99,23 @@ def _acknowledge(report: ValidationReport, *, control_number: int, when: datetim
             for offset, i in enumerate(bad)
         ]
         return Acknowledgment("TA1", "".join(texts), False, report)
-    first = report.interchanges[0].summary
-    group = first.groups[0] if first.groups else None
+    notes = _not_acknowledged(report)
     groups = x999.groups_from_report(report)
+    if not groups:
+        raise NothingToAcknowledge(
+            "; ".join(notes) or "the file holds no functional group to acknowledge; no 999 is produced",
+            report,
+        )
+    # Addressed back to the sender of the first group we answer (its interchange's parties).
+    first, group = next(
+        (
+            (i.summary, g)
+            for i in report.interchanges
+            for g in i.summary.groups
+            if not x999.is_acknowledgment(g.gs01, "")
+        ),
+        (report.interchanges[0].summary, None),
+    )
     text = x999.generate_999(
         groups,
         sender_qualifier=_party(first.receiver_qualifier, "ZZ"),
@@ -99,8 +129,32 @@ def _acknowledge(report: ValidationReport, *, control_number: int, when: datetim
         usage=first.usage if first.usage in ("P", "T") else "P",
         when=when,
     )
-    accepted = all(ts.ik5_code in ("A", "E") for ts in report.transaction_sets) and bool(groups)
-    return Acknowledgment("999", text, accepted and report.valid, report)
+    accepted = all(
+        ts.ik5_code in ("A", "E")
+        for ts in report.transaction_sets
+        if not x999.is_acknowledgment(ts.gs01, ts.st01)
+    )
+    return Acknowledgment("999", text, accepted and report.valid, report, tuple(notes))
+
+
+def _not_acknowledged(report: ValidationReport) -> list[str]:
+    """What the file holds that no 999 answers: acknowledgment groups and TA1s."""
+    notes: list[str] = []
+    for interchange in report.interchanges:
+        summary = interchange.summary
+        for group in summary.groups:
+            if x999.is_acknowledgment(group.gs01, ""):
+                notes.append(
+                    f"interchange {summary.isa13}: functional group {group.gs06} (GS01 FA, "
+                    f"{len(group.transaction_sets)} acknowledgment(s)) is not acknowledged: "
+                    "acknowledgments are never acknowledged, so no 999 answers it"
+                )
+        if not summary.groups:
+            notes.append(
+                f"interchange {summary.isa13} holds no functional group (only TA1 or nothing): "
+                "a TA1 is never acknowledged, so no 999 is produced"
+            )
+    return notes
 
 
 def _with_parties(isa: list[str]) -> list[str]:

@@ -10,8 +10,9 @@ interchange, AK9 for a group, IK5 for a transaction set), following the X12 code
   022 invalid control structure, 023 premature end of file, 024 invalid interchange
   content, 025 duplicate ISA13, 027 invalid component separator.
 * AK905: 3 GE missing, 4 GS06 ≠ GE02, 5 GE01 count, 6 GS06 syntax, 19 GS06 not unique.
-* IK502: 2 SE missing, 3 ST02 ≠ SE02, 4 SE01 count, 7 invalid ST02, 23 ST02 not unique
-  in the group, I6 ST03 does not name the group's implementation guide (GS08).
+* IK502: 2 SE missing, 3 ST02 ≠ SE02, 4 SE01 count, 6 ST01 not a set of the group's
+  functional identifier (GS01, :data:`FUNCTIONAL_GROUP_OF`), 7 invalid ST02, 23 ST02 not
+  unique in the group, I6 ST03 does not name the group's implementation guide (GS08).
 """
 
 from __future__ import annotations
@@ -67,9 +68,29 @@ IK5_BY_CODE = {
     "X12.SE_MISSING": "2",
     "X12.SE02_MISMATCH": "3",
     "X12.SE01_COUNT": "4",
+    "X12.GS01_MISMATCH": "6",
     "X12.ST02_INVALID": "7",
     "X12.ST02_DUPLICATE": "23",
     "X12.ST03_MISMATCH": "I6",
+}
+
+# ST01 -> the GS01 functional identifier code of the group that may hold it (X12 code
+# list 479, as the HIPAA TR3s use it). A set under another GS01 is in the wrong group:
+# its receiver routes and checks it as the group says (a 271 under HS is read as a 270).
+FUNCTIONAL_GROUP_OF = {
+    "270": "HS",
+    "271": "HB",
+    "275": "PI",
+    "276": "HR",
+    "277": "HN",
+    "278": "HI",
+    "820": "RA",
+    "824": "AG",
+    "834": "BE",
+    "835": "HP",
+    "837": "HC",
+    "997": "FA",
+    "999": "FA",
 }
 
 
@@ -511,6 +532,17 @@ class EnvelopeChecker:
                 position=1,
             )
         self._st02_seen.add(st02)
+        st01 = seg.get(1)
+        expected_gs01 = FUNCTIONAL_GROUP_OF.get(st01)
+        if expected_gs01 and self.gs is not None and self.gs.gs01 != expected_gs01:
+            self._err(
+                "X12.GS01_MISMATCH",
+                f"a {st01} belongs in a functional group with GS01 {expected_gs01}, not {self.gs.gs01[:3]!r}",
+                seg,
+                element="ST01",
+                value=st01,
+                position=1,
+            )
         st03 = seg.get(3)
         if st03 and self.gs is not None and st03 != self.gs.gs08:
             self._err(

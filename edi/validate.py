@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edi.charset import bad_element_refs
-from edi.envelope import EnvelopeChecker, InterchangeSummary, ack_codes
+from edi.envelope import FUNCTIONAL_GROUP_OF, EnvelopeChecker, InterchangeSummary, ack_codes
 from edi.findings import Finding, Severity
 from edi.identifiers import is_valid_npi
 from edi.maps import CompiledMap, CompositeSpec, ElementSpec, LoopSpec, MapError, SegmentSpec, map_for
 from edi.numbers import amount_cents, parse_count
-from edi.reader import Delimiters, Segment, Source, X12SyntaxError, read_segments
+from edi.reader import Delimiters, ReaderNotes, Segment, Source, X12SyntaxError, read_segments
 
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 _NUMERIC = re.compile(r"^-?[0-9]+$")
@@ -1277,6 +1277,86 @@ class ClaimRules:
 
 
 # --------------------------------------------------------------------------------------
+# Guide rules for 835: the money (X221A1 1.10.2 balancing, BPR02 never negative)
+# --------------------------------------------------------------------------------------
+class RemittanceRules:
+    """835 money edits, from the very parser remittance posting reads files with
+    (:mod:`edi.x835`), so ``validate``, ``edi parse`` and posting cannot disagree on
+    whether a remittance balances: service line (SVC02 - line CAS = SVC03), claim (CLP03 -
+    CAS = CLP04), payment (sum of CLP04 - sum of PLB = BPR02), BPR02 not negative, and
+    amounts the ledger cannot hold. Other parser findings are left to the map walk.
+    """
+
+    CODES = frozenset(
+        {
+            "835_LINE_UNBALANCED",
+            "835_CLAIM_UNBALANCED",
+            "835_PAYMENT_UNBALANCED",
+            "835_PAYMENT_NEGATIVE",
+            "835_AMOUNT_PRECISION",
+            "835_AMOUNT_OUT_OF_RANGE",
+        }
+    )
+
+    def __init__(self, st02: str, st: Segment) -> None:
+        from edi import x835  # the 835 parser imports nothing from here
+
+        self.st02 = st02
+        self.parser = x835._Parser()
+        self.parser.component = st.delimiters.component or ":"
+        self.bpr_position: int | None = None
+        self.out: list[Finding] = []
+        self.feed(st.elements, st.ordinal, 1)
+
+    def feed(self, elements: list[str], ordinal: int, position: int) -> None:
+        parser = self.parser
+        parser.ordinal = ordinal
+        sid = elements[0]
+        if sid == "BPR" and self.bpr_position is None:
+            self.bpr_position = position
+        handler = parser.handlers.get(sid)
+        if handler is not None and sid not in ("ISA", "GS", "GE", "IEA"):
+            handler(elements)
+        if parser.out:
+            self._collect()
+
+    def close(self) -> list[Finding]:
+        """End of the set (SE read, or missing): every money finding, 999-ready."""
+        if self.parser.in_835:
+            self.parser.close_transaction(missing_se=True)
+            self._collect()
+        out, self.out = self.out, []
+        return out
+
+    def _collect(self) -> None:
+        for event in self.parser.out:
+            for f in event.findings if not isinstance(event, Finding) else (event,):
+                if f.code not in self.CODES:
+                    continue
+                position = f.segment_position
+                if f.code == "835_PAYMENT_UNBALANCED":
+                    position = self.bpr_position
+                # A guide rule: answered in the 999 as an element error, IK403 I12.
+                self.out.append(
+                    Finding(
+                        Severity.ERROR,
+                        f"X12.{f.code}",
+                        f.message,
+                        f.segment,
+                        position,
+                        f.loop,
+                        f.element,
+                        f.value,
+                        f.file_ordinal,
+                        self.st02,
+                        "8",
+                        "I12" if f.element else None,
+                    )
+                )
+        self.parser.out.clear()
+
+
+# --------------------------------------------------------------------------------------
 # Reports
 # --------------------------------------------------------------------------------------
 @dataclass(slots=True)
@@ -1297,8 +1377,22 @@ class TransactionSetReport:
     segment_count: int = 0
 
     @property
+    def checked(self) -> bool:
+        """Was the set walked through its implementation guide? False: only the envelope
+        and the X12 syntax were checked (no guide for its ST01 + ST03)."""
+        return self.guide is not None
+
+    @property
+    def verdict(self) -> str:
+        """valid | invalid | unchecked (no errors, but no guide to check it against)."""
+        if any(f.is_error for f in self.findings):
+            return "invalid"
+        return "valid" if self.checked else "unchecked"
+
+    @property
     def ik5_code(self) -> str:
-        """999 IK501: A accepted, E accepted with errors noted (warnings), R rejected."""
+        """999 IK501: A accepted, E accepted with errors noted (warnings, or a set whose
+        guide we do not have: see :attr:`ik5_noted`), R rejected."""
         if any(f.is_error for f in self.findings):
             return "R"
         return "E" if any(f.severity is Severity.WARNING for f in self.findings) else "A"
@@ -1315,8 +1409,16 @@ class TransactionSetReport:
                 codes.append(code)
         return codes[:5]
 
+    @property
+    def ik5_noted(self) -> list[str]:
+        """IK502 codes of an accepted set: I6 (implementation convention not supported)
+        when its guide was not checked, so an IK5 never claims a conformance we did not
+        check (docs/edi-reading.md)."""
+        return [] if self.checked else ["I6"]
+
     def to_json_dict(self) -> dict[str, object]:
         return {
+            "verdict": self.verdict,
             "st01": self.st01,
             "st02": self.st02,
             "st03": self.st03,
@@ -1360,7 +1462,19 @@ class ValidationReport:
 
     @property
     def valid(self) -> bool:
+        """No error found. Whether every set was checked against its guide is
+        :attr:`verdict`; a file whose sets have no guide is not called valid there."""
         return self.readable and not any(f.is_error for f in self.findings)
+
+    @property
+    def verdict(self) -> str:
+        """valid | invalid | unchecked | unreadable: ``unchecked`` when nothing is wrong
+        but at least one transaction set has no implementation guide we could walk."""
+        if not self.readable:
+            return "unreadable"
+        if not self.valid:
+            return "invalid"
+        return "unchecked" if any(not ts.checked for ts in self.transaction_sets) else "valid"
 
     @property
     def errors(self) -> list[Finding]:
@@ -1369,7 +1483,8 @@ class ValidationReport:
     def to_json_dict(self) -> dict[str, object]:
         return {
             "file": self.file,
-            "valid": self.valid,
+            "verdict": self.verdict,
+            "valid": self.verdict == "valid",
             "readable": self.readable,
             "interchanges": [
                 {"isa13": i.isa13, "sender": i.sender, "receiver": i.receiver, "ta1_note": i.ta1_note}
@@ -1404,6 +1519,8 @@ class _Validator:
         self.rules: ClaimRules | None = None
         self.map: CompiledMap | None = None
         self.map_error: str | None = None
+        self.guides: dict[tuple[str, str, str], CompiledMap | None] = {}
+        self.remittance: RemittanceRules | None = None
         self.checkers: dict[int, SegmentChecker] = {}
         self.position = 0
         self.hl_count = 0
@@ -1422,11 +1539,37 @@ class _Validator:
         elif self.isa_report is not None and finding.transaction_set is None:
             self.isa_report.findings.append(finding)
 
-    def run(self, segments: Iterator[Segment]) -> None:
+    def run(self, segments: Iterator[Segment], notes: ReaderNotes | None = None) -> None:
         envelope = self.envelope
+        indented = notes.indented if notes is not None else []
+        next_indented = 0  # index into ``indented`` (the reader appends a block at a time)
         for seg in segments:
             elements = seg.elements
             sid = elements[0]
+            if seg.ordinal == 1 and notes is not None and notes.text_before_isa:
+                self.emit(
+                    _finding(
+                        Severity.ERROR,
+                        "X12.TEXT_BEFORE_ISA",
+                        f"{notes.text_before_isa} characters of text come before the first ISA: "
+                        "not X12; skipped, and the interchange after them was read",
+                        segment="ISA",
+                        file_ordinal=1,
+                    )
+                )
+            if indented:
+                # Blanks or tabs before this segment id: the reader read past them (the
+                # segment is checked as usual), and the file is not X12 as sent.
+                while next_indented < len(indented) and indented[next_indented] < seg.ordinal:
+                    next_indented += 1
+                if next_indented < len(indented) and indented[next_indented] == seg.ordinal:
+                    next_indented += 1
+                    self._segment_problem(
+                        seg, "X12.SEGMENT_LEADING_SPACE", "segment id is preceded by blanks or tabs", "1"
+                    )
+                if next_indented >= len(indented):
+                    indented.clear()
+                    next_indented = 0
             if sid != sid.strip() or "\n" in sid:
                 cleaned = sid.strip()
                 self._segment_problem(
@@ -1495,15 +1638,24 @@ class _Validator:
         )
 
     def _gs(self, seg: Segment) -> None:
+        # The guide is chosen per transaction set (ST01 + ST03), not per group: see
+        # _guide_for. GS01 is checked against ST01 by the envelope checker.
+        return None
+
+    def _guide_for(self, st01: str, implementation: str, gs01: str) -> CompiledMap | None:
+        """The implementation guide a set names: ST01 + ST03 (GS08 when ST03 is absent,
+        as in 4010), looked up under the functional group ST01 belongs to, whatever GS01
+        says (a 271 under GS*HS is still checked as a 271). None when there is none."""
         isa = self.envelope.isa
         icvn = isa.version if isa is not None else "00501"
-        try:
-            self.map = map_for(icvn, seg.get(8), seg.get(1))
-            self.map_error = None
-        except MapError as exc:
-            self.map, self.map_error = None, str(exc)
-        if self.map is not None:
-            self.checkers = _MapCache.checkers.setdefault(self.map.name, {})
+        key = (icvn, implementation, FUNCTIONAL_GROUP_OF.get(st01, gs01))
+        if key not in self.guides:
+            try:
+                self.guides[key] = map_for(*key)
+            except MapError as exc:
+                self.guides[key] = None
+                self.map_error = str(exc)
+        return self.guides[key]
 
     def _open_transaction(self, seg: Segment) -> None:
         gs = self.envelope.gs
@@ -1523,19 +1675,25 @@ class _Validator:
         self.position = 0
         self.hl_count, self.hl_stack, self.hl_last_child_code, self.hl_last_id = 0, [], "", 0
         self.lx_count = 0
-        map_ = self.map
+        implementation = ts.st03 or ts.gs08
+        map_ = self._guide_for(ts.st01, implementation, ts.gs01)
         if map_ is not None and ts.st01 not in _st01_codes(map_):
             map_ = None
+        self.map = map_
+        # 835 money edits (SNIP 3) run whether or not a guide map exists: they need
+        # only the segments, and they are the same code posting reads the file with.
+        self.remittance = RemittanceRules(ts.st02, seg) if ts.st01 == "835" and self.rules_enabled else None
         if map_ is None:
             self.walker = None
             self.rules = None
             self.is_837 = False
-            what = f"ST01 {ts.st01!r} / GS08 {ts.gs08!r}"
+            what = f"ST01 {ts.st01!r} / {'ST03' if ts.st03 else 'GS08'} {implementation!r}"
             self.emit(
                 _finding(
-                    Severity.INFO,
+                    Severity.WARNING,
                     "X12.NO_MAP",
-                    f"no implementation guide map for {what}: envelope checked only",
+                    f"no implementation guide for {what}: only the envelope and the X12 syntax "
+                    "were checked, so the verdict is 'unchecked', not 'valid'",
                     segment="ST",
                     segment_position=1,
                     file_ordinal=seg.ordinal,
@@ -1543,6 +1701,7 @@ class _Validator:
                 )
             )
             return
+        self.checkers = _MapCache.checkers.setdefault(map_.name, {})
         ts.guide = map_.name
         plans = _MapCache.plans.setdefault(map_.name, {})
         self.walker = TransactionWalker(map_, plans)
@@ -1565,6 +1724,10 @@ class _Validator:
             for f in self.rules.out:
                 self.emit(f)
             self.rules.out.clear()
+        if self.remittance is not None:
+            for f in self.remittance.close():
+                self.emit(f)
+            self.remittance = None
         if self.hl_last_child_code == "1" and self.is_837:
             self.emit(
                 _finding(
@@ -1595,6 +1758,10 @@ class _Validator:
         sid = elements[0]
         st02 = ts.st02
         out: list[Finding] = []
+        if self.remittance is not None and position > 1:
+            self.remittance.feed(elements, seg.ordinal, position)
+            out.extend(self.remittance.out)
+            self.remittance.out.clear()
         if len(elements) == 1 or (len(elements) == 2 and not elements[1]):
             out.append(
                 _finding(
@@ -1829,8 +1996,9 @@ def validate(
             seen_segments = True
             yield seg
 
+    notes = ReaderNotes()
     try:
-        validator.run(counted(read_segments(source, file=name)))
+        validator.run(counted(read_segments(source, file=name, notes=notes)), notes)
     except X12SyntaxError as exc:
         validator._close_transaction(None)
         for f in validator.envelope.finish():

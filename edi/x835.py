@@ -27,7 +27,14 @@ from typing import Any, BinaryIO
 
 from edi.findings import Finding, Severity, error, warning
 from edi.numbers import QUANTITY_MAX_LENGTH, amount_cents, parse_amount_cents, read_decimal
-from edi.reader import X12SyntaxError, iter_blocks, read_element_lists
+from edi.reader import (
+    INDENT_START,
+    ReaderNotes,
+    X12SyntaxError,
+    iter_blocks,
+    read_element_lists,
+    strip_indent,
+)
 
 Source = str | bytes | os.PathLike[str] | BinaryIO
 
@@ -45,8 +52,24 @@ BALANCING_CODES = frozenset(
         "835_AMOUNT_OUT_OF_RANGE",
     }
 )
-# Findings that make a remittance unpostable: an amount X12 or the ledger cannot hold.
-UNPOSTABLE_CODES = frozenset({"835_AMOUNT_OUT_OF_RANGE"})
+# Envelope findings that mean the file is not all there (truncated, or a transaction set,
+# group or segment run the parser could not read as part of an 835): what was read may
+# balance, but the file as sent cannot be known, so it is neither balanced nor postable.
+STRUCTURE_CODES = frozenset(
+    {
+        "835_SE_MISSING",
+        "835_GE_MISSING",
+        "835_IEA_MISSING",
+        "835_GE01_COUNT",
+        "835_IEA01_COUNT",
+        "835_OUTSIDE_TRANSACTION",
+        "SEGMENT_UNTERMINATED",  # the reader's: the last segment has no terminator
+    }
+)
+# Findings that make a remittance unpostable: an amount X12 or the ledger cannot hold, or
+# a file that is not all there (STRUCTURE_CODES). remittance/posting.py refuses the whole
+# file when any event carries one.
+UNPOSTABLE_CODES = frozenset({"835_AMOUNT_OUT_OF_RANGE"}) | STRUCTURE_CODES
 
 # CLP02 claim status codes (X12 code list 1029 as used by the 835 TR3), described in our words.
 CLAIM_STATUS: dict[str, str] = {
@@ -587,6 +610,7 @@ class ProviderAdjustment:
     reason: str
     reference: str
     amount_cents: int
+    segment_position: int | None = None  # of its PLB in the transaction set (ST = 1)
 
 
 @dataclass(slots=True)
@@ -621,6 +645,7 @@ class RemittanceEnd:
     provider_adjustment_cents: int  # sum of PLB amounts
     balanced: bool  # every line, claim and the payment balance
     findings: list[Finding] = field(default_factory=list)
+    provider_adjustment_segments: int = 0  # PLB segments read (each holds up to six pairs)
 
 
 Event835 = RemittanceHeader | ClaimPayment | RemittanceEnd | Finding
@@ -635,6 +660,7 @@ class Remittance835:
     provider_adjustments: list[ProviderAdjustment] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # header + claims + summary
     balanced: bool = True
+    provider_adjustment_segments: int = 0
 
     @property
     def control_number(self) -> str:
@@ -697,7 +723,11 @@ class Remittance835Document:
 
     @property
     def balanced(self) -> bool:
-        return all(t.balanced for t in self.transactions)
+        """Every transaction set balances and the file is all there (no envelope finding
+        saying a set, group or trailer is missing)."""
+        return all(t.balanced for t in self.transactions) and not any(
+            f.code in STRUCTURE_CODES for f in self.findings
+        )
 
     def all_findings(self) -> list[Finding]:
         return [*self.findings, *(f for t in self.transactions for f in t.findings)]
@@ -803,17 +833,27 @@ class _Parser:
         self.claim: ClaimPayment | None = None
         self.line: LinePayment | None = None
         self.plb: list[ProviderAdjustment] = []
+        self.plb_segments = 0
         self.claim_count = 0
         self.total_paid = 0
         self.unbalanced = False
         self.tx_findings: list[Finding] = []
+        # Envelope bookkeeping, so that no transaction set is lost without a finding:
+        # open interchange / group, the sets and groups counted for GE01 / IEA01, a set
+        # that is not an 835 (skipped on purpose), and a run of segments outside any set.
+        self.isa_open = False
+        self.gs_open = False
+        self.group_count = 0
+        self.set_count = 0
+        self.in_other_set = False
+        self.outside_reported = False
         self.handlers = {
             "ISA": self.on_isa,
             "GS": self.on_gs,
             "ST": self.on_st,
             "SE": self.on_se,
             "GE": self.on_ge,
-            "IEA": self.on_ignore,
+            "IEA": self.on_iea,
             "BPR": self.on_bpr,
             "TRN": self.on_trn,
             "CUR": self.on_cur,
@@ -986,21 +1026,120 @@ class _Parser:
         """Segment position within the transaction set (ST = 1), as the 999 counts it."""
         return self.ordinal - self.st_ordinal + 1
 
+    def envelope_finding(self, code: str, message: str, segment: str, element: str | None = None) -> None:
+        """A file-level error about the envelope (yielded as a Finding event)."""
+        self.out.append(error(code, message, segment=segment, element=element, file_ordinal=self.ordinal))
+
+    def end_open_set(self) -> None:
+        """An envelope segment arrived while a set is open: that set has no SE."""
+        if self.in_835:
+            self.close_transaction(missing_se=True)
+        self.in_other_set = False
+
+    def end_open_group(self, where: str) -> None:
+        self.end_open_set()
+        if self.gs_open:
+            self.envelope_finding(
+                "835_GE_MISSING",
+                f"functional group {self.gs06 or '?'} has no GE trailer before {where}: "
+                "the file may be truncated",
+                "GE",
+            )
+            self.gs_open = False
+
+    def end_open_interchange(self, where: str) -> None:
+        self.end_open_group(where)
+        if self.isa_open:
+            self.envelope_finding(
+                "835_IEA_MISSING",
+                f"interchange {self.isa13 or '?'} has no IEA trailer before {where}: "
+                "the file may be truncated",
+                "IEA",
+            )
+            self.isa_open = False
+
     def on_isa(self, els: list[str]) -> None:
+        self.end_open_interchange("the next ISA")
         self.component = els[16][:1] if len(els) > 16 and els[16] else ":"
         self.isa06 = els[6].strip() if len(els) > 6 else ""
         self.isa08 = els[8].strip() if len(els) > 8 else ""
         self.isa13 = els[13] if len(els) > 13 else ""
+        self.isa_open = True
+        self.group_count = 0
+        self.outside_reported = False
+        if len(els) != 17 or sum(map(len, els)) + 16 != 105:
+            # Read by its separators (edi.reader), so nothing is lost; a strict receiver
+            # rejects such an interchange (TA1), which `edi validate` reports per element.
+            self.out.append(
+                warning(
+                    "ISA_WIDTH",
+                    "the ISA is not 106 characters of 16 fixed-width elements; read by its separators",
+                    segment="ISA",
+                    file_ordinal=self.ordinal,
+                )
+            )
 
     def on_gs(self, els: list[str]) -> None:
+        self.end_open_group("the next GS")
         self.gs06 = els[6] if len(els) > 6 else ""
         self.gs08 = els[8] if len(els) > 8 else ""
+        self.gs_open = True
+        self.group_count += 1
+        self.set_count = 0
+        self.outside_reported = False
 
     def on_ge(self, els: list[str]) -> None:
+        self.end_open_set()
+        if self.gs_open:
+            ge01 = els[1] if len(els) > 1 else ""
+            if ge01 != str(self.set_count):
+                # The group says it holds more (or fewer) transaction sets than were read:
+                # one may have been lost on the way, so the file cannot be posted as is.
+                self.envelope_finding(
+                    "835_GE01_COUNT",
+                    f"GE01 says {ge01[:9]!r} transaction sets; {self.set_count} were read in group "
+                    f"{self.gs06 or '?'}",
+                    "GE",
+                    "GE01",
+                )
+        self.gs_open = False
         self.gs06 = self.gs08 = ""
+        self.outside_reported = False
+
+    def on_iea(self, els: list[str]) -> None:
+        self.end_open_group("IEA")
+        if self.isa_open:
+            iea01 = els[1] if len(els) > 1 else ""
+            if iea01 != str(self.group_count):
+                self.envelope_finding(
+                    "835_IEA01_COUNT",
+                    f"IEA01 says {iea01[:9]!r} functional groups; {self.group_count} were read in "
+                    f"interchange {self.isa13 or '?'}",
+                    "IEA",
+                    "IEA01",
+                )
+        self.isa_open = False
+        self.outside_reported = False
 
     def on_ignore(self, els: list[str]) -> None:
         return None
+
+    def outside(self, els: list[str]) -> None:
+        """A segment outside every transaction set (not an envelope segment, not a TA1
+        between ISA and GS, not inside a set that is not an 835): its data would be lost
+        silently, so the first of each run is reported and the file cannot be posted."""
+        sid = els[0]
+        if self.in_other_set or not sid or (sid == "TA1" and self.isa_open and not self.gs_open):
+            return
+        if self.outside_reported:
+            return
+        self.outside_reported = True
+        self.envelope_finding(
+            "835_OUTSIDE_TRANSACTION",
+            f"segment {sid[:3]!r} is outside any transaction set (ST..SE); it and the segments "
+            "after it up to the next envelope segment were not read",
+            sid[:3],
+        )
 
     def set_in_835(self, value: bool) -> None:
         self.in_835 = value
@@ -1008,11 +1147,13 @@ class _Parser:
         self.handlers.update(self.transaction_handlers if value else self.envelope_handlers)
 
     def on_st(self, els: list[str]) -> None:
-        if self.in_835:
-            self.close_transaction(missing_se=True)
+        self.end_open_set()
+        self.set_count += 1
+        self.outside_reported = False
         self.st_ordinal = self.ordinal
         st01 = els[1] if len(els) > 1 else ""
         if st01 != "835":
+            self.in_other_set = True
             self.out.append(
                 warning(
                     "835_NOT_835",
@@ -1033,6 +1174,7 @@ class _Parser:
         self.header_sent = False
         self.party = self.summary = self.claim = self.line = None
         self.plb = []
+        self.plb_segments = 0
         self.claim_count = 0
         self.total_paid = 0
         self.unbalanced = False
@@ -1052,7 +1194,36 @@ class _Parser:
 
     def on_se(self, els: list[str]) -> None:
         if self.in_835:
+            se01 = els[1] if len(els) > 1 else ""
+            if se01 != str(self.position):
+                self.tx_findings.append(
+                    self.finding(
+                        Severity.ERROR,
+                        "835_SE01_COUNT",
+                        f"SE01 says {se01[:9]!r} segments; the transaction set holds {self.position} "
+                        "(ST and SE included)",
+                        "SE",
+                        "SE01",
+                        se01[:9],
+                    )
+                )
+            se02 = els[2] if len(els) > 2 else ""
+            if se02 != self.st02:
+                self.tx_findings.append(
+                    self.finding(
+                        Severity.ERROR,
+                        "835_SE02_MISMATCH",
+                        "SE02 does not match the ST02 transaction set control number",
+                        "SE",
+                        "SE02",
+                        se02[:9],
+                    )
+                )
             self.close_transaction(missing_se=False)
+        elif self.in_other_set:
+            self.in_other_set = False
+        else:
+            self.outside(els)
 
     # ----------------------------------------------------------------- table 1
 
@@ -1089,6 +1260,21 @@ class _Parser:
         )
         self.tx_findings = []
         payment.amount_cents = self.amount(els, 2, "BPR")
+        if payment.amount_cents < 0:
+            # BPR02 is the money actually moved to the provider: never negative. A payer
+            # that owes less than nothing carries the balance forward with PLB "FB"
+            # (X221A1 1.10.2, balance forward processing).
+            self.report(
+                self.finding(
+                    Severity.ERROR,
+                    "835_PAYMENT_NEGATIVE",
+                    "BPR02 total actual provider payment amount must not be negative "
+                    "(a negative balance is carried forward with PLB FB)",
+                    "BPR",
+                    "BPR02",
+                    format_cents(payment.amount_cents),
+                )
+            )
         payment.date = self.date_value(els[16], "BPR", "BPR16")
 
     def require_header(self, segment: str) -> RemittanceHeader:
@@ -1449,13 +1635,33 @@ class _Parser:
         provider = els[1] if n > 1 else ""
         fiscal = self.date_value(els[2] if n > 2 else "", "PLB", "PLB02")
         component = self.component
+        self.plb_segments += 1
         # Up to six adjustment identifier (reason:reference) / amount pairs: PLB03-04 ... 13-14.
         for i in range(3, min(n, 15), 2):
             if not els[i]:
+                if i + 1 < n and els[i + 1]:
+                    # An amount without its reason: still money the payer moved, so it is
+                    # kept (reason "") and the transaction says why it cannot be explained.
+                    self.report(
+                        self.finding(
+                            Severity.ERROR,
+                            "835_PLB_REASON_MISSING",
+                            f"PLB{i:02d} adjustment identifier is missing for the amount in PLB{i + 1:02d}",
+                            "PLB",
+                            f"PLB{i:02d}",
+                        )
+                    )
+                    self.plb.append(
+                        ProviderAdjustment(
+                            provider, fiscal, "", "", self.amount(els, i + 1, "PLB"), self.position
+                        )
+                    )
                 continue
             reason, _, reference = els[i].partition(component)
             self.plb.append(
-                ProviderAdjustment(provider, fiscal, reason, reference, self.amount(els, i + 1, "PLB"))
+                ProviderAdjustment(
+                    provider, fiscal, reason, reference, self.amount(els, i + 1, "PLB"), self.position
+                )
             )
 
     def unexpected(self, els: list[str]) -> None:
@@ -1543,7 +1749,13 @@ class _Parser:
         findings = self.tx_findings
         if missing_se:
             findings.append(
-                self.finding(Severity.ERROR, "835_SE_MISSING", "transaction set ended without SE", "ST")
+                self.finding(
+                    Severity.ERROR,
+                    "835_SE_MISSING",
+                    "transaction set ended without SE: it may be truncated, so it is neither "
+                    "balanced nor postable",
+                    "ST",
+                )
             )
         plb_total = sum(a.amount_cents for a in self.plb)
         # BPR02 = sum(CLP04) - sum(PLB): a positive PLB amount is money the payer keeps.
@@ -1572,7 +1784,8 @@ class _Parser:
                 claim_count=self.claim_count,
                 total_paid_cents=self.total_paid,
                 provider_adjustment_cents=plb_total,
-                balanced=payment_ok and not self.unbalanced and not money_errors,
+                provider_adjustment_segments=self.plb_segments,
+                balanced=payment_ok and not self.unbalanced and not money_errors and not missing_se,
                 findings=findings,
             )
         )
@@ -1583,8 +1796,7 @@ class _Parser:
         self.tx_findings = []
 
     def finish(self) -> None:
-        if self.in_835:
-            self.close_transaction(missing_se=True)
+        self.end_open_interchange("the end of the file")
 
 
 def iter_835(source: Source, *, file: str | None = None) -> Iterator[Event835]:
@@ -1592,29 +1804,85 @@ def iter_835(source: Source, *, file: str | None = None) -> Iterator[Event835]:
 
     Yields, per 835 transaction set: a :class:`RemittanceHeader`, then each
     :class:`ClaimPayment` (lines included, balancing findings attached), then a
-    :class:`RemittanceEnd`. File-level problems (a transaction set that is not an 835)
-    are yielded as :class:`Finding`. Raises :class:`X12SyntaxError` (structured: code,
-    file, segment ordinal) when the input is not X12 at all.
+    :class:`RemittanceEnd`. File-level problems (a transaction set that is not an 835,
+    segments outside any set, a missing or miscounted GE/IEA, indented segments) are
+    yielded as :class:`Finding`. Nothing is dropped silently: every transaction set is
+    yielded or named in a finding, and a file that is not all there (``STRUCTURE_CODES``:
+    a missing SE/GE/IEA, GE01/IEA01 counts that disagree with what was read, segments
+    outside any set) carries a finding in ``UNPOSTABLE_CODES``. Raises
+    :class:`X12SyntaxError` (structured: code, file, segment ordinal) when the input is
+    not X12 at all.
     """
     parser = _Parser()
     dispatch = parser.handlers.get
     out = parser.out
     base = 0  # segments in earlier blocks
-    for pieces, delimiters in iter_blocks(source, file=file):
-        separator = delimiters.element
-        for ordinal, piece in enumerate(pieces, base + 1):
-            els = piece.split(separator)
-            parser.ordinal = ordinal
-            handler = dispatch(els[0])
-            if handler is not None:
-                handler(els)
-            elif parser.in_835 and els[0]:
-                parser.unexpected(els)
-            if out:
-                yield from out
-                out.clear()
-        base += len(pieces)
+    notes = ReaderNotes()
+    indented = notes.indented
+    indented_count = 0
+    first_indented = 0
+    try:
+        for pieces, delimiters in iter_blocks(source, file=file, notes=notes):
+            if notes.text_before_isa and not base:
+                out.append(
+                    error(
+                        "TEXT_BEFORE_ISA",
+                        f"{notes.text_before_isa} characters of text come before the first ISA; "
+                        "they are not X12 and were skipped",
+                        segment="ISA",
+                        file_ordinal=1,
+                    )
+                )
+            if indented:
+                # Blanks or tabs before a block's first segment id, read past by the
+                # reader; the others are stripped below. Nothing is lost: counted here
+                # and reported once at the end of the file.
+                first_indented = first_indented or indented[0]
+                indented_count += len(indented)
+                indented.clear()
+            separator = delimiters.element
+            for ordinal, piece in enumerate(pieces, base + 1):
+                els = piece.split(separator)
+                parser.ordinal = ordinal
+                handler = dispatch(els[0])
+                if handler is None and els[0][:1] in INDENT_START:
+                    # An indented segment: looked at only when its id is not known, so
+                    # the common path pays nothing for it.
+                    els = strip_indent(piece).split(separator)
+                    first_indented = first_indented or ordinal
+                    indented_count += 1
+                    handler = dispatch(els[0])
+                if handler is not None:
+                    handler(els)
+                elif parser.in_835:
+                    if els[0]:
+                        parser.unexpected(els)
+                else:
+                    parser.outside(els)
+                if out:
+                    yield from out
+                    out.clear()
+            base += len(pieces)
+    except X12SyntaxError:
+        if base:
+            # Unreadable past this point (a truncated last segment, a broken later ISA):
+            # the set being read is closed as truncated (835_SE_MISSING, not balanced) and
+            # yielded with the open trailers' findings, so nothing read is lost, then the
+            # reader's error goes to the caller.
+            parser.ordinal = base
+            parser.finish()
+            yield from out
+        raise
     parser.finish()
+    if indented_count:
+        out.append(
+            warning(
+                "SEGMENT_LEADING_SPACE",
+                f"{indented_count} segment(s) start with blanks or tabs (first at segment "
+                f"#{first_indented} of the file); they were read past, nothing was skipped",
+                file_ordinal=first_indented,
+            )
+        )
     yield from out
 
 
@@ -1630,6 +1898,7 @@ def _collect(events: Iterable[Event835], document: Remittance835Document) -> Non
         elif isinstance(event, RemittanceEnd):
             assert current is not None
             current.provider_adjustments = event.provider_adjustments
+            current.provider_adjustment_segments = event.provider_adjustment_segments
             current.findings.extend(event.findings)
             current.balanced = event.balanced
             document.transactions.append(current)

@@ -63,6 +63,8 @@ MAX_CLAIMS_PER_TRANSACTION = 5000  # TR3: at most 5,000 CLM per ST/SE
 MAX_LINES_837P = 50
 MAX_DX_837P = 12
 MAX_CAS_TRIPLETS = 6
+# Dental claims (5010 X224, 4010 X097): refused with UNSUPPORTED_837D, never read as 837P.
+_DENTAL_GUIDES = ("X224", "X097")
 
 TransactionControls = Iterable[str] | Callable[[int], str]
 
@@ -944,6 +946,14 @@ class _Parser:
 
     def start_transaction(self, st: Segment) -> None:
         self.implementation = st.get(3) or (self.group.version if self.group else "")
+        if any(guide in self.implementation for guide in _DENTAL_GUIDES):
+            raise self.fail(
+                "UNSUPPORTED_837D",
+                f"837 {st.get(2)!r} is a dental claim ({self.implementation}): 837D is not read by "
+                "this parser (837P X222 and 837I X223 only); nothing of the file was read as "
+                "professional or institutional",
+                "ST03",
+            )
         self.kind = ClaimKind.INSTITUTIONAL if "X223" in self.implementation else ClaimKind.PROFESSIONAL
         self.control = st.get(2)
         self.claims: list[Claim] = []
@@ -1257,6 +1267,14 @@ class _Parser:
         if self.area == "2320" and self.others:
             self.others[-1].oi = seg
 
+    def on_sv3(self, seg: Segment) -> None:
+        raise self.fail(
+            "UNSUPPORTED_837D",
+            "SV3 is a dental service line (837D): 837D is not read by this parser "
+            "(837P X222 and 837I X223 only)",
+            "SV301",
+        )
+
     def on_lx(self, seg: Segment) -> None:
         if self.claim is None:
             return
@@ -1424,6 +1442,15 @@ class _Parser:
         lines: list[ServiceLine] = []
         for number, line in enumerate(self.lines, start=1):
             values = line.values
+            if "charge_cents" not in values:
+                # LX with no SV1/SV2 (an SV3 dental line, or none at all): a line without a
+                # procedure or a charge would be made up, so the set is refused instead.
+                raise self.fail(
+                    "LINE_WITHOUT_SERVICE",
+                    f"claim service line {number} (LX) has no SV1 or SV2 service segment "
+                    f"(read as {self.kind.value}); it cannot be read",
+                    "LX01",
+                )
             values.setdefault("procedure", None)
             values.setdefault("charge_cents", 0)
             if line.rendering is not None:
@@ -1524,6 +1551,7 @@ _HANDLERS: dict[str, Callable[[_Parser, Segment], None]] = {
     "LX": _Parser.on_lx,
     "SV1": _Parser.on_sv1,
     "SV2": _Parser.on_sv2,
+    "SV3": _Parser.on_sv3,
     "LIN": _Parser.on_lin,
     "CTP": _Parser.on_ctp,
     "SVD": _Parser.on_svd,

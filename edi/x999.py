@@ -153,6 +153,10 @@ class TransactionSetResult:
     findings: list[Finding] = field(default_factory=list)
     claim_refs: dict[int, str] = field(default_factory=dict)
     syntax_errors: Sequence[str] = ()
+    # IK502 codes noted on a set that is accepted all the same: "I6" (implementation
+    # convention not supported) for a set whose guide was not checked, so its IK5 is
+    # "E" with I6, never "A" (docs/edi-reading.md, "What a 999 says").
+    noted: Sequence[str] = ()
 
 
 @dataclass(slots=True)
@@ -488,8 +492,9 @@ def _ik5(result: TransactionSetResult, segment_errors: bool) -> tuple[str, list[
         if segment_errors and "5" not in codes:
             codes.append("5")
         return "R", (codes or ["5"])[:5]
-    if warnings:
-        return "E", (["5"] if segment_errors else [])
+    noted = [c for c in result.noted if c]
+    if warnings or noted:
+        return "E", ((["5"] if segment_errors else []) + noted)[:5]
     return "A", []
 
 
@@ -631,10 +636,15 @@ def groups_from_report(report: Any) -> list[GroupResult]:
     """Build 999 input from an ``edi.validate.ValidationReport`` (read by attribute only).
 
     Transaction sets are grouped by (ISA13, GS06) in file order; each set's
-    ``ik5_reasons`` become its IK502 codes.
+    ``ik5_reasons`` become its IK502 codes (``ik5_noted``: I6 for a set whose guide was
+    not checked). Acknowledgments are never acknowledged (X12.6; the 999 TR3 X231A1 and
+    the 997 alike): sets of a GS01 "FA" group (999, 997) are left out, so a file holding
+    only those gives no group at all.
     """
     groups: dict[tuple[str, str], GroupResult] = {}
     for ts in report.transaction_sets:
+        if is_acknowledgment(ts.gs01, ts.st01):
+            continue
         key = (getattr(ts, "isa13", ""), ts.gs06)
         group = groups.get(key)
         if group is None:
@@ -648,9 +658,15 @@ def groups_from_report(report: Any) -> list[GroupResult]:
                 findings=list(ts.findings),
                 claim_refs=dict(ts.claim_refs),
                 syntax_errors=tuple(reasons),
+                noted=tuple(getattr(ts, "ik5_noted", ())),
             )
         )
     return list(groups.values())
+
+
+def is_acknowledgment(gs01: str, st01: str) -> bool:
+    """A 999/997 (functional group FA), or a set under an FA group: never acknowledged."""
+    return gs01 == "FA" or st01 in ("997", "999")
 
 
 def generate_999_for_report(
@@ -669,6 +685,8 @@ def generate_999_for_report(
     """
     if not report.interchanges:
         raise ValueError("the report holds no interchange to acknowledge")
+    if not groups_from_report(report):
+        raise ValueError("nothing to acknowledge: no functional group other than acknowledgments")
     first = report.interchanges[0]
     their_qualifier, _, their_id = first.sender.partition(":")
     our_qualifier, _, our_id = first.receiver.partition(":")

@@ -13,8 +13,10 @@ __all__ = ["guide_for"]
 
 
 def guide_for(vriic: str, fic: str) -> CompiledMap | None:
-    """Our guide for a functional group (GS08 version, GS01 functional id), or None."""
-    if vriic.startswith("005010X279"):
+    """Our guide for an implementation (ST03, else GS08) and the functional id of its
+    ST01 (HS 270, HB 271), or None. Exact: the X279A1 guide is not applied to a set that
+    names the base 005010X279 (its code lists differ), which is then unchecked."""
+    if vriic == "005010X279A1":
         from edi.guides import x279a1
 
         if fic == "HS":

@@ -17,7 +17,7 @@ from eligibility.answer import read_271
 from eligibility.summary import summarize
 from tests.services import unavailable
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 LFH = "LinuxForHealth_x12/src/tests/resources"
 STUPIDEDI = "kputnam_stupidedi/spec/fixtures/005010"
 LFH_271 = f"{LFH}/271_005010X279A1/subscriber-health-benefit-check.271"

@@ -17,7 +17,7 @@ from claims_server.cli_edi import edi_group
 from edi.validate import ValidationReport, validate
 from tests.unit.edi.test_validate import clean_837p, cob_837p, recount
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 CORPUS_SEEDS = (
     "imsweb_x12-parser/src/test/resources/837_5010/x12_complex.txt",
     "kputnam_stupidedi/spec/fixtures/005010/X221A1_HP835_Health_Care_Claim_Payment_Advice/pass/era-sample.edi",

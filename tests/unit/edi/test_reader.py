@@ -92,10 +92,9 @@ def test_ordinals_and_element_lists():
         (b"hello world, this is not x12", "ISA_MISSING"),
         (ISA[:50].encode(), "ISA_WIDTH"),
         (ISA.replace("*", "A").encode(), "ISA_DELIMITERS"),
-        ((ISA.replace("*ZZ*SUBMITTERID    ", "*ZZ*SUB") + BODY).encode(), "ISA_WIDTH"),
         ((ISA + "GS*HC*X").encode(), "SEGMENT_UNTERMINATED"),
     ],
-    ids=["empty", "blank", "no-isa", "prose", "short-isa", "alnum-delims", "width", "truncated"],
+    ids=["empty", "blank", "no-isa", "prose", "short-isa", "alnum-delims", "truncated"],
 )
 def test_unreadable_input_raises_a_structured_error(data, code):
     with pytest.raises(X12SyntaxError) as caught:
@@ -109,3 +108,60 @@ def test_invalid_utf8_is_replaced_not_fatal():
     segs = list(read_segments(data))
     assert segs[1].get(3).startswith("DOE")
     assert "\ufffd" in segs[1].get(3)
+
+
+# -- nothing is dropped: white space, text before the ISA, an ISA that is not padded ----------
+
+
+def test_indented_segments_are_read_and_reported_by_ordinal():
+    """Blanks and tabs before segment ids (an indented file) are never part of an id: every
+    segment is read, and the ordinal of each indented one is reported (issue 17, D1)."""
+    lines = (ISA + BODY).replace("~", "~\n").splitlines()
+    text = lines[0] + "\n" + "".join(f"  \t{line}\n" for line in lines[1:4]) + "\n".join(lines[4:]) + "\n"
+    notes = reader.ReaderNotes()
+    segs = list(read_segments(text.encode(), notes=notes))
+    assert [s.id for s in segs] == ["ISA", "GS", "ST", "SV1", "SE", "GE", "IEA"]
+    assert notes.indented == [2, 3, 4]
+    assert segs[3].components(1) == ["HC", "99213", "25"]
+
+
+def test_indentation_without_line_breaks_and_across_blocks(monkeypatch):
+    monkeypatch.setattr(reader, "CHUNK_SIZE", 64)
+    body = BODY.replace("SV1*HC:99213:25*100*UN*1~", "SV1*HC:99213:25*100*UN*1~" * 40)
+    text = ISA + " " + body.replace("~", "~ ")  # a blank after every terminator, chunks of 64 bytes
+    notes = reader.ReaderNotes()
+    segs = list(read_segments(io.BytesIO(text.encode()), notes=notes))
+    assert [s.id for s in segs] == ["ISA", "GS", "ST", *["SV1"] * 40, "SE", "GE", "IEA"]
+    assert notes.indented == list(range(2, 47))
+
+
+def test_an_indented_second_interchange_rereads_its_own_separators():
+    second = (ISA + BODY).replace("*", "|").replace(":", "<").replace("~", "!")
+    text = ISA + BODY + "\n\t" + second.replace("!", "!\n\t")
+    notes = reader.ReaderNotes()
+    segs = list(read_segments(text.encode(), notes=notes))
+    assert [s.id for s in segs] == ["ISA", "GS", "ST", "SV1", "SE", "GE", "IEA"] * 2
+    assert segs[7].delimiters.element == "|" and segs[10].components(1) == ["HC", "99213", "25"]
+    assert notes.indented == list(range(8, 15))
+
+
+def test_text_before_the_isa_is_skipped_and_counted():
+    prose = "Business scenario 1: a payer pays two claims.\r\n\r\nISA in prose is not an ISA.\r\n"
+    notes = reader.ReaderNotes()
+    segs = list(read_segments((prose + ISA + BODY).encode(), notes=notes))
+    assert [s.id for s in segs][:2] == ["ISA", "GS"] and len(segs) == 7
+    assert notes.text_before_isa == len(prose)
+
+
+def test_prose_without_any_isa_is_still_not_x12():
+    with pytest.raises(X12SyntaxError) as caught:
+        list(read_segments(b"Business scenario 1\nno interchange follows\nISAAC*wrote this\n"))
+    assert caught.value.code == "ISA_MISSING"
+
+
+def test_an_isa_whose_fields_are_not_padded_is_read_by_its_separators():
+    short = ISA.replace("*ZZ*SUBMITTERID    ", "*ZZ*SUB").replace("*          *", "* *")
+    segs = list(read_segments((short + BODY).encode()))
+    assert [s.id for s in segs] == ["ISA", "GS", "ST", "SV1", "SE", "GE", "IEA"]
+    assert segs[0].delimiters == Delimiters("*", ":", "^", "~")
+    assert segs[0].get(6) == "SUB" and segs[3].components(1) == ["HC", "99213", "25"]

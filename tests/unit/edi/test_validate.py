@@ -359,14 +359,20 @@ def test_error_in_one_transaction_set_leaves_the_other_accepted() -> None:
     assert not report.valid
 
 
-def test_transaction_set_without_map_gets_info_finding() -> None:
+def test_transaction_set_without_a_guide_is_unchecked_not_valid() -> None:
     body = ["BHT*0010*13*10001234*20240603*1319", "HL*1**20*1", "NM1*PR*2*PAYER*****PI*12345"]
     report = run(
         interchange(transaction(body, st01="276", implementation="005010X212"), gs08="005010X212", gs01="HR")
     )
-    (info,) = [f for f in report.findings if f.code == "X12.NO_MAP"]
-    assert info.severity is Severity.INFO
-    assert report.valid and report.transaction_sets[0].guide is None
+    (note,) = [f for f in report.findings if f.code == "X12.NO_MAP"]
+    assert note.severity is Severity.WARNING and "unchecked" in note.message
+    (ts,) = report.transaction_sets
+    assert ts.guide is None and not ts.checked and ts.verdict == "unchecked"
+    # Nothing is wrong, but nothing was checked against a guide: never "valid".
+    assert not report.errors and report.verdict == "unchecked"
+    data = report.to_json_dict()
+    assert data["verdict"] == "unchecked" and data["valid"] is False
+    assert ts.ik5_code == "E" and ts.ik5_noted == ["I6"]
 
 
 def test_835_is_walked_through_its_map() -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from edi.x277ca import CATEGORIES, category_outcome, parse_277ca
 
-CORPUS = Path("/work/shared/corpus/imsweb_x12-parser/src/test/resources/277_5010")
+CORPUS = (
+    Path(__file__).resolve().parents[2] / "data" / "corpus" / "imsweb_x12-parser/src/test/resources/277_5010"
+)
 
 
 def test_accepted_277ca() -> None:

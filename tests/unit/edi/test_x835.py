@@ -448,7 +448,9 @@ def test_not_x12_is_a_structured_error(data: bytes, code: str) -> None:
 def test_truncated_file_keeps_what_was_read() -> None:
     text = remittance("70", "CLP*PCN14*1*100*70**12*PCCN14*11*1", "CAS*CO*45*30")
     document = parse_835_document(text[:-5])
-    assert codes(document.findings) == ["SEGMENT_UNTERMINATED"]
+    # The IEA is cut: the set read is kept, but the file is not all there.
+    assert codes(document.findings) == ["835_IEA_MISSING", "SEGMENT_UNTERMINATED"]
+    assert len(document.transactions) == 1 and not document.balanced
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ from tests.unit.edi.support_837 import (
     pyx12_validate,
 )
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 DOS = date(2024, 5, 14)
 
 

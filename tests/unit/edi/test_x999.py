@@ -25,7 +25,7 @@ from edi.x999 import (
     parse_999,
 )
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 WHEN = datetime(2024, 6, 3, 9, 30)
 
 
