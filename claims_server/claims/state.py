@@ -23,7 +23,11 @@ Choices beyond the straight line, and why:
   (rejected | denied → draft) also reopens an adjudicated denial, a supervisor's decision.
 - ``void`` only where nothing is in flight with a payer (draft, ready, rejected, denied):
   voiding an adjudicated claim is a frequency-8 claim to the payer, not a local flag.
-- ``closed`` and ``voided`` are ends.
+- ``closed`` and ``voided`` are ends of our own moves. The one way out of ``closed`` is the
+  payer's: ``reversed`` (paid | partially_paid | denied | closed → acknowledged) when a
+  CLP02 = 22 reversal leaves the claim with no current adjudication by its payer
+  (docs/adjudication-history.md); the claim awaits the payer's corrected adjudication
+  again, and the unpaid sweep sees it.
 
 Each function takes ``(session, claim, *, reason=None, details=None)``, refuses a move the
 table does not allow with :class:`~claims_server.errors.Conflict` (naming the current
@@ -67,6 +71,7 @@ EVENTS: Mapping[str, tuple[frozenset[ClaimState], ClaimState]] = {
     "partially_paid": (frozenset({S.ACCEPTED, S.ACKNOWLEDGED, S.DENIED}), S.PARTIALLY_PAID),
     "denied": (frozenset({S.ACCEPTED, S.ACKNOWLEDGED}), S.DENIED),
     "closed": (frozenset({S.PAID, S.PARTIALLY_PAID, S.DENIED}), S.CLOSED),
+    "reversed": (frozenset({S.PAID, S.PARTIALLY_PAID, S.DENIED, S.CLOSED}), S.ACKNOWLEDGED),
     "voided": (frozenset({S.DRAFT, S.READY, S.REJECTED, S.DENIED}), S.VOIDED),
     "correct_rejection": (frozenset({S.REJECTED}), S.DRAFT),
     "reopen_for_correction": (frozenset({S.REJECTED, S.DENIED}), S.DRAFT),
@@ -81,8 +86,15 @@ TRANSITIONS: Mapping[ClaimState, frozenset[ClaimState]] = {
 #: States in which the claim's data may be edited (the API's update endpoint).
 EDITABLE_STATES: frozenset[ClaimState] = frozenset({S.DRAFT, S.READY, S.REJECTED})
 
-#: States with no way out.
-FINAL_STATES: frozenset[ClaimState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+#: Moves the payer makes happen (an 835), not a person: they do not make a state less final.
+PAYER_EVENTS: frozenset[str] = frozenset({"reversed"})
+
+#: States with no way out by our own moves (only a payer's reversal leaves ``closed``).
+FINAL_STATES: frozenset[ClaimState] = frozenset(
+    state
+    for state in ClaimState
+    if not any(state in sources for event, (sources, _) in EVENTS.items() if event not in PAYER_EVENTS)
+)
 
 # The order in which allowed next states are listed in messages: the claim's life order.
 _ORDER = {state: i for i, state in enumerate(ClaimState)}
@@ -391,6 +403,14 @@ def close(
 ) -> Claim:
     """paid | partially_paid | denied → closed: nothing more is expected from the payer."""
     return transition(session, claim, "closed", reason=reason, details=details)
+
+
+def mark_reversed(
+    session: Session, claim: Claim, *, reason: str | None = None, details: Mapping[str, Any] | None = None
+) -> Claim:
+    """paid | partially_paid | denied | closed → acknowledged: the payer reversed its adjudication
+    (CLP02 = 22) and none of its adjudications of the claim is current; it awaits a corrected one."""
+    return transition(session, claim, "reversed", reason=reason, details=details)
 
 
 def void(

@@ -17,8 +17,8 @@ class UploadArgsSchema(Schema):
 class RemittanceListArgsSchema(PageArgsSchema):
     state = fields.String(
         load_default=None,
-        validate=validate.OneOf(["received", "posted", "failed"]),
-        metadata={"description": "received, posted or failed"},
+        validate=validate.OneOf(["received", "posted", "failed", "held"]),
+        metadata={"description": "received, posted, failed or held (every claim a possible duplicate)"},
     )
 
 
@@ -36,6 +36,10 @@ class RemittanceSummarySchema(Schema):
     posted_at = fields.String(allow_none=True)
     claims = StrictInteger(required=True)
     unmatched_claims = StrictInteger(required=True)
+    held_claims = StrictInteger(
+        required=True,
+        metadata={"description": "claims held (possible duplicate, would overdraw, unmatched reversal)"},
+    )
 
 
 class RemittancePageSchema(PageSchema):
@@ -54,7 +58,20 @@ class PostingReportSchema(Schema):
     status = fields.String(required=True, metadata={"description": "posted, duplicate, dry_run or failed"})
     dry_run = StrictBoolean(required=True)
     duplicate = StrictBoolean(required=True)
-    summary = fields.Dict(required=True)
-    remittances = fields.List(fields.Dict(), required=True)
+    summary = fields.Dict(
+        required=True,
+        metadata={
+            "description": "counts and totals: claims_parsed = claims_posted + claims_held + claims_queued "
+            "+ claims_informational, paid_posted_cents, entries_posted, work_items_opened, held_remittances"
+        },
+    )
+    remittances = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "per transaction set: the payment, claims_posted / claims_held / claims_queued, "
+            "held (every claim a possible duplicate), the completeness checks and each claim's outcome"
+        },
+    )
     findings = fields.List(fields.Dict(), required=True)
     error = fields.Dict(allow_none=True)

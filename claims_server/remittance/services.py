@@ -6,12 +6,16 @@ when posting fails (unreadable, a completeness check) the transaction is rolled 
 a second, short one marks the file ``failed`` with the reason and audits the failure.
 ``store_835`` keeps the raw bytes (encrypted) with their SHA-256 first, so nothing is
 lost even if posting never succeeds; the same bytes stored twice are one row.
+
+``decide_held`` and ``decide_held_remittance`` are a person's decision on a held
+adjudication (docs/adjudication-history.md, "A person decides a held adjudication"):
+``post`` replaces the current adjudication with the held one, ``reject`` undoes the hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -19,10 +23,11 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from claims_server.api_common.pagination import Page
 from claims_server.db import unit_of_work
-from claims_server.errors import NotFound, Unprocessable
+from claims_server.errors import Conflict, NotFound, Unprocessable
 from claims_server.models import (
     Account,
     AuditAction,
+    Claim,
     ClaimPayment,
     EdiFile,
     EdiFileKind,
@@ -34,12 +39,18 @@ from claims_server.models import (
     WorkItem,
 )
 from claims_server.models.common import utcnow
+from claims_server.models.remittance import AdjudicationState, RemittanceState
 from claims_server.models.security import AuditOutcome
+from claims_server.remittance.adjudication import Refused
 from claims_server.remittance.posting import (
     Checkpoint,
+    Followup,
     PostingReport,
     RemittancePostingError,
+    engine_for,
     post_remittance,
+    write_entries,
+    write_history,
 )
 from claims_server.security.ownership import find_owned, scope_query
 from claims_server.security.principal import current_principal
@@ -184,7 +195,8 @@ def list_remittances(
     state: str | None = None,
     newest_first: bool = False,
 ) -> Page[Remittance]:
-    """Remittances in insertion order (or newest first), one keyset page (``state``: received, posted, failed)."""
+    """Remittances in insertion order (or newest first), one keyset page (``state``: received, posted,
+    failed, held)."""
     from claims_server.api_common.pagination import paginate
 
     query = scope_query(select(Remittance), current_principal(), Remittance)
@@ -218,6 +230,14 @@ def remittance_summary_json(session: Session, remittance: Remittance) -> dict[st
         .select_from(ClaimPayment)
         .where(ClaimPayment.remittance_id == remittance.id, ClaimPayment.claim_id.is_(None))
     )
+    held = session.scalar(
+        select(func.count())
+        .select_from(ClaimPayment)
+        .where(
+            ClaimPayment.remittance_id == remittance.id,
+            ClaimPayment.adjudication_state == AdjudicationState.HELD,
+        )
+    )
     return {
         "id": remittance.public_id,
         "state": remittance.state.value,
@@ -232,6 +252,7 @@ def remittance_summary_json(session: Session, remittance: Remittance) -> dict[st
         "posted_at": remittance.posted_at.isoformat() if remittance.posted_at else None,
         "claims": int(claims or 0),
         "unmatched_claims": int(unmatched or 0),
+        "held_claims": int(held or 0),
     }
 
 
@@ -317,6 +338,15 @@ def remittance_detail_json(session: Session, remittance: Remittance) -> dict[str
                 "recommended_action": item.recommended_action,
             }
         )
+    reversed_ids = [p.reverses_claim_payment_id for p in payments if p.reverses_claim_payment_id]
+    reversed_positions: dict[int, str] = {
+        cp_id: f"{trace}:{position}"
+        for cp_id, trace, position in session.execute(
+            select(ClaimPayment.id, Remittance.trace_number, ClaimPayment.position)
+            .join(Remittance, Remittance.id == ClaimPayment.remittance_id)
+            .where(ClaimPayment.id.in_(reversed_ids or [0]))
+        )
+    }
     claims = []
     for p in payments:
         claims.append(
@@ -334,6 +364,15 @@ def remittance_detail_json(session: Session, remittance: Remittance) -> dict[str
                     else None
                 ),
                 "payer_claim_control_number": p.payer_claim_control_number,
+                # Where this adjudication stands in its payer's history of the claim.
+                "adjudication_kind": p.adjudication_kind.value if p.adjudication_kind else None,
+                "adjudication_state": p.adjudication_state.value if p.adjudication_state else None,
+                "hold_reason": p.hold_reason.value if p.hold_reason else None,
+                "reverses_position": reversed_positions.get(p.reverses_claim_payment_id)
+                if p.reverses_claim_payment_id
+                else None,
+                "decided_at": p.decided_at.isoformat() if p.decided_at else None,
+                "decided_by": p.decided_by,
                 "crossover_payer_name": p.crossover_payer_name,
                 "forwarded_to_next_payer": p.crossover_payer_name is not None
                 or p.status_code in ("19", "20", "21"),
@@ -380,3 +419,189 @@ def remittance_detail_json(session: Session, remittance: Remittance) -> dict[str
     data["remittance_postings"] = entries.get(None, [])
     data["unmatched"] = [c for c in claims if not c["matched"] or not all(ln["matched"] for ln in c["lines"])]
     return data
+
+
+# -- a person's decision on a held adjudication ---------------------------------------------------
+
+Decision = Literal["post", "reject"]
+
+
+def decide_held(session: Session, claim_payment_id: int, decision: Decision, *, actor: str) -> dict[str, Any]:
+    """Post or reject the held adjudication ``claim_payment_id`` (a supervisor's decision).
+
+    ``post``: it replaces the current adjudication of its claim and payer (the current one's
+    entry is mirrored and it becomes ``superseded``; the held one's hold is mirrored and it
+    posts), then the claim's other held adjudications are tried again. Refused with
+    :class:`Conflict`, nothing changed, when it would leave a payer's A/R below zero, when
+    it is a reversal that matches nothing, or when it is not held (decided already).
+    ``reject``: its hold entry is mirrored (its money leaves cash clearing and unapplied
+    payments) and it becomes ``rejected``. Either way ``decided_at``/``decided_by`` are set,
+    its possible-duplicate item is resolved and the decision is audited. Does not commit.
+    """
+    payment = session.get(ClaimPayment, claim_payment_id)
+    if payment is None:
+        raise NotFound(f"no claim payment {claim_payment_id}")
+    outcomes = _decide(session, [payment], decision, actor=actor)
+    return outcomes[0]
+
+
+def decide_held_remittance(
+    session: Session, remittance_id: int, decision: Decision, *, actor: str
+) -> dict[str, Any]:
+    """Decide a remittance held as a whole (every claim a possible duplicate): each held claim of it.
+
+    All or nothing: a ``post`` one of whose claims would overdraw is refused with
+    :class:`Conflict` and nothing changes. The remittance is ``posted`` afterwards and its
+    work item resolved.
+    """
+    remittance = session.get(Remittance, remittance_id)
+    if remittance is None:
+        raise NotFound(f"no remittance {remittance_id}")
+    if remittance.state is not RemittanceState.HELD:
+        raise Conflict(
+            f"remittance {remittance.public_id} is {remittance.state.value}, not held",
+            errors=[{"field": "remittance", "rule": "held", "message": "only a held remittance is decided"}],
+            current_state=remittance.state.value,
+        )
+    payments = list(
+        session.scalars(
+            select(ClaimPayment)
+            .where(
+                ClaimPayment.remittance_id == remittance.id,
+                ClaimPayment.adjudication_state == AdjudicationState.HELD,
+            )
+            .order_by(ClaimPayment.id)
+        )
+    )
+    outcomes = _decide(
+        session,
+        payments,
+        decision,
+        actor=actor,
+        remittance_note=f"{decision} decided for the whole remittance by {actor}",
+    )
+    if remittance.state is RemittanceState.HELD:  # nothing was held any more: decided all the same
+        remittance.state = RemittanceState.POSTED
+    return {
+        "remittance": remittance.public_id,
+        "decision": decision,
+        "state": remittance.state.value,
+        "decided_by": actor,
+        "claims": outcomes,
+    }
+
+
+def _decide(
+    session: Session,
+    payments: Sequence[ClaimPayment],
+    decision: str,
+    *,
+    actor: str,
+    remittance_note: str | None = None,
+) -> list[dict[str, Any]]:
+    from claims_server.ledger.services import account_ids
+    from claims_server.security.audit import audit_events_bulk
+
+    if decision not in ("post", "reject"):
+        raise Unprocessable(
+            "decision must be post or reject",
+            errors=[{"field": "decision", "rule": "one_of", "message": "must be post or reject"}],
+        )
+    actor = (actor or "").strip()[:100]
+    if not actor:
+        raise Unprocessable(
+            "a decision names who made it",
+            errors=[{"field": "actor", "rule": "required", "message": "must not be empty"}],
+        )
+    for payment in payments:
+        if payment.adjudication_state is not AdjudicationState.HELD:
+            what = payment.adjudication_state.value if payment.adjudication_state else "not an adjudication"
+            raise Conflict(
+                f"claim payment {payment.id} is {what}, not held"
+                + (f" (decided by {payment.decided_by})" if payment.decided_by else ""),
+                errors=[
+                    {
+                        "field": "claim_payment",
+                        "rule": "held",
+                        "message": "only a held adjudication is decided",
+                    }
+                ],
+                current_state=what,
+            )
+    accounts = account_ids(session)
+    engine, adjudications = engine_for(session, payments, accounts=accounts)
+    current_before = {
+        a.id: (engine.encounters[a.encounter].current(a.payer_id) or None) for a in adjudications
+    }
+    try:
+        for adjudication in adjudications:
+            engine.decide(adjudication, decision)
+    except Refused as exc:
+        raise Conflict(
+            f"{decision} refused, nothing changed: {exc.message}",
+            errors=[{"field": "decision", "rule": exc.rule, "message": exc.message}],
+            rule=exc.rule,
+        ) from None
+    today = utcnow().date()
+    events: list[dict[str, Any]] = []
+    decided = {a.id for a in adjudications}
+    note = f"{decision} decided by {actor}"
+    followup = Followup(
+        session,
+        events,
+        resolution=lambda a, default: note if a.id in decided else default,
+        **({"remittance_note": remittance_note} if remittance_note else {}),
+    )
+    write_entries(session, engine.entries, accounts=accounts, effective_date=today)
+    stored = [a for enc in engine.encounters.values() for a in enc.history if a.changed]
+    write_history(session, stored)
+    with session.no_autoflush:
+        followup.handle(engine.events)
+    now = utcnow()
+    outcomes = []
+    for payment, adjudication in zip(payments, adjudications, strict=True):
+        payment.decided_at = now
+        payment.decided_by = actor
+        superseded = current_before.get(adjudication.id)
+        claim = session.get(Claim, payment.claim_id) if payment.claim_id is not None else None
+        outcome = {
+            "claim_payment_id": payment.id,
+            "decision": decision,
+            "state": adjudication.state.value if adjudication.state else None,
+            "kind": adjudication.kind.value if adjudication.kind else None,
+            "claim": claim.public_id if claim is not None else None,
+            "claim_state": claim.state.value if claim is not None else None,
+            "remittance": payment.remittance.public_id,
+            "superseded_claim_payment_id": superseded.id
+            if decision == "post"
+            and superseded is not None
+            and superseded.state is AdjudicationState.SUPERSEDED
+            else None,
+            "entries": [e.key for e in engine.entries if e.owner is adjudication],
+            "decided_by": actor,
+            "decided_at": now.isoformat(),
+        }
+        outcomes.append(outcome)
+        events.append(
+            {
+                "action": AuditAction.UPDATE,
+                "event_type": f"remittance.held_{decision}",
+                "entity_type": "remittance",
+                "entity_id": payment.remittance.public_id,
+                "patient_id": claim.patient_id if claim is not None else None,
+                "details": {
+                    "claim_payment_id": payment.id,
+                    "clp_position": payment.position,
+                    "claim": outcome["claim"],
+                    "decision": decision,
+                    "decided_by": actor,
+                    "hold_reason": payment.hold_reason.value if payment.hold_reason else None,
+                    "state": outcome["state"],
+                    "superseded_claim_payment_id": outcome["superseded_claim_payment_id"],
+                },
+            }
+        )
+    audit_events_bulk(session, events)
+    followup.finish()
+    session.flush()
+    return outcomes

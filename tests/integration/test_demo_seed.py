@@ -6,19 +6,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from claims_server import migrate
 from claims_server.db import make_engine, make_session_factory, unit_of_work
+from claims_server.demo import run_demo
 from claims_server.demo_seed import SeedSummary, seed_practice
 from claims_server.models import (
     STANDARD_CHART,
     Account,
+    AccountCode,
     ClaimFilingIndicator,
     Coverage,
     Patient,
     Payer,
+    Posting,
     Practice,
     Provider,
     RelationshipToSubscriber,
@@ -172,3 +175,33 @@ def test_summary_lines_name_the_practice_but_no_patient(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert not any(name in text for name in surnames)
+
+
+def test_the_demo_day_leaves_no_payer_receivable_below_zero(seed_database_url: str, tmp_path: Path) -> None:
+    """Issue 17: the demo's secondary (a restated CO-45) once left a payer's A/R at -95.00 and a
+    replacement claim's answer one at -125.00; after the whole demo day no payer's A/R insurance
+    of any claim is below zero, and the trial balance sums to zero."""
+    run_demo(seed_database_url, tmp_path / "demo")
+    engine = make_engine(seed_database_url)
+    try:
+        with Session(engine) as session:
+            ar_insurance = session.scalar(
+                select(Account.id).where(Account.code == AccountCode.AR_INSURANCE.value)
+            )
+            total = func.sum(Posting.amount_cents)
+            negative = session.execute(
+                select(Posting.claim_id, Posting.payer_id, total)
+                .where(Posting.account_id == ar_insurance)
+                .group_by(Posting.claim_id, Posting.payer_id)
+                .having(total < 0)
+            ).all()
+            assert negative == []
+            by_payer = session.execute(
+                select(Posting.payer_id, total)
+                .where(Posting.account_id == ar_insurance)
+                .group_by(Posting.payer_id)
+            ).all()
+            assert by_payer and all(cents >= 0 for _, cents in by_payer)
+            assert session.scalar(select(func.sum(Posting.amount_cents))) == 0
+    finally:
+        engine.dispose()

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "partially_paid": state.mark_partially_paid,
     "denied": state.mark_denied,
     "closed": state.close,
+    "reversed": state.mark_reversed,
     "voided": state.void,
     "correct_rejection": state.correct_rejection,
     "reopen_for_correction": state.reopen_for_correction,

@@ -146,8 +146,13 @@ def build_835(
     plb: list[tuple[str, int]] | None = None,
     bpr02: int | None = None,
     control: int = 1,
+    plb_references: list[str | None] | None = None,
 ) -> bytes:
-    """One interchange with one 835; BPR02 = Σ CLP04 - Σ PLB unless ``bpr02`` says otherwise."""
+    """One interchange with one 835; BPR02 = Σ CLP04 - Σ PLB unless ``bpr02`` says otherwise.
+
+    ``plb_references``: PLB03-2 of each ``plb`` pair (None: the reason alone), instead of
+    ``REF<n>``; more than six pairs then go in several PLB segments.
+    """
     plb = plb or []
     total = sum(c.paid for c in claims) - sum(a for _, a in plb)
     payment = total if bpr02 is None else bpr02
@@ -184,7 +189,18 @@ def build_835(
             if s.lcn:
                 segs.append(f"REF*6R*{s.lcn}")
             segs += [f"LQ*HE*{r}" for r in s.remarks]
-    if plb:
+    if plb and plb_references is not None:
+        ids = [
+            f"{reason}:{ref}" if ref is not None else reason
+            for (reason, _), ref in zip(plb, plb_references, strict=True)
+        ]
+        for start in range(0, len(plb), 6):
+            pairs = "*".join(
+                f"{ident}*{money(amount)}"
+                for ident, (_, amount) in zip(ids[start : start + 6], plb[start : start + 6], strict=True)
+            )
+            segs.append(f"PLB*1234567893*20261231*{pairs}")
+    elif plb:
         pairs = "*".join(f"{reason}:REF{n}*{money(amount)}" for n, (reason, amount) in enumerate(plb, 1))
         segs.append(f"PLB*1234567893*20261231*{pairs}")
     segs.append(f"SE*{len(segs) + 1}*0001")

@@ -276,8 +276,12 @@ def test_void_reverses_the_charge_on_the_books_once(app, session, world, factory
     assert _entries(session) == before + 1
 
     # The payer cancels its adjudication (CLP02 = 22): every receivable of the claim is zero.
+    # BPR02 is never negative: the 80.00 taken back is carried as a forward balance (PLB FB
+    # -80.00), so BPR02 = -80.00 - (-80.00) = 0.
     reversal = build_835(
-        [Clp("PCN-VOID1", "22", -15000, -8000, -1000, payer_claim_number="ICN-VOID1")], trace="VOID-2"
+        [Clp("PCN-VOID1", "22", -15000, -8000, -1000, payer_claim_number="ICN-VOID1")],
+        trace="VOID-2",
+        plb=[("FB", -8000)],
     )
     report = receive_and_post(factory, reversal)
     assert report.status == "posted", report.error

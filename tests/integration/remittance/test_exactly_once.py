@@ -21,7 +21,7 @@ from claims_server.models import (
     WorkItem,
 )
 from claims_server.models.remittance import RemittanceState
-from claims_server.remittance import posting
+from claims_server.remittance import adjudication, posting
 from claims_server.remittance.services import receive_and_post, run_posting
 from tests.integration.remittance.support import Clp, Svc, build_835, make_claim
 
@@ -138,29 +138,27 @@ def test_unbalanced_payment_fails_the_file_and_commits_nothing(session, world, f
 def test_control_broken_posting_path_is_caught(session, world, factory, monkeypatch, broken, failing_check):
     """The checks read the database: a posting path that loses money or a claim is refused."""
     _two_claims(session, world)
-    original_legs = posting._Poster.payment_legs
-    original_entry = posting._Poster.entry_for
+    original_legs = adjudication.posting_legs
+    original_write = posting.write_entries
 
-    def legs_without_cash(self, plan):
+    def legs_without_cash(amounts, **dimensions):
         # Balanced but wrong: the payment lands in other adjustments instead of cash clearing.
+        legs, restated = original_legs(amounts, **dimensions)
         return [
             dataclasses.replace(leg, account="other_adjustments", remittance_id=None)
             if leg.account == "cash_clearing"
             else leg
-            for leg in original_legs(self, plan)
-        ]
+            for leg in legs
+        ], restated
 
-    def entry_dropping_claims(self, plan):
-        # Claims silently dropped: no entry, no work item, yet reported as posted.
-        original_entry(self, plan)
-        plan.outcome.outcome = "posted"
-        plan.queue = None
+    def entries_dropped(session, entries, **kwargs):
+        # Claims silently dropped: the engine's entries are never written, yet reported as posted.
+        return original_write(session, [], **kwargs)
 
     if broken == "drop_cash":
-        monkeypatch.setattr(posting._Poster, "payment_legs", legs_without_cash)
+        monkeypatch.setattr(adjudication, "posting_legs", legs_without_cash)
     else:
-        monkeypatch.setattr(posting._Poster, "entry_for", entry_dropping_claims)
-        monkeypatch.setattr(posting._Poster, "after_posting", lambda self, plan: None)
+        monkeypatch.setattr(posting, "write_entries", entries_dropped)
     report = receive_and_post(factory, _content())
     assert report.status == "failed"
     failed = {c["name"] for c in report.error["checks"] if not c["ok"]}
@@ -195,4 +193,9 @@ def test_payment_for_unknown_claims_is_kept_and_queued(session, world, factory):
     rem = session.scalar(select(Remittance))
     assert rem.state == RemittanceState.POSTED
     assert _count(session, ClaimPayment) == 2
-    assert {w.queue.value for w in session.scalars(select(WorkItem))} == {"unmatched"}
+    # One item per unmatched claim; the PLB (WO 5.00) opens its reconciliation item.
+    assert sorted(w.queue.value for w in session.scalars(select(WorkItem))) == [
+        "reconciliation",
+        "unmatched",
+        "unmatched",
+    ]

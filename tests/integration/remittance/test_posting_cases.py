@@ -33,6 +33,8 @@ AR_INS, AR_PT = AccountCode.AR_INSURANCE.value, AccountCode.AR_PATIENT.value
 CASH, GROSS = AccountCode.CASH_CLEARING.value, AccountCode.GROSS_CHARGES.value
 CONTRACTUAL, OTHER = AccountCode.CONTRACTUAL_ADJUSTMENTS.value, AccountCode.OTHER_ADJUSTMENTS.value
 PROVIDER = AccountCode.PROVIDER_ADJUSTMENTS.value
+INTEREST, OFFSET = AccountCode.INTEREST_INCOME.value, AccountCode.PAYER_OFFSET.value
+UNAPPLIED = "unapplied_payments"
 
 
 def lcns(claim: Claim) -> list[str]:
@@ -90,15 +92,23 @@ def test_primary_paid_with_contractual_coinsurance_and_plb(session, world, facto
     assert balance(session, [AR_INS], claim_id=claim.id) == 0
     rem = session.scalar(select(Remittance))
     assert balance(session, [CASH], remittance_id=rem.id) == 8750  # = BPR02
-    assert balance(session, [PROVIDER], remittance_id=rem.id) == 250
+    # L6 interest is interest income (a credit), WO a recoupment against the payer (its offset).
+    assert balance(session, [INTEREST], remittance_id=rem.id) == -150
+    assert balance(session, [OFFSET], remittance_id=rem.id) == 400
     # Lines: each line's A/R insurance is closed (charge fully explained).
     for line in claim.service_lines:
         assert balance(session, [AR_INS], service_line_id=line.id) == 0
     assert refreshed(session, claim).state == ClaimState.PAID
-    assert items(session) == []
+    assert items(session, claim) == []  # only the PLBs' reconciliation items
+    assert {i.queue for i in items(session)} == {WorkQueue.RECONCILIATION}
     result = report.remittances[0]
-    assert [c.ok for c in result.checks] == [True, True, True, True]
-    assert (result.claims_parsed, result.claims_posted, result.claims_queued) == (1, 1, 0)
+    assert all(c.ok for c in result.checks) and len(result.checks) == 5
+    assert (result.claims_parsed, result.claims_posted, result.claims_held, result.claims_queued) == (
+        1,
+        1,
+        0,
+        0,
+    )
     # Stored as the payer said it: 1 claim payment, 2 lines, 3 CAS.
     cp = session.scalar(select(ClaimPayment))
     assert cp.claim_id == claim.id and cp.paid_cents == 9000
@@ -367,7 +377,8 @@ def test_reversal_and_correction(session, world, factory):
         select(JournalEntry).where(JournalEntry.event_type == JournalEventType.INSURANCE_PAYMENT)
     )
     # Reversal (every amount negated) then the corrected claim: 150.00 = 90.00 + CO-45 40.00 + PR-2 20.00.
-    # BPR02 = -100.00 + 90.00 = -10.00 (the payer takes back 10.00).
+    # The claims net -100.00 + 90.00 = -10.00: BPR02 is never negative, the payer carries the
+    # 10.00 it takes back as a forward balance (PLB FB -10.00), BPR02 = -10.00 - (-10.00) = 0.
     second = build_835(
         [
             Clp(
@@ -388,6 +399,7 @@ def test_reversal_and_correction(session, world, factory):
             ),
         ],
         trace="T-H2",
+        plb=[("FB", -1000)],
     )
     report = receive_and_post(factory, second)
     assert report.status == "posted", report.error
@@ -403,11 +415,23 @@ def test_reversal_and_correction(session, world, factory):
     # Net: the corrected payment only.
     assert ledger(session, claim) == {GROSS: -15000, CASH: 9000, CONTRACTUAL: 4000, AR_PT: 2000}
     rem2 = session.scalar(select(Remittance).where(Remittance.trace_number == "T-H2"))
-    assert balance(session, [CASH], remittance_id=rem2.id) == -1000  # BPR02
+    assert balance(session, [CASH], remittance_id=rem2.id) == 0  # BPR02
     assert refreshed(session, claim).state == ClaimState.PAID
+    history = session.scalars(select(ClaimPayment).order_by(ClaimPayment.id)).all()
+    assert [(p.adjudication_kind.value, p.adjudication_state.value) for p in history] == [
+        ("original", "reversed"),
+        ("reversal", "applied"),
+        ("correction", "current"),
+    ]
+    assert history[1].reverses_claim_payment_id == history[0].id
+    # Reversed, then corrected in the same file: the reversal's item closed itself.
+    (item,) = items(session, claim)
+    assert item.status.value == "resolved" and item.resolution.startswith("system: ")
 
 
-def test_reversal_without_a_posted_payment_is_posted_as_sent_and_queued(session, world, factory):
+def test_reversal_without_a_posted_payment_is_held_in_unapplied(session, world, factory):
+    """A reversal naming nothing we posted is held ``reversal_unmatched`` (was: posted as sent,
+    which drove A/R insurance to +300.00 and the patient's A/R below zero)."""
     claim = make_claim(session, world, "PCN-H9", [("99214", 15000)])
     (l1,) = lcns(claim)
     content = build_835(
@@ -422,18 +446,31 @@ def test_reversal_without_a_posted_payment_is_posted_as_sent_and_queued(session,
             )
         ],
         trace="T-H9",
+        plb=[("FB", -10000)],  # BPR02 = -100.00 - (-100.00) = 0
     )
     report = receive_and_post(factory, content)
     assert report.status == "posted"
-    assert ledger(session, claim) == {
-        GROSS: -15000,
-        CASH: -10000,
-        CONTRACTUAL: -4000,
-        AR_PT: -1000,
-        AR_INS: 30000,
-    }
+    # Only the charge on the claim; the -100.00 waits in unapplied payments.
+    assert ledger(session, claim) == {GROSS: -15000, AR_INS: 15000}
+    rem = session.scalar(select(Remittance))
+    assert balance(session, [UNAPPLIED], remittance_id=rem.id) == 10000
+    assert balance(session, [CASH], remittance_id=rem.id) == 0
+    cp = session.scalar(select(ClaimPayment))
+    assert (cp.adjudication_kind.value, cp.adjudication_state.value, cp.hold_reason.value) == (
+        "reversal",
+        "held",
+        "reversal_unmatched",
+    )
     (item,) = items(session, claim)
     assert item.queue == WorkQueue.OTHER and item.reason_codes == ["REVERSAL_UNMATCHED"]
+    assert item.claim_payment_id == cp.id
+    result = report.remittances[0]
+    assert (result.claims_parsed, result.claims_posted, result.claims_held, result.claims_queued) == (
+        1,
+        0,
+        1,
+        0,
+    )
 
 
 def test_plb_several_pairs_both_signs(session, world, factory):
@@ -451,7 +488,9 @@ def test_plb_several_pairs_both_signs(session, world, factory):
     rem = session.scalar(select(Remittance))
     assert rem.payment_amount_cents == 6642
     assert balance(session, [CASH], remittance_id=rem.id) == 6642
-    assert balance(session, [PROVIDER], remittance_id=rem.id) == 1358
+    # WO, FB and 72 offset against the payer (12.34 + 5.00 - 0.55), L6 is interest income.
+    assert balance(session, [OFFSET], remittance_id=rem.id) == 1679
+    assert balance(session, [INTEREST], remittance_id=rem.id) == -321
     assert sorted(a.amount_cents for a in rem.provider_adjustments) == [-321, -55, 500, 1234]
     plb_entries = session.scalars(
         select(JournalEntry).where(JournalEntry.event_type == JournalEventType.PROVIDER_ADJUSTMENT)
@@ -489,8 +528,12 @@ def test_unmatched_claim_and_lines_go_to_the_queue(session, world, factory):
         claim.service_lines[1].id,
         None,
     ]
-    # The unmatched line's 10.00 payment and 10.00 CO-45 reduce the claim's A/R at claim level.
-    assert ledger(session, claim) == {GROSS: -15000, CASH: 12000, CONTRACTUAL: 5000, AR_INS: -2000}
+    # The unmatched line's 10.00 payment reduces the claim's A/R at claim level. Open on ACME:
+    # 150.00; paid 120.00, so room = 30.00: the CO-45s (30.00 + 10.00 + 10.00, in file order)
+    # post 30.00 and the 20.00 beyond it is a restatement, stored not posted (it used to drive
+    # the payer's A/R to -20.00).
+    assert ledger(session, claim) == {GROSS: -15000, CASH: 12000, CONTRACTUAL: 3000}
+    assert report.remittances[0].claims[0].restated_cents == 2000
     rem = session.scalar(select(Remittance))
     assert balance(session, ["unapplied_payments"], remittance_id=rem.id) == -4500
     assert balance(session, [CASH], remittance_id=rem.id) == 16500

@@ -66,6 +66,7 @@ def test_payment_amounts_on_the_claim_screen_are_exact_and_signed(app, session, 
             )
         ],
         trace="T-UIMONEY",
+        plb=[("FB", -10000)],  # BPR02 is never negative: the payer carries the -100.00 forward
     )
     assert receive_and_post(state(app).session_factory, content).status == "posted"
     session.rollback()
