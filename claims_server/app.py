@@ -200,6 +200,10 @@ def _register_api_v1(api: ClaimsApi) -> None:
     from claims_server.remittance.views import blp as remittances_blp
 
     api.register_blueprint(remittances_blp)
+    # possible duplicates: held adjudications beside the current ones, a supervisor's decision.
+    from claims_server.remittance.held_views import blp as held_blp
+
+    api.register_blueprint(held_blp)
 
     # eligibility: 270/271 checks, benefits summaries, patient estimates.
     from claims_server.eligibility.views import blp as eligibility_blp

@@ -76,7 +76,8 @@ from claims_server.models import (
     WorkItem,
 )
 from claims_server.models.common import utcnow
-from claims_server.models.workqueue import WorkItemStatus
+from claims_server.models.remittance import AdjudicationState
+from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.security.principal import current_principal
 from claims_server.workqueue.recommend import RecommendedAction
 
@@ -407,6 +408,15 @@ def write_off(
         left -= take
     claim_public_id = _public_id(session, claim_id)
     resolved = _open_write_off_items(session, {claim.id, claim_id})
+    # Written off in full (nothing open in either bucket after it): every open item of the
+    # encounter's claims closes too, except those about money still held (below).
+    left = open_balances(session, claim)
+    left[which] -= amount_cents
+    closing = (
+        _items_closed_by_full_write_off(session, claim_id, {item.id for item in resolved})
+        if all(cents == 0 for cents in left.values())
+        else []
+    )
     post_entries(
         session,
         [
@@ -426,7 +436,7 @@ def write_off(
                     "amount_cents": amount_cents,
                     "line": line_number,
                     "note_characters": len((note or "").strip()),
-                    "work_items_resolved": [item.public_id for item in resolved],
+                    "work_items_resolved": [item.public_id for item in (*resolved, *closing)],
                 },
             )
         ],
@@ -434,6 +444,7 @@ def write_off(
     entry = session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == key))
     assert entry is not None
     _resolve_items(session, resolved, entry)
+    _close_items(session, closing, entry)
     note_text = (note or "").strip()
     if note_text:
         session.add(
@@ -487,6 +498,53 @@ def _open_write_off_items(session: Session, claim_ids: set[int]) -> list[WorkIte
             .order_by(WorkItem.id)
         )
     )
+
+
+#: Queues whose items are about a payer's money rather than the claim's balance (a held
+#: possible duplicate waits for a supervisor's decision, a PLB for its reconciliation):
+#: writing the claim's balance off answers neither, so they stay open.
+_NOT_CLOSED_BY_WRITE_OFF = (WorkQueue.POSSIBLE_DUPLICATE, WorkQueue.RECONCILIATION)
+
+
+def _encounter_claim_ids(session: Session, claim_id: int) -> set[int]:
+    """``claim_id`` (the claim carrying the A/R) and every claim made from it (replacements,
+    voids, next-payer claims, and theirs)."""
+    ids, frontier = {claim_id}, {claim_id}
+    while frontier:
+        children = set(session.scalars(select(Claim.id).where(Claim.original_claim_id.in_(sorted(frontier)))))
+        frontier = children - ids
+        ids |= frontier
+    return ids
+
+
+def _items_closed_by_full_write_off(session: Session, claim_id: int, already: set[int]) -> list[WorkItem]:
+    """Open items of the encounter's claims that a write-off of its whole balance answers.
+
+    Left open: the queues of :data:`_NOT_CLOSED_BY_WRITE_OFF`, and any item naming an
+    adjudication still held (its money waits in unapplied payments for a decision).
+    """
+    from claims_server.workqueue.services import open_items_of_claims
+
+    items = open_items_of_claims(
+        session, _encounter_claim_ids(session, claim_id), except_queues=_NOT_CLOSED_BY_WRITE_OFF
+    )
+    return [
+        item
+        for item in items
+        if item.id not in already
+        and not (
+            item.claim_payment is not None and item.claim_payment.adjudication_state == AdjudicationState.HELD
+        )
+    ]
+
+
+def _close_items(session: Session, items: list[WorkItem], entry: JournalEntry) -> None:
+    from claims_server.workqueue.services import resolve_by_system
+
+    for item in items:
+        resolve_by_system(
+            session, item, f"the claim's balance was written off in full (write-off {entry.public_id})"
+        )
 
 
 def _resolve_items(session: Session, items: list[WorkItem], entry: JournalEntry) -> None:

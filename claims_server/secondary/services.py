@@ -4,8 +4,13 @@ from what the prior payer(s) decided.
 
 Rules, and where they come from:
 
-- Only a posted adjudication counts (a ``ClaimPayment`` matched to the claim, CLP02 1, 2
-  or 3, the last one not reversed): COB needs the prior payer's paid amount and CAS.
+- Only the prior payer's **current** adjudication counts (``ClaimPayment.adjudication_state``
+  ``current``, CLP02 1, 2 or 3; docs/adjudication-history.md): COB needs the prior payer's
+  paid amount and CAS, and a reversed, superseded, held or rejected adjudication never feeds
+  loop 2320/2430 (AMT*D). A prior payer that reversed its adjudication and has not sent the
+  corrected one leaves nothing to bill the next payer with: creating the next claim is
+  refused, and an existing next-payer claim is held by the batcher with a finding
+  (``COB_PRIOR_NOT_CURRENT``) instead of leaving without the prior payer's loop.
 - Crossover: CLP02 19/20/21 ("processed ... and forwarded to additional payer") or an
   NM1*TT crossover carrier on the 835 means the payer already sent the claim on; billing
   the next payer ourselves would be a duplicate (playbook MA18/MA07), so it is refused.
@@ -47,7 +52,11 @@ from claims_server.models import (
     ServiceLine,
 )
 from claims_server.models.common import utcnow
+from claims_server.models.remittance import AdjudicationState
+from claims_server.models.workqueue import WorkQueue
+from claims_server.workqueue.services import open_items_of_claims, resolve_by_system
 from coding.scrubber import ScrubFinding
+from edi.findings import Severity
 
 #: CLP02 values meaning the payer adjudicated the claim as primary, secondary or tertiary.
 ADJUDICATED_STATUSES = frozenset({"1", "2", "3"})
@@ -56,8 +65,41 @@ CROSSOVER_STATUSES = frozenset({"19", "20", "21"})
 REVERSAL_STATUS = "22"
 
 
+def current_claim_payment(session: Session, claim: Claim) -> ClaimPayment | None:
+    """The payer's current adjudication of ``claim`` (the newest, should history hold two)."""
+    return session.scalar(
+        select(ClaimPayment)
+        .where(
+            ClaimPayment.claim_id == claim.id, ClaimPayment.adjudication_state == AdjudicationState.CURRENT
+        )
+        .order_by(ClaimPayment.id.desc())
+        .limit(1)
+    )
+
+
+def _was_reversed(session: Session, claim: Claim) -> bool:
+    """Whether the payer took back an adjudication of ``claim`` (one of its CLPs is reversed)."""
+    return (
+        session.scalar(
+            select(ClaimPayment.id)
+            .where(
+                ClaimPayment.claim_id == claim.id,
+                ClaimPayment.adjudication_state.in_(
+                    (AdjudicationState.REVERSED, AdjudicationState.SUPERSEDED)
+                ),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def latest_claim_payment(session: Session, claim: Claim) -> ClaimPayment | None:
-    """The claim's last 835 claim payment that is not itself a reversal (CLP02 = 22)."""
+    """The claim's last 835 claim payment that is not itself a reversal (CLP02 = 22).
+
+    For the payer's claim number and determination date (corrections, appeals); a next-payer
+    claim reads :func:`current_claim_payment` instead.
+    """
     return session.scalar(
         select(ClaimPayment)
         .join(Remittance, ClaimPayment.remittance_id == Remittance.id)
@@ -114,8 +156,13 @@ class NextPayerCandidate:
 
 def _candidate(session: Session, claim: Claim) -> NextPayerCandidate | str:
     """The candidate, or why ``claim`` cannot go to a next payer (a sentence for a 409)."""
-    payment = latest_claim_payment(session, claim)
+    payment = current_claim_payment(session, claim)
     if payment is None:
+        if _was_reversed(session, claim):
+            return (
+                "the payer reversed its adjudication of this claim and has not sent a corrected one; "
+                "a next payer is billed from the current adjudication only"
+            )
         return "the payer has not adjudicated this claim (no 835 posted for it)"
     if is_crossover(payment):
         return "the payer forwarded the claim to the next payer itself (crossover); do not bill it again"
@@ -131,6 +178,12 @@ def _candidate(session: Session, claim: Claim) -> NextPayerCandidate | str:
     return NextPayerCandidate(claim, payment, coverage)
 
 
+def next_payer_refusal(session: Session, claim: Claim) -> str | None:
+    """Why ``claim`` cannot go to a next payer now (a sentence), or None when it can."""
+    found = _candidate(session, claim)
+    return found if isinstance(found, str) else None
+
+
 def claims_needing_next_payer(session: Session) -> list[NextPayerCandidate]:
     """Every adjudicated claim with money left, a next coverage and no next-payer claim yet."""
     claims = session.scalars(
@@ -139,7 +192,12 @@ def claims_needing_next_payer(session: Session) -> list[NextPayerCandidate]:
             Claim.state.in_(
                 (ClaimState.PAID, ClaimState.PARTIALLY_PAID, ClaimState.DENIED, ClaimState.CLOSED)
             ),
-            select(ClaimPayment.id).where(ClaimPayment.claim_id == Claim.id).exists(),
+            select(ClaimPayment.id)
+            .where(
+                ClaimPayment.claim_id == Claim.id,
+                ClaimPayment.adjudication_state == AdjudicationState.CURRENT,
+            )
+            .exists(),
             select(Coverage.id)
             .where(
                 Coverage.patient_id == Claim.patient_id, Coverage.coverage_order == Claim.coverage_order + 1
@@ -201,7 +259,19 @@ def create_next_payer_claim(session: Session, claim: Claim) -> Claim:
             "prior_paid_cents": found.claim_payment.paid_cents,
         },
     )
+    close_needs_secondary(session, claim, nxt)
     return nxt
+
+
+def close_needs_secondary(session: Session, claim: Claim, nxt: Claim) -> int:
+    """Resolve ``claim``'s open ``needs_secondary`` items: the next payer's claim ``nxt`` exists.
+
+    "Follow-up closes itself" (docs/adjudication-history.md): the item asked for exactly
+    this, so it closes now with a system note rather than at the next sweep.
+    """
+    items = open_items_of_claims(session, {claim.id}, queues=[WorkQueue.NEEDS_SECONDARY])
+    note = f"the next payer's claim {nxt.public_id} was created (coverage order {nxt.coverage_order})"
+    return sum(resolve_by_system(session, item, note) for item in items)
 
 
 #: Claim columns a copy (next-payer, replacement or void claim) takes over unchanged.
@@ -292,12 +362,24 @@ def prior_payers(
     chain: list[tuple[Claim, ClaimPayment]] = []
     prior = claim.original_claim
     while prior is not None and prior.coverage_order < claim.coverage_order:
-        payment = payments.get(prior.id) if payments is not None else latest_claim_payment(session, prior)
+        payment = payments.get(prior.id) if payments is not None else current_claim_payment(session, prior)
         if payment is None:
-            break
+            raise ClaimDataError([_prior_not_current(prior)])
         chain.append((prior, payment))
         prior = prior.original_claim if prior.frequency_code == ClaimFrequency.ORIGINAL else None
     return list(reversed(chain))
+
+
+def _prior_not_current(prior: Claim) -> ScrubFinding:
+    """The finding of a next-payer claim whose prior payer has no current adjudication."""
+    return ScrubFinding(
+        "COB_PRIOR_NOT_CURRENT",
+        Severity.ERROR,
+        f"the prior payer (coverage order {prior.coverage_order}) has no current adjudication of claim "
+        f"{prior.public_id}: it was reversed, or never posted; loop 2320 needs it",
+        "2320",
+        "wait for the prior payer's corrected 835 (the claim goes out once it is posted), or void this claim",
+    )
 
 
 def other_payer(session: Session, claim: Claim, prior: Claim, payment: ClaimPayment) -> edi.OtherPayer:
@@ -356,8 +438,8 @@ def preload_prior_payments(session: Session, claims: Iterable[Claim]) -> dict[in
     Loads, with a few queries whatever the number of claims, everything
     :func:`other_payer` reads: the prior claims (walking ``original_claim`` back to the
     primary) with their coverage, payer and service lines, and each prior claim's
-    latest non-reversal claim payment (the one :func:`latest_claim_payment` picks) with
-    its remittance, CAS and line payments. Primary claims need nothing and are skipped.
+    current adjudication (the one :func:`current_claim_payment` picks) with its
+    remittance, CAS and line payments. Primary claims need nothing and are skipped.
     """
     pending = [claim for claim in claims if claim.coverage_order > 1 and claim.original_claim_id]
     priors: dict[int, Claim] = {}
@@ -383,7 +465,9 @@ def preload_prior_payments(session: Session, claims: Iterable[Claim]) -> dict[in
     rows = session.scalars(
         select(ClaimPayment)
         .join(Remittance, ClaimPayment.remittance_id == Remittance.id)
-        .where(ClaimPayment.claim_id.in_(priors), ClaimPayment.status_code != REVERSAL_STATUS)
+        .where(
+            ClaimPayment.claim_id.in_(priors), ClaimPayment.adjudication_state == AdjudicationState.CURRENT
+        )
         .order_by(ClaimPayment.id)
         .options(
             selectinload(ClaimPayment.remittance),

@@ -191,6 +191,13 @@ POLICY: dict[str, Rule] = {
     "remittances.list_remittances": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
     "remittances.get_remittance": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
     # --- end remit-posting --------------------------------------------------------------------
+    # --- possible duplicates: held adjudications and remittances (claims_server.remittance.held_views).
+    # Deciding one moves money between unapplied payments and a claim: a supervisor's decision.
+    "held_adjudications.list_held_adjudications": allow(*ALL_STAFF),
+    "held_adjudications.decide_held_adjudication": allow(SUPERVISOR, ADMIN),
+    "held_adjudications.decide_held_remittance": allow(SUPERVISOR, ADMIN),
+    "ui.held_decision": allow(SUPERVISOR, ADMIN),  # held_adjudications.decide_held_adjudication
+    # --- end possible duplicates
     # --- eligibility: 270/271 checks and estimates (claims_server.eligibility.views) ------------
     # Staff only (integrations could own checks through their patients' coverages, see
     # security.ownership, but no integration needs to run 270s yet).

@@ -21,6 +21,7 @@ from claims_server.errors import ApiError
 from claims_server.models import Payer, Role, User, WorkItem
 from claims_server.models.common import utcnow
 from claims_server.models.workqueue import WorkQueue
+from claims_server.remittance import held
 from claims_server.ui.blueprint import bp, current_user, field_errors, page
 from claims_server.workqueue import services
 
@@ -31,6 +32,8 @@ QUEUE_LABELS = {
     WorkQueue.UNPAID: "Unpaid",
     WorkQueue.NEEDS_SECONDARY: "Needs secondary",
     WorkQueue.PATIENT_BALANCE: "Patient balance",
+    WorkQueue.POSSIBLE_DUPLICATE: "Possible duplicates",
+    WorkQueue.RECONCILIATION: "Reconciliation (PLB)",
     WorkQueue.OTHER: "Other",
 }
 ACTION_LABELS = {
@@ -43,6 +46,8 @@ ACTION_LABELS = {
 }
 #: Users an item may be assigned to: people who work claims.
 ASSIGNABLE_ROLES = (Role.BILLER, Role.BILLING_SUPERVISOR, Role.ADMIN)
+#: Who may post or reject a held possible duplicate (security/policy.py: ui.held_decision).
+DECIDING_ROLES = (Role.BILLING_SUPERVISOR, Role.ADMIN)
 
 
 @dataclass
@@ -155,6 +160,8 @@ def _render(status: int = 200, action_errors: dict[str, str] | None = None, form
             items = []
     payers = session.scalars(select(Payer).order_by(Payer.name)).all()
     assignees = _assignees()
+    # Possible duplicates: each held adjudication beside the current one it would duplicate.
+    comparisons = held.comparisons_for_items(session, items)
     return page(
         "queues.html",
         status,
@@ -173,6 +180,8 @@ def _render(status: int = 200, action_errors: dict[str, str] | None = None, form
         action_labels=ACTION_LABELS,
         me=me,
         can_change=me.role in ASSIGNABLE_ROLES,
+        can_decide=me.role in DECIDING_ROLES,
+        comparisons=comparisons,
         today=date.today(),
     )
 
@@ -242,3 +251,21 @@ def queue_action() -> Response:
     }[action]
     flash(f"{len(items)} item{'s' if len(items) != 1 else ''} {done}.", "success")
     return redirect(url_for("ui.queues", **{k: v for k, v in request.args.items()}), 303)
+
+
+@bp.route("/queues/<item_id>/decision", methods=["POST"], endpoint="held_decision")
+@mutation()
+def held_decision(item_id: str) -> Response:
+    """Post or reject a held possible duplicate (supervisors and admins), as
+    ``POST /api/v1/held-adjudications/<item id>/decision`` does."""
+    session = db_session()
+    decision = request.form.get("decision", "")
+    try:
+        item = held.get_item(session, item_id)
+        held.decide_item(session, item, decision, actor=current_user().username)
+    except ApiError as exc:
+        session.rollback()  # the engine refused: nothing it flushed may show on the page
+        return _render(exc.status if exc.status in (404, 409, 422) else 422, {"_form": exc.detail})
+    done = "posted: it replaces the current adjudication" if decision == "post" else "rejected"
+    flash(f"The held adjudication was {done}.", "success")
+    return redirect(url_for("ui.queues", queue=WorkQueue.POSSIBLE_DUPLICATE.value), 303)

@@ -42,6 +42,7 @@ from claims_server.models import (
     WorkItemComment,
 )
 from claims_server.models.common import new_public_id, utcnow
+from claims_server.models.remittance import AdjudicationKind, AdjudicationState
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.workqueue.recommend import (
     Recommendation,
@@ -507,6 +508,45 @@ def resolve(
     return item
 
 
+#: The head of a resolution the system wrote (``"system: <what happened>"``), not a person.
+SYSTEM_RESOLUTION = "system"
+
+
+def resolve_by_system(session: Session, item: WorkItem, note: str, *, now: datetime | None = None) -> bool:
+    """Close ``item`` because what it asked for has happened (docs/adjudication-history.md,
+    "Follow-up closes itself"): resolution ``"system: <note>"``, ``resolved_at`` now, audited
+    as ``work_item.resolve``. ``note`` names codes and public ids only (no PHI). An item
+    already resolved is left as it was; the answer says whether this call closed it."""
+    if item.status == WorkItemStatus.RESOLVED:
+        return False
+    item.status = WorkItemStatus.RESOLVED
+    item.snoozed_until = None
+    item.resolved_at = now or utcnow()
+    item.resolution = f"{SYSTEM_RESOLUTION}: {note.strip()}"[:MAX_COMMENT]
+    _audit(session, item, "resolve", {"resolution": SYSTEM_RESOLUTION, "note": note.strip()[:200]})
+    return True
+
+
+def open_items_of_claims(
+    session: Session,
+    claim_ids: set[int],
+    *,
+    queues: Sequence[WorkQueue] | None = None,
+    except_queues: Sequence[WorkQueue] = (),
+) -> list[WorkItem]:
+    """Open (or snoozed) items of the claims ``claim_ids``, optionally of ``queues`` only, oldest first."""
+    if not claim_ids:
+        return []
+    stmt = select(WorkItem).where(
+        WorkItem.claim_id.in_(sorted(claim_ids)), WorkItem.status != WorkItemStatus.RESOLVED
+    )
+    if queues is not None:
+        stmt = stmt.where(WorkItem.queue.in_([WorkQueue(q) for q in queues]))
+    if except_queues:
+        stmt = stmt.where(WorkItem.queue.not_in([WorkQueue(q) for q in except_queues]))
+    return list(session.scalars(stmt.order_by(WorkItem.id)))
+
+
 def resolution_code(item: WorkItem) -> ResolutionCode | None:
     """The ``ResolutionCode`` part of a resolved item's resolution."""
     if not item.resolution:
@@ -525,19 +565,90 @@ AWAITING_PAYER_STATES = (ClaimState.SUBMITTED, ClaimState.ACCEPTED, ClaimState.A
 DEFAULT_UNPAID_DAYS = 30
 
 
-def _unpaid_select(days: int, as_of: date) -> Select[tuple[Claim]]:
-    """Claims with the payer for more than ``days`` days on ``as_of`` with no 835 claim payment."""
+#: Adjudications that are no answer from the payer any more: taken back by a reversal, replaced,
+#: the reversal itself, or a held duplicate a supervisor rejected (docs/adjudication-history.md).
+#: Any other (current, held for a decision, informational; NULL: written before the history)
+#: is the payer's answer in force.
+NOT_IN_FORCE = (
+    AdjudicationState.REVERSED,
+    AdjudicationState.SUPERSEDED,
+    AdjudicationState.APPLIED,
+    AdjudicationState.REJECTED,
+)
+
+
+def _no_answer_in_force() -> Any:
+    """SQL: the claim has no 835 adjudication in force (none at all, or only reversed ones)."""
+    return ~(
+        select(ClaimPayment.id)
+        .where(
+            ClaimPayment.claim_id == Claim.id,
+            or_(
+                ClaimPayment.adjudication_state.is_(None),
+                ClaimPayment.adjudication_state.not_in(NOT_IN_FORCE),
+            ),
+        )
+        .exists()
+    )
+
+
+def _last_reversal() -> Any:
+    """SQL: when the payer's last reversal of the claim arrived (NULL: never reversed)."""
+    return (
+        select(func.max(ClaimPayment.created_at))
+        .where(
+            ClaimPayment.claim_id == Claim.id,
+            ClaimPayment.adjudication_kind == AdjudicationKind.REVERSAL,
+            ClaimPayment.adjudication_state == AdjudicationState.APPLIED,
+        )
+        .correlate(Claim)
+        .scalar_subquery()
+    )
+
+
+def _unpaid_select(days: int, as_of: date) -> Select[tuple[Claim, Any]]:
+    """(claim, last reversal) of claims awaiting the payer for more than ``days`` days on ``as_of``.
+
+    Awaiting: submitted, in an awaiting state, and no adjudication in force. A claim the
+    payer reversed (the engine moves it back to ``acknowledged``) awaits again from the
+    reversal: its days count from the later of submission and the last reversal.
+    """
     if days < 0:
         raise Unprocessable(
             "days must be 0 or more", errors=[{"field": "days", "rule": "minimum", "message": ">= 0"}]
         )
     cutoff = _as_utc_midnight(as_of - timedelta(days=days))
-    return select(Claim).where(
+    reversed_at = _last_reversal()
+    return select(Claim, reversed_at).where(
         Claim.state.in_(AWAITING_PAYER_STATES),
         Claim.submitted_at.is_not(None),
         Claim.submitted_at < cutoff,
-        ~select(ClaimPayment.id).where(ClaimPayment.claim_id == Claim.id).exists(),
+        or_(reversed_at.is_(None), reversed_at < cutoff),
+        _no_answer_in_force(),
     )
+
+
+def _awaiting_since(claim: Claim, reversed_at: datetime | None) -> date:
+    """The day the claim's current wait for the payer began: submission, or the last reversal."""
+    submitted = claim.submitted_at.astimezone(UTC).date()
+    if reversed_at is None:
+        return submitted
+    if reversed_at.tzinfo is None:  # SQLite hands an aggregate back without the column's type
+        reversed_at = reversed_at.replace(tzinfo=UTC)
+    return max(submitted, reversed_at.astimezone(UTC).date())
+
+
+def _unpaid_rows(session: Session, days: int, as_of: date) -> list[tuple[Claim, date, bool]]:
+    """(claim, awaiting since, reversed?) of the unpaid claims, in claim id order."""
+    rows = session.execute(_unpaid_select(days, as_of).order_by(Claim.id)).all()
+    return [(claim, _awaiting_since(claim, _as_datetime(at)), at is not None) for claim, at in rows]
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A ``MAX(created_at)`` as a datetime (SQLite answers an aggregate as ISO text)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 @dataclass(frozen=True)
@@ -553,10 +664,9 @@ class UnpaidByPayer:
 
 def unpaid_by_payer(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of: date) -> list[UnpaidByPayer]:
     """The unpaid queue computed live: per payer, claims submitted more than ``days`` ago without an 835."""
-    claims = session.scalars(_unpaid_select(days, as_of).order_by(Claim.id)).all()
-    groups: dict[int, list[Claim]] = {}
-    for claim in claims:
-        groups.setdefault(claim.coverage.payer_id, []).append(claim)
+    groups: dict[int, list[tuple[Claim, date]]] = {}
+    for claim, since, _ in _unpaid_rows(session, days, as_of):
+        groups.setdefault(claim.coverage.payer_id, []).append((claim, since))
     out = []
     for payer_id, members in groups.items():
         payer = session.get(Payer, payer_id)
@@ -565,8 +675,8 @@ def unpaid_by_payer(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of:
                 payer_public_id=payer.public_id,
                 payer_name=payer.name,
                 claims=len(members),
-                amount_cents=sum(c.total_charge_cents for c in members),
-                oldest_days=max((as_of - c.submitted_at.astimezone(UTC).date()).days for c in members),
+                amount_cents=sum(c.total_charge_cents for c, _ in members),
+                oldest_days=max((as_of - since).days for _, since in members),
             )
         )
     return sorted(out, key=lambda row: (-row.oldest_days, row.payer_name))
@@ -602,21 +712,39 @@ class SweepResult:
 
 
 def sweep_unpaid(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of: date) -> tuple[int, int]:
-    """Open an ``unpaid`` item per claim past ``days`` without an 835; resolve those that got one."""
-    claims = session.scalars(_unpaid_select(days, as_of).order_by(Claim.id)).all()
+    """Open an ``unpaid`` item per claim past ``days`` without an 835 in force; resolve those that got one.
+
+    A claim whose adjudication the payer reversed counts again from the reversal, under a
+    key of its own (the item of its first wait may have been resolved when it was paid).
+    """
+    rows = _unpaid_rows(session, days, as_of)
+    claims = [claim for claim, _, _ in rows]
+    # A claim paid and reversed between two sweeps still has its first wait's item open: one is enough.
+    waiting = {
+        item.claim_id
+        for item in open_items_of_claims(session, {c.id for c in claims}, queues=[WorkQueue.UNPAID])
+    }
     opened = 0
-    for claim in claims:
-        submitted = claim.submitted_at.astimezone(UTC).date()
-        key = f"unpaid:claim:{claim.id}:{submitted:%Y%m%d}"
+    for claim, since, was_reversed in rows:
+        key = f"unpaid:claim:{claim.id}:{since:%Y%m%d}"
+        if claim.id in waiting:
+            continue
         first_dos = _first_service_date(claim)
         payer = claim.coverage.payer
         deadline = first_dos + timedelta(days=payer.timely_filing_days) if first_dos else None
-        explanation = (
-            f"No 835 from {payer.name} {(as_of - submitted).days} days after submission (limit {days}). "
-            "Check the claim status with the payer (276/277 or the payer portal); if the payer has no "
-            "record of it, resubmit with the 999/277CA acceptance as proof of timely filing"
-            + (f" before the timely-filing limit on {deadline.isoformat()}." if deadline else ".")
-        )
+        if was_reversed:
+            explanation = (
+                f"{payer.name} reversed its adjudication and has sent no corrected 835 in "
+                f"{(as_of - since).days} days (limit {days}). Ask the payer (276/277 or the payer "
+                "portal) whether a corrected adjudication is coming, or correct and resubmit the claim."
+            )
+        else:
+            explanation = (
+                f"No 835 from {payer.name} {(as_of - since).days} days after submission (limit {days}). "
+                "Check the claim status with the payer (276/277 or the payer portal); if the payer has no "
+                "record of it, resubmit with the 999/277CA acceptance as proof of timely filing"
+                + (f" before the timely-filing limit on {deadline.isoformat()}." if deadline else ".")
+            )
         before = session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key))
         open_work_item(
             session,
@@ -631,12 +759,7 @@ def sweep_unpaid(session: Session, *, days: int = DEFAULT_UNPAID_DAYS, as_of: da
         opened += before is None
     still_unpaid = {c.id for c in claims}
     awaiting = set(
-        session.scalars(
-            select(Claim.id).where(
-                Claim.state.in_(AWAITING_PAYER_STATES),
-                ~select(ClaimPayment.id).where(ClaimPayment.claim_id == Claim.id).exists(),
-            )
-        )
+        session.scalars(select(Claim.id).where(Claim.state.in_(AWAITING_PAYER_STATES), _no_answer_in_force()))
     )
     # An item stays while the claim still awaits the payer (even if a later sweep used a longer limit).
     resolved = _resolve_where(
@@ -695,8 +818,19 @@ def sweep_patient_balance(session: Session) -> tuple[int, int]:
 
 
 def sweep_needs_secondary(session: Session) -> tuple[int, int]:
-    """Open a ``needs_secondary`` item per claim whose primary paid and a next coverage exists."""
-    from claims_server.secondary.services import claims_needing_next_payer
+    """Open a ``needs_secondary`` item per claim whose primary paid and a next coverage exists.
+
+    An item whose claim no longer needs one closes: billed (the next payer's claim exists, or
+    the payer crossed the claim over), else with a system note saying why (its adjudication
+    was reversed, or replaced by a newer one that has an item of its own).
+    """
+    from claims_server.secondary.services import (
+        claims_needing_next_payer,
+        current_claim_payment,
+        is_crossover,
+        next_payer_claim,
+        next_payer_refusal,
+    )
 
     candidates = claims_needing_next_payer(session)
     opened = 0
@@ -720,13 +854,40 @@ def sweep_needs_secondary(session: Session) -> tuple[int, int]:
             dedupe_key=key,
         )
         opened += 1
-    resolved = _resolve_where(
-        session,
-        WorkQueue.NEEDS_SECONDARY,
-        {c.claim.id for c in candidates},
-        ResolutionCode.BILLED_SECONDARY,
-        "the next payer's claim exists, or the claim was crossed over",
-    )
+    current = {c.claim.id: c.claim_payment.id for c in candidates}
+    resolved = 0
+    open_items = session.scalars(
+        select(WorkItem)
+        .where(
+            WorkItem.queue == WorkQueue.NEEDS_SECONDARY,
+            WorkItem.status != WorkItemStatus.RESOLVED,
+            WorkItem.claim_id.is_not(None),
+        )
+        .order_by(WorkItem.id)
+    ).all()
+    for item in open_items:
+        claim = item.claim
+        if claim.id in current and item.claim_payment_id in (None, current[claim.id]):
+            continue
+        payment = current_claim_payment(session, claim)
+        if next_payer_claim(session, claim) is not None or (payment is not None and is_crossover(payment)):
+            resolve(
+                session,
+                item,
+                ResolutionCode.BILLED_SECONDARY,
+                "the next payer's claim exists, or the claim was crossed over",
+            )
+        elif claim.id in current:
+            resolve_by_system(
+                session,
+                item,
+                "the adjudication it named is no longer current; the current one has an item of its own",
+            )
+        else:
+            resolve_by_system(
+                session, item, f"no next-payer claim to make now: {next_payer_refusal(session, claim)}"
+            )
+        resolved += 1
     return opened, resolved
 
 

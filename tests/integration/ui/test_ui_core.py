@@ -19,6 +19,7 @@ UI_POSTS = {
     "ui.claim_void": "/ui/claims/{claim}/void",
     "ui.claim_appeal": "/ui/claims/{claim}/appeal",
     "ui.claim_next_payer": "/ui/claims/{claim}/next-payer",
+    "ui.held_decision": "/ui/queues/{claim}/decision",  # a supervisor's: refused before the id is read
 }
 
 

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from claims_server.claims import services as claim_services
 from claims_server.claims import state
-from claims_server.ledger.services import EntrySpec, Leg, claim_charge, ensure_claims_receivable, post_entries
+from claims_server.ledger.services import (
+    EntrySpec,
+    Leg,
+    claim_charge,
+    ensure_claims_receivable,
+    post_entries,
+    receivable_claim_id,
+)
 from claims_server.models import (
     AccountCode,
     Adjustment,
@@ -31,6 +38,7 @@ from claims_server.models import (
     Remittance,
     RemittanceState,
 )
+from claims_server.models.remittance import AdjudicationKind, AdjudicationState
 from tests.integration.claims.support import claim_json
 
 _counter = itertools.count(1)
@@ -114,6 +122,23 @@ def adjudicate(
         claim_filing_indicator=claim.coverage.payer.claim_filing_indicator.value,
         payer_claim_control_number=payer_claim_number,
         crossover_payer_name=crossover_name,
+        # The adjudication history (docs/adjudication-history.md) as the engine records it.
+        payer_id=claim.coverage.payer_id,
+        ledger_claim_id=receivable_claim_id(session, claim),
+        adjudication_kind=(
+            AdjudicationKind.REVERSAL
+            if status == "22"
+            else AdjudicationKind.INFORMATIONAL
+            if status in ("23", "25")
+            else AdjudicationKind.ORIGINAL
+        ),
+        adjudication_state=(
+            AdjudicationState.APPLIED
+            if status == "22"
+            else AdjudicationState.NONE
+            if status in ("23", "25")
+            else AdjudicationState.CURRENT
+        ),
     )
     for group, carc, amount in claim_cas or []:
         payment.adjustments.append(
