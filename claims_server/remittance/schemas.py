@@ -46,9 +46,45 @@ class RemittancePageSchema(PageSchema):
     items = fields.List(fields.Nested(RemittanceSummarySchema), required=True)
 
 
+class PlbWorkItemSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class ProviderAdjustmentSchema(Schema):
+    """One PLB adjustment. Its reference (PLB03-2) is not shown: it may carry a member id; what
+    it was matched to is."""
+
+    provider_identifier = fields.String(required=True, metadata={"description": "PLB01"})
+    fiscal_period_date = fields.String(allow_none=True, metadata={"description": "PLB02"})
+    reason = fields.String(required=True, metadata={"description": "PLB03-1: WO, L6, FB, 72, CS, ..."})
+    reason_label = fields.String(required=True, metadata={"example": "overpayment recovery"})
+    amount = fields.String(
+        required=True,
+        metadata={"description": "PLB04: positive, the payer kept it from this payment; negative, added it"},
+    )
+    reference_kind = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "what the reference names: claim (our claim number), payer_claim (a claim "
+            "number this payer sent), other (none of ours), none (no reference)"
+        },
+    )
+    claim = fields.String(allow_none=True, metadata={"description": "public id of the claim it names"})
+    matched_identifier = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "our patient control number, or the payer's claim number, it was matched by"
+        },
+    )
+    work_item = fields.Nested(
+        PlbWorkItemSchema, allow_none=True, metadata={"description": "its reconciliation item"}
+    )
+
+
 class RemittanceDetailSchema(RemittanceSummarySchema):
     claim_payments = fields.List(fields.Dict(), required=True)
-    provider_adjustments = fields.List(fields.Dict(), required=True)
+    provider_adjustments = fields.List(fields.Nested(ProviderAdjustmentSchema), required=True)
     remittance_postings = fields.List(fields.Dict(), required=True)
     unmatched = fields.List(fields.Dict(), required=True)
 

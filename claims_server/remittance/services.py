@@ -42,6 +42,7 @@ from claims_server.models.common import utcnow
 from claims_server.models.remittance import AdjudicationState, RemittanceState
 from claims_server.models.security import AuditOutcome
 from claims_server.remittance.adjudication import Refused
+from claims_server.remittance.plb import ReferenceKind, guide_for
 from claims_server.remittance.posting import (
     Checkpoint,
     Followup,
@@ -407,18 +408,78 @@ def remittance_detail_json(session: Session, remittance: Remittance) -> dict[str
         )
     data = remittance_summary_json(session, remittance)
     data["claim_payments"] = claims
-    data["provider_adjustments"] = [
-        {
-            "provider_identifier": a.provider_identifier,
-            "reason": a.reason_code,
-            "reference": a.reference,
-            "amount": format_cents(a.amount_cents),
-        }
-        for a in remittance.provider_adjustments
-    ]
+    data["provider_adjustments"] = provider_adjustments_json(session, remittance)
     data["remittance_postings"] = entries.get(None, [])
     data["unmatched"] = [c for c in claims if not c["matched"] or not all(ln["matched"] for ln in c["lines"])]
     return data
+
+
+def provider_adjustments_json(session: Session, remittance: Remittance) -> list[dict[str, Any]]:
+    """Each PLB adjustment of ``remittance``: its reason (code and words), its amount, what its
+    reference names and the reconciliation item it opened (the postings are in
+    ``remittance_postings``).
+
+    The reference PLB03-2 itself is left out: it may carry a member id (Medicare's "original
+    ICN and Medicare ID", CMS CR 7499's HIC number in positions 20-39; ``remittance.plb``), so
+    only what it was matched to is shown: ``reference_kind`` (claim, payer_claim, other, none),
+    the claim's public id and the identifier of ours it named (the claim's patient control
+    number, or the payer's claim control number of the matched payment).
+    """
+    adjustments = sorted(remittance.provider_adjustments, key=lambda a: a.id)
+    if not adjustments:
+        return []
+    ids = [a.id for a in adjustments]
+    claim_ids = sorted({a.claim_id for a in adjustments if a.claim_id is not None})
+    claims: dict[int, tuple[str, str]] = {
+        row.id: (row.public_id, row.patient_control_number)
+        for row in session.execute(
+            select(Claim.id, Claim.public_id, Claim.patient_control_number).where(
+                Claim.id.in_(claim_ids or [0])
+            )
+        )
+    }
+    payment_ids = sorted({a.claim_payment_id for a in adjustments if a.claim_payment_id is not None})
+    payer_claim_numbers: dict[int, str | None] = {
+        cp_id: number
+        for cp_id, number in session.execute(
+            select(ClaimPayment.id, ClaimPayment.payer_claim_control_number).where(
+                ClaimPayment.id.in_(payment_ids or [0])
+            )
+        )
+    }
+    items: dict[int, WorkItem] = {
+        item.provider_adjustment_id: item
+        for item in session.scalars(
+            select(WorkItem).where(WorkItem.provider_adjustment_id.in_(ids)).order_by(WorkItem.id)
+        )
+        if item.provider_adjustment_id is not None
+    }
+    shown = []
+    for a in adjustments:
+        claim = claims.get(a.claim_id) if a.claim_id is not None else None
+        if a.reference_kind == ReferenceKind.CLAIM.value:
+            matched = claim[1] if claim is not None else None
+        elif a.reference_kind == ReferenceKind.PAYER_CLAIM.value and a.claim_payment_id is not None:
+            matched = payer_claim_numbers.get(a.claim_payment_id)
+        else:
+            matched = None
+        item = items.get(a.id)
+        shown.append(
+            {
+                "provider_identifier": a.provider_identifier,
+                "fiscal_period_date": a.fiscal_period_date.isoformat() if a.fiscal_period_date else None,
+                "reason": a.reason_code,
+                "reason_label": guide_for(a.reason_code).label,
+                "amount": format_cents(a.amount_cents),
+                "reference_kind": a.reference_kind,
+                "claim": claim[0] if claim is not None else None,
+                "matched_identifier": matched,
+                "work_item": (
+                    {"id": item.public_id, "status": item.status.value} if item is not None else None
+                ),
+            }
+        )
+    return shown
 
 
 # -- a person's decision on a held adjudication ---------------------------------------------------

@@ -136,14 +136,26 @@ def lock_chain(session: Session) -> None:
 
 
 def _head(session: Session) -> _ChainHead:
+    """The chain head this session's next event links to, locked for the transaction.
+
+    The head is the session's own last event while it is still in the session (pending or
+    flushed); otherwise (the transaction's first event, after ``audit_events_bulk``, after a
+    savepoint rolled the last one back) it is read from the table. That read, and the lock
+    before it, run with autoflush off: a flush can itself append events (the PHI-change
+    audit of ``_write_phi_changes`` runs inside it and calls ``audit_event``), which would
+    link to the same head this read returns while they are still pending, unseen by the
+    query, and the chain would fork (two events with one ``prev_hash``). Pending changes
+    flush later as usual, and the events their flush appends then follow this one.
+    """
     head: _ChainHead | None = session.info.get("audit_chain")
     if head is not None and head.last_event is not None:
         state = instance_state(head.last_event)
         if state.session_id == session.hash_key and (state.pending or state.persistent):
             return head
-    if head is None:
-        lock_chain(session)
-    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    with session.no_autoflush:
+        if head is None:
+            lock_chain(session)
+        last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     head = _ChainHead(None, last, head.appended if head else 0)
     session.info["audit_chain"] = head
     return head

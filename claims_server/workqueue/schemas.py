@@ -21,7 +21,9 @@ class WorkItemListArgsSchema(PageArgsSchema):
     reason = fields.String(load_default=None, validate=validate.Length(max=10), metadata={"example": "CO-16"})
     min_age_days = StrictInteger(load_default=None, validate=validate.Range(min=0, max=10000))
     max_age_days = StrictInteger(load_default=None, validate=validate.Range(min=0, max=10000))
-    min_amount = Money(load_default=None, metadata={"description": "open A/R at least this much"})
+    min_amount = Money(
+        load_default=None, metadata={"description": "amount (see the item's amount) at least this much"}
+    )
     max_amount = Money(load_default=None)
 
 
@@ -44,7 +46,13 @@ class WorkItemSchema(Schema):
     claim = fields.String(allow_none=True)
     claim_state = fields.String(allow_none=True)
     payer = fields.String(allow_none=True)
-    amount = fields.String(allow_none=True, metadata={"description": "open A/R of the claim, or CLP03"})
+    amount = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "open A/R of the claim; a PLB reconciliation item: the adjustment's size; "
+            "a held remittance: its payment; an unmatched claim payment: CLP03"
+        },
+    )
     reason_codes = fields.List(fields.String())
     recommended_action = fields.String(allow_none=True)
     explanation = fields.String(allow_none=True)

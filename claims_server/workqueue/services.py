@@ -36,6 +36,7 @@ from claims_server.models import (
     Coverage,
     Payer,
     Posting,
+    ProviderAdjustment,
     Remittance,
     User,
     WorkItem,
@@ -231,20 +232,42 @@ def _receivable_balance() -> Any:
     )
 
 
-def item_columns() -> tuple[Any, Any, Any, Any]:
-    """(payer id, amount in cents) of a work item as SQL expressions over the joins of ``_base``.
+def with_item_joins(stmt: Select[Any]) -> tuple[Select[Any], Any, Any]:
+    """``stmt`` (selecting from ``work_items``) outer-joined to what an item's payer and amount
+    are read from, and those two as SQL expressions: (joined statement, payer id, amount in cents).
 
-    The payer is the claim's coverage's payer, or the remittance's payer for a payment
-    that matched no claim; the amount is the claim's open A/R, or the unmatched CLP03.
+    The payer is the one whose money the item is about: the payer of its remittance (the
+    claim payment's, else the item's own: a PLB reconciliation item or a held remittance
+    names its remittance and no claim payment), else the claim's coverage's payer (an item
+    raised from the claim alone: unpaid, patient balance). The amount is, for a PLB
+    reconciliation item, the size of the adjustment (PLB04 without its sign: the item's
+    explanation says whether the payer kept or added it); for a held remittance, the
+    payment held (BPR02); for an item of a claim, the claim's open A/R; else the unmatched
+    claim payment's CLP03.
     """
     coverage = aliased(Coverage, name="wq_coverage")
     remittance = aliased(Remittance, name="wq_remittance")
-    payer_id = func.coalesce(coverage.payer_id, remittance.payer_id)
+    adjustment = aliased(ProviderAdjustment, name="wq_plb")
+    joined = (
+        stmt.outerjoin(Claim, WorkItem.claim_id == Claim.id)
+        .outerjoin(coverage, Claim.coverage_id == coverage.id)
+        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
+        .outerjoin(
+            remittance, remittance.id == func.coalesce(ClaimPayment.remittance_id, WorkItem.remittance_id)
+        )
+        .outerjoin(adjustment, WorkItem.provider_adjustment_id == adjustment.id)
+    )
+    payer_id = func.coalesce(remittance.payer_id, coverage.payer_id)
     amount = case(
+        (WorkItem.provider_adjustment_id.is_not(None), func.coalesce(func.abs(adjustment.amount_cents), 0)),
         (WorkItem.claim_id.is_not(None), _receivable_balance()),
+        (
+            and_(WorkItem.claim_payment_id.is_(None), WorkItem.remittance_id.is_not(None)),
+            func.coalesce(remittance.payment_amount_cents, 0),
+        ),
         else_=func.coalesce(ClaimPayment.charge_cents, 0),
     )
-    return payer_id, amount, coverage, remittance
+    return joined, payer_id, amount
 
 
 @dataclass
@@ -266,14 +289,7 @@ class WorkItemFilters:
 def work_item_select(filters: WorkItemFilters, now: datetime | None = None) -> Select[tuple[WorkItem]]:
     """``SELECT work_items ...`` narrowed by ``filters`` (no order, no limit)."""
     moment = now or utcnow()
-    payer_id, amount, coverage, remittance = item_columns()
-    stmt = (
-        select(WorkItem)
-        .outerjoin(Claim, WorkItem.claim_id == Claim.id)
-        .outerjoin(coverage, Claim.coverage_id == coverage.id)
-        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
-        .outerjoin(remittance, ClaimPayment.remittance_id == remittance.id)
-    )
+    stmt, payer_id, amount = with_item_joins(select(WorkItem))
     if filters.queue is not None:
         stmt = stmt.where(WorkItem.queue == WorkQueue(filters.queue))
     woken = and_(WorkItem.status == WorkItemStatus.SNOOZED, WorkItem.snoozed_until <= moment)
@@ -350,15 +366,8 @@ def item_facts(session: Session, items: Sequence[WorkItem]) -> dict[int, tuple[i
     """item id → (payer id, amount in cents) for ``items``, in one query."""
     if not items:
         return {}
-    payer_id, amount, coverage, remittance = item_columns()
-    stmt = (
-        select(WorkItem.id, payer_id, amount)
-        .outerjoin(Claim, WorkItem.claim_id == Claim.id)
-        .outerjoin(coverage, Claim.coverage_id == coverage.id)
-        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
-        .outerjoin(remittance, ClaimPayment.remittance_id == remittance.id)
-        .where(WorkItem.id.in_([i.id for i in items]))
-    )
+    stmt, payer_id, amount = with_item_joins(select(WorkItem.id))
+    stmt = stmt.add_columns(payer_id, amount).where(WorkItem.id.in_([i.id for i in items]))
     return {row[0]: (row[1], int(row[2] or 0)) for row in session.execute(stmt)}
 
 
