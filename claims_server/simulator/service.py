@@ -11,8 +11,12 @@
 
 Answers are written to ``inbox`` atomically (temporary name, then rename). Everything
 is derived from the 837 itself (dates from its ISA/BHT, control numbers from its
-ISA13), so the same 837 always gets the same answers. The rules are in
-``claims_server.simulator.rules`` and docs/simulator.md.
+ISA13), so the same 837 always gets the same answers, except what the payer remembers of
+earlier ones (``claims_server.simulator.book``, ``outbox/remitted/payer-book.json``): a
+replacement or void claim first gets the reversal of the adjudication it names (CLP02 =
+22, in the same 835), and an 835 that would net below zero carries a forward balance
+(PLB FB) that a later 835 takes back. The rules are in ``claims_server.simulator.rules``
+and docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from typing import Any
 
 from claims_server.clearinghouse.transport import is_temporary
 from claims_server.simulator import eligibility
+from claims_server.simulator.book import BOOK_NAME, VOID, PayerBook
 from claims_server.simulator.rules import ClaimResult, DeductibleTracker, adjudicate, front_end
-from claims_server.simulator.x12out import write_277ca, write_835
+from claims_server.simulator.x12out import trace_number, write_277ca, write_835
 from edi.ack import acknowledge
 from edi.validate import validate
 from edi.x837 import Parsed837, X837ParseError, parse_837
@@ -115,14 +120,22 @@ def answer_837(content: bytes, name: str, inbox: Path) -> dict[str, Any]:
     return outcome
 
 
-def remit_837(content: bytes, name: str, inbox: Path) -> dict[str, Any]:
-    """Write the 835 for the accepted claims of an 837 answered earlier."""
+def remit_837(content: bytes, name: str, inbox: Path, *, book: PayerBook | None = None) -> dict[str, Any]:
+    """Write the 835 for the accepted claims of an 837 answered earlier.
+
+    With a ``book`` (what the payer remembers, :mod:`claims_server.simulator.book`), a
+    replacement (CLM05-3 = 7) or void (8) naming an adjudication in force (REF*F8) is
+    preceded by its reversal in the same transaction set, a void adjudicated no further; a
+    set netting below zero carries a forward balance (PLB FB) and a later one with money
+    takes it back. The book is updated, not saved (the caller saves it).
+    """
     report = validate(content, file=name)
     first = report.interchanges[0].isa13 if report.interchanges else "0"
     sender = report.interchanges[0].sender.partition(":")[2].strip() if report.interchanges else "UNKNOWN"
     tag = "".join(ch for ch in f"{sender}-{first}" if ch.isalnum() or ch == "-")
     accepted_sets = {ts.st02 for ts in report.transaction_sets if ts.ik5_code in ("A", "E")}
-    outcome: dict[str, Any] = {"file": name, "claims": 0, "paid_cents": 0, "denied": 0}
+    outcome: dict[str, Any] = {"file": name, "claims": 0, "paid_cents": 0, "denied": 0, "reversed": 0}
+    control = _control(first, 2)
     for parsed in _parse(content, name):
         if parsed.control_number not in accepted_sets:
             continue
@@ -132,22 +145,46 @@ def remit_837(content: bytes, name: str, inbox: Path) -> dict[str, Any]:
         for position, claim in enumerate(parsed.claims, start=1):
             if not front_end(claim).accepted:
                 continue
+            number = _payer_claim_number(first, parsed.control_number, position)
+            answers = by_payer.setdefault(claim.payer.payer_id, [])
+            reversal = book.take_back(claim, number) if book is not None else None
+            if reversal is not None:
+                answers.append(reversal)
+                outcome["reversed"] += 1
+                outcome["paid_cents"] -= reversal.paid_cents
+            if claim.frequency_code == VOID:
+                continue  # a void asks for the reversal only (none when it names nothing in force)
             result = adjudicate(
-                claim,
-                received=when.date(),
-                payer_claim_number=_payer_claim_number(first, parsed.control_number, position),
-                deductibles=deductibles,
+                claim, received=when.date(), payer_claim_number=number, deductibles=deductibles
             )
-            by_payer.setdefault(claim.payer.payer_id, []).append(result)
+            answers.append(result)
+            if book is not None:
+                book.remember(number, result)
             outcome["claims"] += 1
             outcome["paid_cents"] += result.paid_cents
             outcome["denied"] += result.status_code == "4"
-        if by_payer:
+        sets = [answers for answers in by_payer.values() if answers]
+        if sets:
+            plb = [
+                _forward_balance(book, answers, trace_number(control, index))
+                for index, answers in enumerate(sets, start=1)
+            ]
             text = write_835(
-                parsed, list(by_payer.values()), control=_control(first, 2), when=when, usage=_usage(content)
+                parsed, sets, control=control, when=when, usage=_usage(content), plb_by_payer=plb
             )
             _write_atomic(inbox, f"835-{tag}-{parsed.control_number}.x12", text)
     return outcome
+
+
+def _forward_balance(
+    book: PayerBook | None, answers: list[ClaimResult], trace: str
+) -> list[tuple[str, str, int]]:
+    """The PLB of one transaction set: a forward balance carried or taken back (book.settle)."""
+    if book is None:
+        return []
+    net = sum(r.sign * r.paid_cents for r in answers)
+    reference = next((r.claim.patient_control_number for r in answers if r.reversal), "")
+    return book.settle(answers[0].claim.payer.payer_id, trace, net, reference)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -161,8 +198,10 @@ def run_once(outbox: str | os.PathLike[str], inbox: str | os.PathLike[str]) -> S
     outbox, inbox = Path(outbox), Path(inbox)
     report = SimulatorReport()
     processed, remitted = outbox / PROCESSED, outbox / REMITTED
+    book = PayerBook.load(remitted / BOOK_NAME)
     for path in _files(processed):
-        report.remitted.append(remit_837(path.read_bytes(), path.name, inbox))
+        report.remitted.append(remit_837(path.read_bytes(), path.name, inbox, book=book))
+        book.save()  # before the 837 moves: remitting it again gives the same 835
         remitted.mkdir(parents=True, exist_ok=True)
         os.replace(path, remitted / path.name)
     for path in _files(outbox):

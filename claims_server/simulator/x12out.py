@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from claims_server.simulator.rules import ClaimResult, FrontEndVerdict
+from claims_server.simulator.rules import Adjustment, ClaimResult, FrontEndVerdict
 from edi.claims import Claim
 from edi.writer import X12Writer, format_amount
 from edi.x837 import Parsed837
@@ -234,6 +234,24 @@ def write_277ca(
     return writer.getvalue()
 
 
+def trace_number(control: int, index: int) -> str:
+    """TRN02 of the ``index``-th transaction set (one per payer) of the 835 ``control``."""
+    return f"{control:09d}{index:02d}"
+
+
+def _cas_segments(writer: X12Writer, adjustments: Sequence[Adjustment], sign: int) -> None:
+    """CAS segments, one per group (up to six reason/amount triplets each), in first-seen order."""
+    groups: dict[str, list[str]] = {}
+    for adj in adjustments:
+        groups.setdefault(adj.group, []).extend([adj.reason, format_amount(sign * adj.amount_cents), ""])
+    for group, triplets in groups.items():
+        for start in range(0, len(triplets), 18):
+            chunk = triplets[start : start + 18]
+            while chunk and not chunk[-1]:
+                chunk.pop()
+            writer.segment("CAS", group, *chunk)
+
+
 def write_835(
     parsed: Parsed837,
     results_by_payer: Sequence[Sequence[ClaimResult]],
@@ -241,8 +259,15 @@ def write_835(
     control: int,
     when: datetime,
     usage: str,
+    plb_by_payer: Sequence[Sequence[tuple[str, str, int]]] | None = None,
 ) -> str:
-    """One 835 interchange, one transaction set (and one payment) per payer; balanced."""
+    """One 835 interchange, one transaction set (and one payment) per payer; balanced.
+
+    A reversal (``ClaimResult.reversal``) is written with CLP02 = 22 and every charge,
+    payment and adjustment amount negated, its CAS group codes kept (TR3 1.10.2.8).
+    ``plb_by_payer``: each set's provider-level adjustments (PLB03-1, PLB03-2, cents), such
+    as a forward balance: BPR02 = sum of CLP04 - sum of PLB, never below zero.
+    """
     writer = X12Writer()
     _envelope(
         writer,
@@ -260,9 +285,12 @@ def write_835(
     for index, results in enumerate(results_by_payer, start=1):
         payer = results[0].claim.payer
         bp = results[0].claim.billing_provider
-        total = sum(r.paid_cents for r in results)
+        plb = list(plb_by_payer[index - 1]) if plb_by_payer else []
+        total = sum(r.sign * r.paid_cents for r in results) - sum(cents for _, _, cents in plb)
+        if total < 0:
+            raise ValueError("an 835 cannot pay less than nothing: carry the balance forward (PLB FB)")
         writer.begin_transaction("835", f"{index:04d}", IMPLEMENTATION_835)
-        trace = f"{control:09d}{index:02d}"
+        trace = trace_number(control, index)
         if total > 0:
             writer.segment(
                 "BPR",
@@ -305,7 +333,9 @@ def write_835(
             )
         writer.segment("TRN", "1", trace, PAYER_EIN)
         writer.segment("DTM", "405", _d8(when.date()))
-        writer.segment("N1", "PR", payer.name[:60])
+        # N103/N104: the payer names itself by the id the 837 addressed it with (2010BB NM109),
+        # so the remittance is tied to its payer: TRN03 alone is the clearinghouse's one EIN here.
+        writer.segment("N1", "PR", payer.name[:60], "XV", payer.payer_id)
         writer.segment("N3", "PO BOX 0199")
         writer.segment("N4", "SPRINGFIELD", "IL", "627010199")
         writer.segment("PER", "BL", "PROVIDER SERVICES", "TE", PAYER_PHONE)
@@ -314,14 +344,15 @@ def write_835(
         writer.segment("LX", "1")
         for result in results:
             claim = result.claim
+            sign = result.sign
             last, first, member = _patient_name(claim)
             writer.segment(
                 "CLP",
                 claim.patient_control_number,
                 result.status_code,
-                format_amount(result.charge_cents),
-                format_amount(result.paid_cents),
-                format_amount(result.patient_cents) if result.patient_cents else None,
+                format_amount(sign * result.charge_cents),
+                format_amount(sign * result.paid_cents),
+                format_amount(sign * result.patient_cents) if result.patient_cents else None,
                 # A commercial claim (SBR09 CI/BL) has no CLP06 of its own: mutually defined.
                 claim.subscriber.claim_filing_indicator
                 if claim.subscriber.claim_filing_indicator in CLP06_CODES
@@ -330,6 +361,7 @@ def write_835(
                 claim.place_of_service or None,
                 claim.frequency_code,
             )
+            _cas_segments(writer, result.claim_adjustments, sign)
             writer.segment(
                 "NM1", "QC", "1", last[:60], (first or "")[:35] or None, None, None, None, "MI", member
             )
@@ -338,27 +370,27 @@ def write_835(
                 writer.segment(
                     "SVC",
                     procedure,
-                    format_amount(line.line.charge_cents),
-                    format_amount(line.paid_cents),
+                    format_amount(sign * line.line.charge_cents),
+                    format_amount(sign * line.paid_cents),
                     None,
                     str(line.line.units.normalize()) if line.line.units != 1 else None,
                 )
                 service_date = line.line.service_date
                 if service_date is not None:
                     writer.segment("DTM", "472", _d8(service_date))
-                groups: dict[str, list[str]] = {}
-                for adj in line.adjustments:
-                    groups.setdefault(adj.group, []).extend([adj.reason, format_amount(adj.amount_cents), ""])
-                for group, triplets in groups.items():
-                    while triplets and not triplets[-1]:
-                        triplets.pop()
-                    writer.segment("CAS", group, *triplets)
+                _cas_segments(writer, line.adjustments, sign)
                 if line.line.line_control_number:
                     writer.segment("REF", "6R", line.line.line_control_number)
                 if line.allowed_cents:
-                    writer.segment("AMT", "B6", format_amount(line.allowed_cents))
+                    writer.segment("AMT", "B6", format_amount(sign * line.allowed_cents))
                 for remark in line.remarks:
                     writer.segment("LQ", "HE", remark)
+        # PLB: provider (the payee's NPI), fiscal period (the last day of the payment's year).
+        for start in range(0, len(plb), 6):
+            elements: list[object] = [bp.npi, f"{paid_on.year}1231"]
+            for reason, reference, cents in plb[start : start + 6]:
+                elements += [(reason, reference[:50]), format_amount(cents)]
+            writer.segment("PLB", *elements)
         writer.end_transaction()
     writer.end_group()
     writer.end_interchange()

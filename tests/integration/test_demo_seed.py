@@ -17,6 +17,7 @@ from claims_server.models import (
     STANDARD_CHART,
     Account,
     AccountCode,
+    Claim,
     ClaimFilingIndicator,
     Coverage,
     Patient,
@@ -25,7 +26,17 @@ from claims_server.models import (
     Practice,
     Provider,
     RelationshipToSubscriber,
+    WorkItem,
 )
+from claims_server.models.remittance import (
+    AdjudicationKind,
+    AdjudicationState,
+    AdjustmentGroup,
+    ClaimPayment,
+    Remittance,
+    RemittanceState,
+)
+from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from edi.identifiers import is_valid_ein, is_valid_npi, is_valid_zip
 from tests.services import fresh_postgres_database
 
@@ -177,12 +188,25 @@ def test_summary_lines_name_the_practice_but_no_patient(tmp_path: Path) -> None:
     assert not any(name in text for name in surnames)
 
 
-def test_the_demo_day_leaves_no_payer_receivable_below_zero(seed_database_url: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def demo_day_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of each backend after the whole demo day (``run_demo`` with its files), once per module."""
+    folder = tmp_path_factory.mktemp(f"demo-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'demo.sqlite3'}"
+        run_demo(url, folder / "demo")
+        yield url
+        return
+    with fresh_postgres_database() as url:
+        run_demo(url, folder / "demo")
+        yield url
+
+
+def test_the_demo_day_leaves_no_payer_receivable_below_zero(demo_day_url: str) -> None:
     """Issue 17: the demo's secondary (a restated CO-45) once left a payer's A/R at -95.00 and a
     replacement claim's answer one at -125.00; after the whole demo day no payer's A/R insurance
     of any claim is below zero, and the trial balance sums to zero."""
-    run_demo(seed_database_url, tmp_path / "demo")
-    engine = make_engine(seed_database_url)
+    engine = make_engine(demo_day_url)
     try:
         with Session(engine) as session:
             ar_insurance = session.scalar(
@@ -203,5 +227,121 @@ def test_the_demo_day_leaves_no_payer_receivable_below_zero(seed_database_url: s
             ).all()
             assert by_payer and all(cents >= 0 for _, cents in by_payer)
             assert session.scalar(select(func.sum(Posting.amount_cents))) == 0
+    finally:
+        engine.dispose()
+
+
+def _pr_cents(payment: ClaimPayment) -> int:
+    """What an adjudication left to the patient: its CAS group PR, claim and line level."""
+    adjustments = [*payment.adjustments, *(a for line in payment.line_payments for a in line.adjustments)]
+    return sum(a.amount_cents for a in adjustments if a.group_code == AdjustmentGroup.PATIENT_RESPONSIBILITY)
+
+
+def test_the_demo_day_holds_nothing_and_the_patient_owes_what_the_last_payer_left(demo_day_url: str) -> None:
+    """Issue 17, the simulated payer answering like a real one: the replacement claim's answer
+    reverses the original adjudication (CLP02 = 22) before the corrected one, and the secondary
+    adjudicates from the primary's COB data (pays what the primary left to the patient, restates
+    the rest). So the demo ends with no held adjudication, no possible-duplicate or overdraw item,
+    and on every claim the patient owes what the last payer to adjudicate left as PR."""
+    engine = make_engine(demo_day_url)
+    try:
+        with Session(engine) as session:
+            assert (
+                session.scalars(
+                    select(ClaimPayment).where(
+                        (ClaimPayment.adjudication_state == AdjudicationState.HELD)
+                        | ClaimPayment.hold_reason.is_not(None)
+                    )
+                ).all()
+                == []
+            )
+            hold_items = session.scalars(
+                select(WorkItem).where(
+                    (WorkItem.queue == WorkQueue.POSSIBLE_DUPLICATE)
+                    | WorkItem.dedupe_key.like("possible_duplicate:%")
+                    | WorkItem.dedupe_key.like("would_overdraw:%")
+                    | WorkItem.dedupe_key.like("reversal_unmatched:%")
+                )
+            ).all()
+            assert hold_items == []
+            assert (
+                session.scalars(select(Remittance).where(Remittance.state == RemittanceState.HELD)).all()
+                == []
+            )
+
+            # The replacement: the original adjudication reversed, the corrected one current,
+            # and the "reversed, awaiting its correction" item closed by the correction.
+            (reversal,) = session.scalars(
+                select(ClaimPayment).where(ClaimPayment.adjudication_kind == AdjudicationKind.REVERSAL)
+            ).all()
+            assert reversal.adjudication_state == AdjudicationState.APPLIED and reversal.status_code == "22"
+            target = session.get(ClaimPayment, reversal.reverses_claim_payment_id)
+            assert target.adjudication_state == AdjudicationState.REVERSED
+            assert (reversal.paid_cents, reversal.charge_cents) == (-target.paid_cents, -target.charge_cents)
+            (correction,) = session.scalars(
+                select(ClaimPayment).where(ClaimPayment.adjudication_kind == AdjudicationKind.CORRECTION)
+            ).all()
+            assert correction.adjudication_state == AdjudicationState.CURRENT
+            assert correction.ledger_claim_id == target.ledger_claim_id
+            assert correction.payer_id == target.payer_id and correction.paid_cents > target.paid_cents
+            reversal_items = session.scalars(
+                select(WorkItem).where(WorkItem.dedupe_key.like("reversal:%"))
+            ).all()
+            assert reversal_items and all(i.status == WorkItemStatus.RESOLVED for i in reversal_items)
+
+            # The secondary: it moved exactly what the primary left open on it, nothing more.
+            (secondary,) = session.scalars(select(ClaimPayment).where(ClaimPayment.status_code == "2")).all()
+            assert secondary.adjudication_state == AdjudicationState.CURRENT
+            (primary,) = session.scalars(
+                select(ClaimPayment).where(
+                    ClaimPayment.ledger_claim_id == secondary.ledger_claim_id,
+                    ClaimPayment.payer_id != secondary.payer_id,
+                    ClaimPayment.adjudication_state == AdjudicationState.CURRENT,
+                )
+            ).all()
+            assert _pr_cents(primary) > 0
+            assert secondary.paid_cents + _pr_cents(secondary) == _pr_cents(primary)
+            assert 0 <= _pr_cents(secondary) <= _pr_cents(primary)
+
+            # Every claim: the patient owes what the last payer to adjudicate left as PR (or,
+            # while the next payer is not billed yet, that payer holds it).
+            accounts = {a.code: a.id for a in session.scalars(select(Account))}
+            total = func.coalesce(func.sum(Posting.amount_cents), 0)
+            current = session.scalars(
+                select(ClaimPayment).where(ClaimPayment.adjudication_state == AdjudicationState.CURRENT)
+            ).all()
+            by_encounter: dict[int, list[ClaimPayment]] = {}
+            for payment in current:
+                by_encounter.setdefault(payment.ledger_claim_id, []).append(payment)
+            assert len(by_encounter) > 20
+            for encounter, payments in by_encounter.items():
+                claim = session.get(Claim, encounter)
+                order = {
+                    c.payer_id: c.coverage_order
+                    for c in session.scalars(select(Coverage).where(Coverage.patient_id == claim.patient_id))
+                }
+                last = max(payments, key=lambda p: order[p.payer_id])
+                patient = session.scalar(
+                    select(total).where(
+                        Posting.account_id == accounts[AccountCode.AR_PATIENT.value],
+                        Posting.claim_id == encounter,
+                    )
+                )
+                adjudicated = {p.payer_id for p in payments}
+                unbilled = sum(
+                    cents
+                    for payer_id, cents in session.execute(
+                        select(Posting.payer_id, total)
+                        .where(
+                            Posting.account_id == accounts[AccountCode.AR_INSURANCE.value],
+                            Posting.claim_id == encounter,
+                        )
+                        .group_by(Posting.payer_id)
+                    )
+                    if payer_id not in adjudicated
+                )
+                assert patient + unbilled == _pr_cents(last), claim.public_id
+                if last is secondary:
+                    assert unbilled == 0 and patient == _pr_cents(secondary)
     finally:
         engine.dispose()

@@ -70,15 +70,38 @@ def test_every_code_the_payer_simulator_sends_is_explained() -> None:
 
     import claims_server.simulator.rules as rules
 
+    def constant(node: ast.expr) -> str:
+        if isinstance(node, ast.Name):  # a module constant (rules.PRIOR_PAYER_REASON ...)
+            value = getattr(rules, node.id)
+        else:
+            assert isinstance(node, ast.Constant)
+            value = node.value
+        assert isinstance(value, str)
+        return value
+
     tree = ast.parse(Path(rules.__file__).read_text())
     sent: set[tuple[str, str]] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_denied":
-            reason = node.args[1]
-            assert isinstance(reason, ast.Constant)
-            sent.add(("carc", reason.value))
-            if len(node.args) > 2:
-                sent |= {("rarc", elt.value) for elt in node.args[2].elts}
-    assert ("rarc", "M119") in sent and ("carc", "97") in sent
+        # Every CAS reason it names (contractual, restated prior payers) ...
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "Adjustment"
+            and (
+                isinstance(node.args[1], ast.Constant)
+                or (isinstance(node.args[1], ast.Name) and node.args[1].id.isupper())
+            )
+        ):
+            sent.add(("carc", constant(node.args[1])))
+        # ... and every line edit's denial: (CARC, RARCs).
+        if isinstance(node, ast.FunctionDef) and node.name == "_line_edit":
+            for ret in ast.walk(node):
+                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple):
+                    carc, rarcs = ret.value.elts
+                    assert isinstance(rarcs, ast.Tuple)
+                    sent.add(("carc", constant(carc)))
+                    sent |= {("rarc", constant(elt)) for elt in rarcs.elts}
+    # Patient responsibility: deductible, coinsurance, copay.
+    sent |= {("carc", "1"), ("carc", "2"), ("carc", "3")}
+    assert {("rarc", "M119"), ("carc", "97"), ("carc", "29"), ("carc", "45"), ("carc", "23")} <= sent
     missing = sorted(f"{kind} {code}" for kind, code in sent if ac.lookup(kind, code) is None)
     assert not missing, f"codes the simulator sends with no explanation: {missing}"
