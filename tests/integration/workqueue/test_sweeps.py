@@ -13,7 +13,10 @@ from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.workqueue.services import sweep, unpaid_by_payer
 from tests.integration.workqueue.support import AR_INS, AR_PT, CASH, LineAnswer, adjudicate, make_claim, post
 
-TODAY = datetime.now(UTC).date()
+
+def _today() -> date:
+    """Today when asked (a module-level date goes stale when the suite runs past midnight UTC)."""
+    return datetime.now(UTC).date()
 
 
 def _items(session, queue: WorkQueue) -> list[WorkItem]:
@@ -25,13 +28,13 @@ def test_unpaid_past_n_days_by_payer(session, ids):
     make_claim(session, ids, submitted=datetime.now(UTC) - timedelta(days=10))
     session.commit()
 
-    rows = unpaid_by_payer(session, days=30, as_of=TODAY)
+    rows = unpaid_by_payer(session, days=30, as_of=_today())
     assert [(r.payer_name, r.claims, r.amount_cents, r.oldest_days) for r in rows] == [
         (old.coverage.payer.name, 1, 22050, 45)
     ]
-    assert [r.claims for r in unpaid_by_payer(session, days=5, as_of=TODAY)] == [2]
+    assert [r.claims for r in unpaid_by_payer(session, days=5, as_of=_today())] == [2]
 
-    first = sweep(session, as_of=TODAY, unpaid_days=30)
+    first = sweep(session, as_of=_today(), unpaid_days=30)
     session.commit()
     assert first.opened["unpaid"] == 1
     (item,) = _items(session, WorkQueue.UNPAID)
@@ -40,11 +43,11 @@ def test_unpaid_past_n_days_by_payer(session, ids):
     dos = min(line.service_date_from for line in old.service_lines)
     assert item.due_date == dos + timedelta(days=old.coverage.payer.timely_filing_days)
 
-    second = sweep(session, as_of=TODAY, unpaid_days=30)
+    second = sweep(session, as_of=_today(), unpaid_days=30)
     assert second.opened["unpaid"] == 0 and second.resolved["unpaid"] == 0
 
     adjudicate(session, old, status="1", lines=[LineAnswer(17500), LineAnswer(4550)])
-    third = sweep(session, as_of=TODAY, unpaid_days=30)
+    third = sweep(session, as_of=_today(), unpaid_days=30)
     session.commit()
     assert third.resolved["unpaid"] == 1
     assert item.status is WorkItemStatus.RESOLVED
@@ -64,7 +67,7 @@ def test_patient_balance_opens_and_settles(session, ids):
         [Leg(AR_PT, 2500, claim.id, None, None, patient), Leg(AR_INS, -2500, claim.id, None, payer, patient)],
     )
     session.commit()
-    assert sweep(session, as_of=TODAY).opened["patient_balance"] == 1
+    assert sweep(session, as_of=_today()).opened["patient_balance"] == 1
     (item,) = _items(session, WorkQueue.PATIENT_BALANCE)
     assert item.recommended_action == "bill_patient"
     assert "25.00" in item.comments[0].body
@@ -76,7 +79,7 @@ def test_patient_balance_opens_and_settles(session, ids):
         day,
         [Leg(CASH, 2500, claim.id, None, None, patient), Leg(AR_PT, -2500, claim.id, None, None, patient)],
     )
-    result = sweep(session, as_of=TODAY)
+    result = sweep(session, as_of=_today())
     session.commit()
     assert result.resolved["patient_balance"] == 1 and result.opened["patient_balance"] == 0
     assert item.resolution.startswith("balance_settled")  # fmt: skip
@@ -94,7 +97,7 @@ def test_needs_secondary_after_primary_pays_but_not_after_crossover(session, ids
     adjudicate(session, crossed, status="19", lines=answer, crossover_name="DEMO SUPPLEMENT")
     session.commit()
 
-    result = sweep(session, as_of=TODAY)
+    result = sweep(session, as_of=_today())
     session.commit()
     assert result.opened["needs_secondary"] == 1
     (item,) = _items(session, WorkQueue.NEEDS_SECONDARY)
@@ -110,7 +113,7 @@ def test_needs_secondary_after_primary_pays_but_not_after_crossover(session, ids
     session.commit()
     assert item.status is WorkItemStatus.RESOLVED and item.resolved_at is not None
     assert item.resolution == f"system: the next payer's claim {nxt.public_id} was created (coverage order 2)"
-    again = sweep(session, as_of=TODAY)
+    again = sweep(session, as_of=_today())
     session.commit()
     assert again.resolved["needs_secondary"] == 0 and again.opened["needs_secondary"] == 0
 
