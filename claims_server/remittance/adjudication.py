@@ -21,7 +21,10 @@ payer ``P`` the remitting payer. The numbered rules are the document's:
   would leave a payer's A/R below zero; no target: held ``reversal_unmatched``.
 * retry: after anything posts or is reversed on ``L``, its held adjudications are tried
   again in arrival order until none changes; one that posts is released (its hold entry
-  mirrored first).
+  mirrored first). A held ``possible_duplicate`` that repeats an adjudication the payer has
+  reversed (same CLP07, CLP03, CLP04 and CLP05; a re-issued copy of it) is not released: it
+  stays held for a person (event ``repeats_reversed``), unless it came in the reversal's own
+  remittance (the payer's correction sent with its reversal).
 
 Two choices the document leaves open, shared with the reference model of the tests
 (``tests/integration/remittance/adjudication_model.py``): a denial that moved no money is
@@ -326,6 +329,7 @@ class Adjudication:
     charge: int
     paid: int
     payer_claim_number: str | None
+    clp05: int | None = None  # CLP05 as the payer sent it (patient responsibility)
     next_payer_id: int | None = None
     amounts: Amounts | None = None
     kind: AdjudicationKind | None = None
@@ -350,6 +354,14 @@ class Adjudication:
     @property
     def pr(self) -> int:
         return self.amounts.pr if self.amounts is not None else 0
+
+    def repeats(self, other: Adjudication) -> bool:
+        """Same payer, CLP07, CLP03, CLP04 and CLP05 as ``other``: a copy of its adjudication."""
+        return (
+            self.payer_id == other.payer_id
+            and (self.payer_claim_number or None) == (other.payer_claim_number or None)
+            and (self.charge, self.paid, self.clp05 or 0) == (other.charge, other.paid, other.clp05 or 0)
+        )
 
     def moved_no_money(self) -> bool:
         """A denial (CLP02 = 4) that moved no money: a later adjudication supersedes it."""
@@ -379,9 +391,11 @@ class Event:
     """What happened, in order, for the caller to act on (claim states, work items).
 
     ``what``: posted, held, hold_changed, released, reversed (``adjudication`` the target,
-    ``other`` the reversal; ``reversed_held`` when the target was held), superseded (``other`` the one replacing it), lost_current (the
-    reversal left its payer with no current adjudication: ``adjudication`` the reversal,
-    ``other`` its target), rejected.
+    ``other`` the reversal; ``reversed_held`` when the target was held), superseded
+    (``other`` the one replacing it), lost_current (the reversal left its payer with no
+    current adjudication: ``adjudication`` the reversal, ``other`` its target), rejected,
+    repeats_reversed (a held possible duplicate the retry keeps held because it repeats
+    ``other``, an adjudication its payer reversed).
     """
 
     what: str
@@ -496,18 +510,27 @@ class Engine:
         reason = (
             self._reverse(enc, a, arriving=arriving)
             if a.is_reversal
-            else self._adjudicate(enc, a, arriving=arriving)
+            else self._adjudicate(enc, a, arriving=arriving, retry=not arriving)
         )
         if reason is None:
             return True
         self._hold(enc, a, reason, arriving=arriving)
         return False
 
-    def _adjudicate(self, enc: Encounter, a: Adjudication, *, arriving: bool) -> AdjudicationHold | None:
+    def _adjudicate(
+        self, enc: Encounter, a: Adjudication, *, arriving: bool, retry: bool = False
+    ) -> AdjudicationHold | None:
         current = enc.current(a.payer_id, besides=a)
         if current is not None and not current.moved_no_money():  # 1. already current
             a.duplicate_of = current
             return Hold.POSSIBLE_DUPLICATE
+        if retry and a.state is State.HELD and a.hold_reason is Hold.POSSIBLE_DUPLICATE:
+            twin = self._reversed_twin(enc, a)
+            if twin is not None:  # a copy of what the payer took back: a person decides
+                if a.duplicate_of is not twin:
+                    a.duplicate_of = twin
+                    self.events.append(Event("repeats_reversed", a, twin))
+                return Hold.POSSIBLE_DUPLICATE
         amounts = a.amounts
         assert amounts is not None
         open_ = enc.ar.get(a.payer_id, 0)
@@ -587,6 +610,18 @@ class Engine:
         self.events.append(Event("reversed" if was_current else "reversed_held", target, r))
         if was_current:
             self._lost.append((r, target))
+        return None
+
+    def _reversed_twin(self, enc: Encounter, a: Adjudication) -> Adjudication | None:
+        """The adjudication its payer reversed that held ``a`` repeats (same CLP07, CLP03, CLP04,
+        CLP05), unless the reversal came in ``a``'s own remittance: a payer's correction sent
+        with its reversal may repeat the reversed amounts (only codes or patient data changed)."""
+        for h in enc.history:
+            if h is a or h.is_reversal or h.state is not State.REVERSED or not a.repeats(h):
+                continue
+            by = next((r for r in enc.history if r.reverses is h and r.state is State.APPLIED), None)
+            if by is None or by.remittance_id != a.remittance_id:
+                return h
         return None
 
     def _hold(self, enc: Encounter, a: Adjudication, reason: AdjudicationHold, *, arriving: bool) -> None:

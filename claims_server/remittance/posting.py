@@ -7,7 +7,9 @@ their SHA-256) with the streaming parser and, for each transaction set (one paym
 * refuses a payment already posted: the same file (its remittances are ``posted``) or the
   same payer + trace number (TRN03 + TRN02, the TR3's reassociation key) posts nothing
   and the report says ``duplicate``; refuses a negative BPR02 (the TR3 never sends one: a
-  net debit is carried by a PLB FB forward balance);
+  net debit is carried by a PLB FB forward balance), and refuses the whole file when it is
+  not all there (rule ``incomplete_file``: ``x835.STRUCTURE_CODES``) or holds an amount the
+  ledger cannot hold (``amount_out_of_range``);
 * matches each CLP to a claim by CLP01 (our CLM01) and the payer (the remitting payer
   must be one of the patient's coverages: a crossover payer sends the primary claim's
   number back with CLP02 = 2), each SVC to a line by REF*6R, else procedure + modifiers
@@ -113,6 +115,7 @@ from claims_server.ledger.services import (
 from claims_server.models import (
     AccountCode,
     Adjustment,
+    AuditAction,
     Claim,
     ClaimPayment,
     ClaimState,
@@ -152,6 +155,7 @@ from claims_server.remittance.adjudication import (
     Event,
     amounts_of,
 )
+from claims_server.remittance.plb import post_provider_adjustments
 from claims_server.security.audit import audit_events_bulk
 from edi import x835
 from edi.charset import character_findings
@@ -218,17 +222,28 @@ class RemittancePostingError(Unprocessable):
 
 
 def _refuse_unpostable(event: x835.Event835) -> None:
-    """Raise when the parser found an amount the ledger cannot hold (edi.numbers limits).
+    """Raise when the parser found the file unpostable (``x835.UNPOSTABLE_CODES``).
 
+    Rule ``incomplete_file`` when the file is not all there (``x835.STRUCTURE_CODES``: a
+    missing SE/GE/IEA, counts that disagree with what was read, a truncated last segment),
+    else ``amount_out_of_range`` (an amount the ledger cannot hold, edi.numbers limits).
     The whole file is refused (the caller rolls back and marks it failed with these
-    findings): posting the rest with that amount counted as zero would misstate the money.
+    findings): posting what was read of a truncated file, or the rest with that amount
+    counted as zero, would misstate the money.
     """
     findings = [event] if isinstance(event, Finding) else getattr(event, "findings", ())
     bad = [f for f in findings if f.code in x835.UNPOSTABLE_CODES]
     if bad:
+        structural = [f for f in bad if f.code in x835.STRUCTURE_CODES]
+        first = (structural or bad)[0]
+        if structural:  # the reader's message names the trailer or count (the segment is in errors)
+            message = f"the file is incomplete and was not posted: {first.message}"
+        else:
+            where = first.element or first.segment
+            message = f"{where}: {first.message}" if where else first.message
         raise RemittancePostingError(
-            f"{bad[0].element}: {bad[0].message}",
-            rule="amount_out_of_range",
+            message,
+            rule="incomplete_file" if structural else "amount_out_of_range",
             errors=[
                 {
                     "field": f.element,
@@ -549,6 +564,7 @@ def load_history(
                 ClaimPayment.status_code,
                 ClaimPayment.charge_cents,
                 ClaimPayment.paid_cents,
+                ClaimPayment.patient_responsibility_cents,
                 ClaimPayment.payer_claim_control_number,
                 ClaimPayment.adjudication_kind,
                 ClaimPayment.adjudication_state,
@@ -592,6 +608,7 @@ def load_history(
             charge=row.charge_cents,
             paid=row.paid_cents,
             payer_claim_number=row.payer_claim_control_number,
+            clp05=row.patient_responsibility_cents,
             next_payer_id=_next_payer(coverages.get(row.patient_id, []), row.payer_id, day),
             kind=AdjudicationKind(row.adjudication_kind) if row.adjudication_kind else None,
             state=AdjudicationState(row.adjudication_state),
@@ -937,8 +954,6 @@ def open_item(
     if explanation.strip():
         item.comments.append(WorkItemComment(author_user_id=None, body=explanation, created_at=now))
     session.add(item)
-    from claims_server.models import AuditAction
-
     audit_events.append(
         {
             "action": AuditAction.CREATE,
@@ -969,17 +984,23 @@ def _claim_event(a: Adjudication) -> str | None:
     return None
 
 
-def hold_text(a: Adjudication) -> tuple[list[str], str]:
-    """(reason codes, explanation) of a held adjudication's work item (codes and amounts, no PHI)."""
+def _adjudication_text(a: Adjudication) -> str:
     label = _label(a)
-    what = (
+    return (
         f"This 835 adjudication (trace {label.trace}, claim {label.position}, CLP02 {a.status}, "
         f"payer claim number {a.payer_claim_number or 'none'}, paid {_money(a.paid)}"
         + (f", patient responsibility {_money(a.pr)}" if a.pr else "")
         + ")"
     )
+
+
+def hold_text(a: Adjudication) -> tuple[list[str], str]:
+    """(reason codes, explanation) of a held adjudication's work item (codes and amounts, no PHI)."""
+    what = _adjudication_text(a)
     if a.hold_reason is AdjudicationHold.POSSIBLE_DUPLICATE:
         current = a.duplicate_of
+        if current is not None and current.state is AdjudicationState.REVERSED:
+            return ["POSSIBLE_DUPLICATE"], f"{what} {repeats_reversed_text(current)}"
         if current is not None:
             c = _label(current)
             other = (
@@ -1008,6 +1029,19 @@ def hold_text(a: Adjudication) -> tuple[list[str], str]:
         "primary's, an overpayment, or a reversal of what a later payer already adjudicated). "
         "Its money waits in unapplied payments; it is tried again whenever the claim's A/R "
         "changes. Review it with the payer if it stays held."
+    )
+
+
+def repeats_reversed_text(twin: Adjudication) -> str:
+    """What a held possible duplicate's item says once the adjudication it repeats was reversed."""
+    t = _label(twin)
+    return (
+        f"repeats an adjudication the payer has reversed (trace {t.trace}, claim {t.position}, CLP02 "
+        f"{twin.status}, payer claim number {twin.payer_claim_number or 'none'}, paid {_money(twin.paid)}): "
+        "the same CLP07, CLP03, CLP04 and CLP05, most likely a re-issued copy of what the payer took "
+        "back. It stays held and is not posted by itself. Rejecting it is the likely decision (its "
+        "money leaves cash clearing and unapplied payments); post it only if the payer confirms it "
+        "as its corrected adjudication."
     )
 
 
@@ -1043,6 +1077,11 @@ class Followup:
         self.remittance_note = remittance_note
         self.money_posted: list[Adjudication] = []
         self.unheld: list[tuple[Adjudication, str]] = []
+        self.repeats: list[tuple[Adjudication, Adjudication]] = []  # (held, the reversed one it repeats)
+        # Keys of the items this follow-up opened or reopened: a hold whose reason goes back and
+        # forth inside one batch (possible duplicate, would overdraw, possible duplicate again)
+        # opens its item once (the session does not flush between the events).
+        self.opened: set[str] = set()
         self.remittances: set[int] = set()
         self.notes: dict[int, list[str]] = {}
 
@@ -1075,10 +1114,26 @@ class Followup:
                 self.remittances.add(a.remittance_id)
             elif event.what == "lost_current" and event.other is not None:
                 self.lost_current(a, event.other)
+            elif event.what == "repeats_reversed" and event.other is not None:
+                self.repeats.append((a, event.other))
 
     def posted(self, a: Adjudication) -> None:
         claim = self.claim(a.claim_id)
-        self.move(a, claim, _claim_event(a), reason="835")
+        event = _claim_event(a)
+        if (
+            a.kind is AdjudicationKind.CORRECTION
+            and event is not None
+            and claim.state != state.EVENTS[event][1]
+            and claim.state not in state.EVENTS[event][0]
+            and claim.state in state.EVENTS["reversed"][0]
+            and claim.coverage is not None
+            and claim.coverage.payer_id == a.payer_id
+        ):
+            # The payer re-adjudicated its claim (a correction listed before its reversal, or
+            # released by the retry after it, or a person's post): the claim's state follows its
+            # current adjudication, through "awaiting payment" as the in-order sequence goes.
+            self.move(a, claim, "reversed", reason="835 correction")
+        self.move(a, claim, event, reason="835")
         amounts = a.amounts
         if a.post_entry is not None and a.status != DENIED_STATUS and a.follows_another:
             self.money_posted.append(a)
@@ -1161,14 +1216,38 @@ class Followup:
             if a.hold_reason is AdjudicationHold.POSSIBLE_DUPLICATE
             else WorkQueue.OTHER
         )
-        self.open(
-            a,
-            queue=queue,
-            key=f"{reason}:cp:{a.id}",
-            codes=codes,
-            action="review",
-            explanation=text,
-            lookup="query",
+        key = f"{reason}:cp:{a.id}"
+        if key in self.opened:
+            return
+        existing = self.session.scalar(select(WorkItem).where(WorkItem.dedupe_key == key))
+        if existing is not None:
+            # Held for this reason before, then for another (its item closed by the system),
+            # and for this one again: the same item is open again, saying why.
+            self.opened.add(key)
+            if existing.status == WorkItemStatus.RESOLVED:
+                self.reopen(existing, a, text)
+            self.on_item(a, queue)
+            return
+        self.open(a, queue=queue, key=key, codes=codes, action="review", explanation=text, lookup="new")
+
+    def reopen(self, item: WorkItem, a: Adjudication, text: str) -> None:
+        now = utcnow()
+        item.status = WorkItemStatus.OPEN
+        item.snoozed_until = None
+        item.resolved_at = None
+        item.resolution = None
+        item.comments.append(
+            WorkItemComment(author_user_id=None, body=f"Held for this reason again. {text}", created_at=now)
+        )
+        self.audit_events.append(
+            {
+                "action": AuditAction.UPDATE,
+                "event_type": "work_item.reopen",
+                "entity_type": "work_item",
+                "entity_id": item.public_id,
+                "patient_id": a.patient_id,
+                "details": {"queue": item.queue.value, "reason_codes": list(item.reason_codes or [])},
+            }
         )
 
     def open(
@@ -1187,6 +1266,9 @@ class Followup:
         """``lookup``: ``known`` (the caller looked the key up: ``known_keys`` holds it if it
         exists), ``query`` (look it up now) or ``new`` (it names a claim payment's event that
         happens once)."""
+        if key in self.opened:
+            return None
+        self.opened.add(key)
         if lookup == "known" and self.known_keys is not None:
             if key in self.known_keys:
                 self.on_item(a, queue)
@@ -1277,6 +1359,32 @@ class Followup:
                     )
         if self.remittances:
             self.release_remittances()
+        if self.repeats:
+            self.note_repeats()
+
+    def note_repeats(self) -> None:
+        """A held possible duplicate kept held because the payer reversed the adjudication it
+        repeats: its open item (and its remittance's, when held as a whole) says so, once."""
+        from claims_server.workqueue.services import add_comment
+
+        session = self.session
+        for a, twin in self.repeats:
+            if a.id is None or a.state is not AdjudicationState.HELD:
+                continue
+            body = f"{_adjudication_text(a)} {repeats_reversed_text(twin)}"
+            found = session.scalars(
+                select(WorkItem).where(
+                    WorkItem.queue == WorkQueue.POSSIBLE_DUPLICATE,
+                    WorkItem.status != WorkItemStatus.RESOLVED,
+                    or_(
+                        WorkItem.claim_payment_id == a.id,
+                        (WorkItem.remittance_id == a.remittance_id) & WorkItem.claim_payment_id.is_(None),
+                    ),
+                )
+            )
+            for item in found:
+                if not any(c.body == body for c in item.comments):
+                    add_comment(session, item, body, author=None)
 
     def release_remittances(self) -> None:
         """A held remittance with no held claim left is posted; its item closes."""
@@ -1770,6 +1878,7 @@ class _Poster:
                 charge=claim.charge_cents,
                 paid=claim.paid_cents,
                 payer_claim_number=claim.payer_claim_control_number or None,
+                clp05=claim.patient_responsibility_cents,
                 next_payer_id=plan.next_payer_id,
                 amounts=amounts_of(
                     claim.status, claim.paid_cents, claim.lines, plan.line_ids, claim.adjustments, remarks
@@ -2068,8 +2177,6 @@ class _Poster:
 
     def post_plb(self, ctx: _Context, adjustments: list[x835.ProviderAdjustment]) -> None:
         """Store, link, post and queue the PLB adjustments (``claims_server.remittance.plb``)."""
-        from claims_server.remittance.plb import post_provider_adjustments
-
         for adj in adjustments:
             _fit(adj.provider_identifier, 50, "PLB01")
             _fit(adj.reason, 2, "PLB03-1")

@@ -14,6 +14,8 @@ mirror puts its cash leg in the reversal's remittance and leaves every other leg
 the retry makes passes over the held ones in arrival order until a pass changes nothing, and
 a held one that fails again keeps the latest reason; a person's ``post`` mirrors the current
 adjudication in its own remittance (its money leaves cash clearing, as a ``reject`` does).
+The retry does not release a held possible duplicate that repeats an adjudication the payer
+reversed (same CLP07, CLP03, CLP04, CLP05), unless the reversal came in its own remittance.
 """
 
 from __future__ import annotations
@@ -45,10 +47,17 @@ class Adjudication:
     remittance: str
     lines: list[tuple[int, int, list[Cas]]] = field(default_factory=list)
     cas: list[Cas] = field(default_factory=list)
+    clp05: int | None = None  # as sent; None: the Σ of its PR amounts
     state: str = "new"  # current | held | reversed | superseded | applied | rejected
     hold: str | None = None
     kind: str | None = None
     entry: Counter = field(default_factory=Counter)
+    reverses: Adjudication | None = None  # a reversal: the adjudication it took back
+
+    def key(self) -> tuple[str, str, int, int, int]:
+        """(payer, CLP07, CLP03, CLP04, CLP05): two adjudications with one key are copies."""
+        pr = self.clp05 if self.clp05 is not None else self.amounts()[0]
+        return self.payer, self.clp07 or "", self.charge, self.paid, pr
 
     def amounts(self) -> tuple[int, int, list[tuple[str, int]]]:
         """(pr, held, [(contra account, cents)] in file order: line by line, then claim level)."""
@@ -124,9 +133,9 @@ class Model:
     def current(self, enc: str, payer: str) -> Adjudication | None:
         return next((h for h in self.history[enc] if h.payer == payer and h.state == "current"), None)
 
-    def _post(self, a: Adjudication) -> bool:
+    def _post(self, a: Adjudication, retry: bool = False) -> bool:
         """Post (or apply, for a reversal) ``a``, releasing its hold; else hold it. True if posted."""
-        reason = self._reverse(a) if a.status == "22" else self._adjudicate(a)
+        reason = self._reverse(a) if a.status == "22" else self._adjudicate(a, retry)
         if reason is None:
             return True
         self.paths[f"held {reason}" if a.state != "held" else "retried, still held"] += 1
@@ -139,11 +148,19 @@ class Model:
         a.state, a.hold = "held", reason
         return False
 
-    def _adjudicate(self, a: Adjudication) -> str | None:
+    def _adjudicate(self, a: Adjudication, retry: bool = False) -> str | None:
         enc, payer = a.encounter, a.payer
         current = self.current(enc, payer)  # 1. already current?
         if current is not None and not (current.status == "4" and not current.entry):
             return "possible_duplicate"
+        if retry and a.state == "held" and a.hold == "possible_duplicate":
+            # A copy of an adjudication the payer reversed (not sent with that reversal): a person decides.
+            for h in self.history[enc]:
+                if h is not a and h.status != "22" and h.state == "reversed" and h.key() == a.key():
+                    by = next((r for r in self.history[enc] if r.reverses is h), None)
+                    if by is None or by.remittance != a.remittance:
+                        self.paths["kept held: repeats a reversed one"] += 1
+                        return "possible_duplicate"
         pr, held, adjustments = a.amounts()
         open_ = self.ledger[(AR_INS, enc, payer, None)]
         if a.paid + pr > open_:  # 2. room
@@ -197,7 +214,7 @@ class Model:
         self.paths["reversal released"] += r.state == "held"
         self._release(r)
         target.state, target.hold = "reversed", None
-        r.kind, r.state, r.hold, r.entry = "reversal", "applied", None, mirror
+        r.kind, r.state, r.hold, r.entry, r.reverses = "reversal", "applied", None, mirror, target
         self._apply(mirror)
         return None
 
@@ -212,7 +229,7 @@ class Model:
         while changed:
             changed = False
             for h in [h for h in self.history[enc] if h.state == "held"]:
-                if h.state == "held" and self._post(h):
+                if h.state == "held" and self._post(h, retry=True):
                     changed = True
 
     def _apply(self, entry: Counter) -> None:

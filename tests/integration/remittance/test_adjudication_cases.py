@@ -646,6 +646,213 @@ def test_reversed_claim_awaits_payment_again_and_is_in_the_unpaid_sweep(session,
     assert unpaid.status == WorkItemStatus.OPEN
 
 
+def _reissue_story(session, world, pcn: str) -> tuple[Claim, Clp, Clp, Clp]:
+    """ACME alone, 100.00: A pays 60.00 (CO-45 30.00, PR-2 10.00), R reverses it, B pays 70.00
+    (CO-45 30.00) under the same CLP07."""
+    claim = make_claim(session, world, pcn, [("99213", 10000)])
+    (l1,) = lcns(claim)
+
+    def clp(status: str, paid: int, cas: list[tuple[str, str, int]], sign: int = 1) -> Clp:
+        pr = sum(a for g, _, a in cas if g == "PR")
+        return Clp(
+            pcn,
+            status,
+            sign * 10000,
+            paid,
+            pr,
+            lines=[Svc("99213", sign * 10000, paid, cas, lcn=l1)],
+            payer_claim_number=pcn.replace("PCN", "ICN"),
+        )
+
+    a = clp("1", 6000, [("CO", "45", 3000), ("PR", "2", 1000)])
+    r = clp("22", -6000, [("CO", "45", -3000), ("PR", "2", -1000)], sign=-1)
+    b = clp("1", 7000, [("CO", "45", 3000)])  # the same CLP07, other amounts: a correction
+    return claim, a, r, b
+
+
+def test_reissued_copy_of_a_reversed_adjudication_is_not_released(session, world, factory):
+    """A pays 60.00 (CO-45 30.00, PR-2 10.00; file 1); the same A is re-issued under a new trace
+    (file 2, held); the payer reverses A (file 3, PLB FB -60.00 so BPR02 = 0); the correction B
+    pays 70.00 (CO-45 30.00; file 4). The re-issued copy repeats what the payer reversed (same
+    CLP07, CLP03, CLP04, CLP05): it stays held for a person (not released by the reversal, which
+    would bill the patient 10.00 again and hold B as a duplicate), and B posts as the correction."""
+    claim, a, r, b = _reissue_story(session, world, "PCN-RIR1")
+    assert receive_and_post(factory, build_835([a], trace="RIR-1", control=1)).status == "posted"
+    assert receive_and_post(factory, build_835([a], trace="RIR-2", control=2)).status == "posted"
+    copy = remittance(session, "RIR-2")
+    assert copy.state == RemittanceState.HELD  # its only claim repeats the current one
+    (dup_item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    assert dup_item.remittance_id == copy.id and len(dup_item.comments) == 1
+
+    report = receive_and_post(factory, build_835([r], trace="RIR-3", control=3, plb=[("FB", -6000)]))
+    assert report.status == "posted", report.error
+    # A mirrored: back to the 100.00 charge open on ACME, nothing on the patient.
+    assert ledger(session, claim) == {GROSS: -10000, AR_INS: 10000}
+    assert history(session, claim) == [
+        ("original", "reversed", None),
+        ("original", "held", "possible_duplicate"),
+        ("reversal", "applied", None),
+    ]
+    assert refreshed(session, claim).state == ClaimState.ACKNOWLEDGED  # awaiting the correction
+    assert remittance(session, "RIR-2").state == RemittanceState.HELD
+    assert balance(session, [CASH], remittance_id=copy.id) == 6000  # = its BPR02, in unapplied
+    assert balance(session, [UNAPPLIED], remittance_id=copy.id) == -6000
+    assert balance(session, [CASH], remittance_id=remittance(session, "RIR-3").id) == 0  # = BPR02
+    # The copy's item says why it is still held and what a person most likely does.
+    (dup_item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    assert dup_item.status == WorkItemStatus.OPEN
+    note = dup_item.comments[-1].body
+    assert "repeats an adjudication the payer has reversed" in note and "RIR-1" in note
+    assert "Rejecting it is the likely decision" in note and "PCN" not in note
+    (reversal_item,) = items(session, WorkQueue.OTHER, claim)
+    assert reversal_item.reason_codes == ["REVERSED"] and reversal_item.status == WorkItemStatus.OPEN
+
+    report = receive_and_post(factory, build_835([b], trace="RIR-4", control=4))
+    assert report.status == "posted", report.error
+    (outcome,) = report.remittances[0].claims
+    assert (outcome.outcome, outcome.adjudication) == ("posted", "correction")
+    assert ledger(session, claim) == {GROSS: -10000, CASH: 7000, CONTRACTUAL: 3000}
+    assert refreshed(session, claim).state == ClaimState.PAID
+    assert history(session, claim)[1:] == [
+        ("original", "held", "possible_duplicate"),
+        ("reversal", "applied", None),
+        ("correction", "current", None),
+    ]
+    (reversal_item,) = items(session, WorkQueue.OTHER, claim)
+    assert reversal_item.status == WorkItemStatus.RESOLVED
+    (dup_item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    assert dup_item.status == WorkItemStatus.OPEN and len(dup_item.comments) == 2  # noted once
+
+    # The supervisor rejects the copy: its money leaves cash clearing and unapplied payments.
+    with unit_of_work(factory) as s:
+        decided = decide_held_remittance(s, copy.id, "reject", actor="sup.jones")
+    assert [c["state"] for c in decided["claims"]] == ["rejected"]
+    assert ledger(session, claim) == {GROSS: -10000, CASH: 7000, CONTRACTUAL: 3000}
+    cash = {
+        t: balance(session, [CASH], remittance_id=remittance(session, t).id)
+        for t in ("RIR-1", "RIR-2", "RIR-3", "RIR-4")
+    }
+    assert cash == {"RIR-1": 6000, "RIR-2": 0, "RIR-3": 0, "RIR-4": 7000}
+    assert balance(session, [UNAPPLIED], remittance_id=copy.id) == 0
+    assert remittance(session, "RIR-2").state == RemittanceState.POSTED
+    assert refreshed(session, claim).state == ClaimState.PAID
+    (dup_item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    assert dup_item.status == WorkItemStatus.RESOLVED
+    no_negative_payer_ar(session)
+
+
+def test_reversal_and_correction_in_one_file_after_a_reissued_copy(session, world, factory):
+    """As above, with the reversal and the correction B in one file (BPR02 = -60.00 + 70.00): the
+    copy is kept held by the reversal, then B is current; the copy's item names the reversed
+    adjudication it repeats (not B)."""
+    claim, a, r, b = _reissue_story(session, world, "PCN-RIR2")
+    assert receive_and_post(factory, build_835([a], trace="RIR2-1", control=1)).status == "posted"
+    assert receive_and_post(factory, build_835([a], trace="RIR2-2", control=2)).status == "posted"
+    report = receive_and_post(factory, build_835([r, b], trace="RIR2-3", control=3))
+    assert report.status == "posted", report.error
+    assert [(c.outcome, c.adjudication) for c in report.remittances[0].claims] == [
+        ("reversed", "reversal"),
+        ("posted", "correction"),
+    ]
+    assert ledger(session, claim) == {GROSS: -10000, CASH: 7000, CONTRACTUAL: 3000}
+    assert refreshed(session, claim).state == ClaimState.PAID
+    assert [h[1:] for h in history(session, claim)] == [
+        ("reversed", None),
+        ("held", "possible_duplicate"),
+        ("applied", None),
+        ("current", None),
+    ]
+    assert remittance(session, "RIR2-2").state == RemittanceState.HELD
+    (dup_item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    note = dup_item.comments[-1].body
+    assert "repeats an adjudication the payer has reversed (trace RIR2-1, claim 1" in note
+    no_negative_payer_ar(session)
+
+
+def test_a_hold_whose_reason_goes_back_and_forth_keeps_one_item_per_reason(session, world, factory):
+    """ACME (secondary) sends a second original X that does not fit what is open on it (would
+    overdraw) and repeats its current adjudication when one is current (possible duplicate). In
+    one file A posts (X: possible duplicate), R reverses A (X: would overdraw), B posts (X:
+    possible duplicate again): one item per reason, the current reason's open. Later files move
+    X back and forth again: the item of its reason is reopened, never a second one."""
+    claim = make_claim(session, world, "PCN-FLIP1", [("99213", 10000)], coverage=world.with_secondary)
+    (l1,) = lcns(claim)
+
+    def acme(status: str, clp07: str, paid: int, pr: int, sign: int = 1) -> Clp:
+        cas = [("OA", "23", sign * 10000 - paid - pr), ("PR", "2", pr)]
+        return Clp(
+            "PCN-FLIP1",
+            status,
+            sign * 10000,
+            paid,
+            pr,
+            lines=[Svc("99213", sign * 10000, paid, cas, lcn=l1)],
+            payer_claim_number=clp07,
+        )
+
+    def send(trace: str, clps: list[Clp], payer: str = "DEMOACME") -> None:
+        total = sum(c.paid for c in clps)
+        plb = [("FB", total)] if total < 0 else None
+        content = build_835(clps, trace=trace, payer=payer, plb=plb, control=len(trace))
+        assert receive_and_post(factory, content).status == "posted"
+
+    def x_state() -> tuple[str, str | None, dict[str, str]]:
+        session.expire_all()
+        x = session.scalar(
+            select(ClaimPayment).where(
+                ClaimPayment.payer_claim_control_number == "ACME-X", ClaimPayment.ledger_claim_id == claim.id
+            )
+        )
+        found = {
+            i.dedupe_key.split(":", 1)[0]: i.status.value
+            for i in session.scalars(select(WorkItem).where(WorkItem.claim_payment_id == x.id))
+        }
+        return x.adjudication_state.value, x.hold_reason.value if x.hold_reason else None, found
+
+    # X: 13.00 paid + PR-2 3.00 = 16.00 on ACME, where Medicare will leave 14.00 open.
+    send("FLIP-X", [acme("2", "ACME-X", 1300, 300)])
+    assert x_state() == ("held", "would_overdraw", {"would_overdraw": "open"})
+    primary = Clp(
+        "PCN-FLIP1",
+        "19",
+        10000,
+        5600,
+        1400,
+        lines=[Svc("99213", 10000, 5600, [("CO", "45", 3000), ("PR", "2", 1400)], lcn=l1)],
+        payer_claim_number="MCR-FLIP1",
+        crossover="ACME HEALTH",
+    )
+    send("FLIP-MCR", [primary], payer="DEMOMCRB")
+    assert x_state() == ("held", "would_overdraw", {"would_overdraw": "open"})  # 16.00 > 14.00
+    a = acme("2", "ACME-A", 1000, 400)  # 10.00 + PR-2 4.00 = the 14.00 open
+    r = acme("22", "ACME-A", -1000, -400, sign=-1)
+    b = acme("2", "ACME-B", 900, 500)
+    send("FLIP-1", [a, r, b])  # BPR02 = 10.00 - 10.00 + 9.00
+    assert x_state() == (
+        "held",
+        "possible_duplicate",
+        {"would_overdraw": "resolved", "possible_duplicate": "open"},
+    )
+    assert ledger(session, claim)[AR_PT] == 500  # B's PR: the patient owes 5.00
+    # The payer reverses B (nothing current: X would overdraw again), then sends C.
+    send("FLIP-2", [acme("22", "ACME-B", -900, -500, sign=-1)])
+    assert x_state() == (
+        "held",
+        "would_overdraw",
+        {"would_overdraw": "open", "possible_duplicate": "resolved"},
+    )
+    send("FLIP-3", [acme("2", "ACME-C", 800, 600)])
+    assert x_state() == (
+        "held",
+        "possible_duplicate",
+        {"would_overdraw": "resolved", "possible_duplicate": "open"},
+    )
+    (item,) = items(session, WorkQueue.POSSIBLE_DUPLICATE)
+    assert item.comments[-1].body.startswith("Held for this reason again.") and item.resolution is None
+    assert ledger(session, claim)[AR_PT] == 600
+    no_negative_payer_ar(session)
+
+
 # -- follow-up closes itself --------------------------------------------------------------------
 
 

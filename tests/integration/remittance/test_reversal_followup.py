@@ -7,6 +7,10 @@ The claim: 99213 100.00 + 85025 50.00, Medicare primary, ACME secondary.
 - Its reversal (CLP02 22): every amount negated.
 - The correction: paid 95.00 (64.00 + 31.00), CO-45 30.00 + 19.00, PR-2 6.00: AMT*D 95.00 and
   6.00 left for the secondary.
+
+Whatever the order the correction and the reversal arrive in (one file either way round, or two
+files either way round), the claim's state is what its current adjudication says: paid,
+partially paid (a line denied) or denied.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from sqlalchemy import select
 
 from claims_server.claims.to_edi import batch_for, claim_load_options
 from claims_server.errors import Conflict
-from claims_server.models import Claim, ClaimState, ClearinghouseRoute, WorkItem
+from claims_server.models import Claim, ClaimPayment, ClaimState, ClearinghouseRoute, WorkItem
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.remittance.services import receive_and_post
 from claims_server.secondary.services import build_cob_edi_claim, create_next_payer_claim
@@ -63,9 +67,51 @@ def _correction(claim: Claim) -> Clp:
     return _clp(claim, "1", 1, (6400, 3000, 600), (3100, 1900), "MCR-2")
 
 
+def _partial_correction(claim: Claim) -> Clp:
+    """Line 1 paid 64.00 (CO-45 30.00, PR-2 6.00), line 2 denied (CO-50 50.00, left in A/R)."""
+    l1, l2 = (line.line_control_number for line in claim.service_lines)
+    return Clp(
+        claim.patient_control_number,
+        "1",
+        15000,
+        6400,
+        600,
+        lines=[
+            Svc("99213", 10000, 6400, [("CO", "45", 3000), ("PR", "2", 600)], lcn=l1),
+            Svc("85025", 5000, 0, [("CO", "50", 5000)], lcn=l2),
+        ],
+        payer_claim_number="MCR-2",
+    )
+
+
+def _denied_correction(claim: Claim) -> Clp:
+    """CLP02 4: nothing paid, CO-50 on both lines (left in A/R)."""
+    l1, l2 = (line.line_control_number for line in claim.service_lines)
+    return Clp(
+        claim.patient_control_number,
+        "4",
+        15000,
+        0,
+        0,
+        lines=[
+            Svc("99213", 10000, 0, [("CO", "50", 10000)], lcn=l1),
+            Svc("85025", 5000, 0, [("CO", "50", 5000)], lcn=l2),
+        ],
+        payer_claim_number="MCR-2",
+    )
+
+
 def _post(factory, claims: list[Clp], trace: str, control: int) -> None:
-    report = receive_and_post(factory, build_835(claims, trace=trace, payer=PAYER, control=control))
+    """One 835; where its claims net below zero the payer carries it as a PLB FB (BPR02 = 0)."""
+    total = sum(c.paid for c in claims)
+    plb = [("FB", total)] if total < 0 else None
+    report = receive_and_post(factory, build_835(claims, trace=trace, payer=PAYER, control=control, plb=plb))
     assert report.status == "posted", report.error
+
+
+def _state(session, claim: Claim) -> ClaimState:
+    session.expire_all()  # the test's copy of the claim is as make_claim left it
+    return session.get(Claim, claim.id).state
 
 
 def _write(session, claim: Claim) -> str:
@@ -88,8 +134,10 @@ def claim(session, world) -> Claim:
 
 def test_paid_reversed_and_corrected_the_secondary_claim_carries_the_correction(session, factory, claim):
     _post(factory, [_first(claim)], "REV-1", 1)
+    assert _state(session, claim) is ClaimState.PAID
     # The corrected adjudication listed before the reversal it follows, in one file.
     _post(factory, [_correction(claim), _reversal(claim)], "REV-2", 2)
+    assert _state(session, claim) is ClaimState.PAID  # the correction's, after the retry released it
     session.rollback()
 
     secondary = create_next_payer_claim(session, session.get(Claim, claim.id))
@@ -127,9 +175,9 @@ def test_paid_then_reversed_builds_no_secondary_and_the_unpaid_sweep_follows_it(
 ):
     _post(factory, [_first(claim)], "REV-3", 3)
     _post(factory, [_reversal(claim), _paid_in_full(session, world)], "REV-4", 4)  # BPR02 30.00
+    assert _state(session, claim) is ClaimState.ACKNOWLEDGED  # the engine: awaiting payment again
     session.rollback()
     reversed_claim = session.get(Claim, claim.id)
-    assert reversed_claim.state is ClaimState.ACKNOWLEDGED  # the engine: awaiting payment again
 
     with pytest.raises(
         Conflict, match="reversed its adjudication of this claim and has not sent a corrected one"
@@ -155,8 +203,46 @@ def test_paid_then_reversed_builds_no_secondary_and_the_unpaid_sweep_follows_it(
 
     # The corrected adjudication arrives: the claim is answered, the sweep closes the item.
     _post(factory, [_correction(claim)], "REV-5", 5)
+    assert _state(session, claim) is ClaimState.PAID
     session.rollback()
     assert sweep(session, as_of=later, unpaid_days=30).resolved["unpaid"] == 1
     session.commit()
     session.refresh(item)
     assert item.status is WorkItemStatus.RESOLVED
+
+
+CORRECTIONS = {
+    "paid": (_correction, ClaimState.PAID),
+    "partially_paid": (_partial_correction, ClaimState.PARTIALLY_PAID),
+    "denied": (_denied_correction, ClaimState.DENIED),
+}
+ORDERS = {
+    "one file, correction first": [["correction", "reversal"]],
+    "one file, reversal first": [["reversal", "correction"]],
+    "correction file, then reversal file": [["correction"], ["reversal"]],
+    "reversal file, then correction file": [["reversal"], ["correction"]],
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRECTIONS))
+@pytest.mark.parametrize("order", list(ORDERS))
+def test_the_claim_state_follows_the_current_adjudication_in_any_order(session, factory, claim, kind, order):
+    """Paid 90.00, then the payer reverses it and sends a correction that pays in full, pays one
+    line (the other denied) or denies the claim: the claim ends in the correction's state."""
+    make, expected = CORRECTIONS[kind]
+    _post(factory, [_first(claim)], "ORD-1", 1)
+    assert _state(session, claim) is ClaimState.PAID
+    clps = {"correction": make(claim), "reversal": _reversal(claim)}
+    for n, names in enumerate(ORDERS[order], 2):
+        _post(factory, [clps[name] for name in names], f"ORD-{n}", n)
+    assert _state(session, claim) is expected
+    session.expire_all()
+    states = [
+        (p.status_code, p.adjudication_state.value)
+        for p in session.scalars(
+            select(ClaimPayment).where(ClaimPayment.claim_id == claim.id).order_by(ClaimPayment.id)
+        )
+    ]
+    assert sorted(states) == sorted(
+        [("1", "reversed"), ("22", "applied"), (clps["correction"].status, "current")]
+    )
