@@ -145,7 +145,24 @@ def amounts_of(
     """
     denied_claim = status == DENIED_STATUS
     out = Amounts(status=status, paid=paid, lines=[], claim_cas=[])
-    pr = held = adj = 0
+
+    def classify(a: Any, line_id: int | None, held_here: bool) -> Cas:
+        """One CAS amount's role; ``held_here``: a denial amount left in A/R for a person."""
+        group, reason, amount = a.group, a.reason, a.amount_cents
+        if held_here:
+            role = HELD
+            out.held += amount
+            out.denial_codes.append((group, reason))
+        elif group == "PR":
+            role = PR
+            out.pr += amount
+        elif reason == PRIOR_PAYER_CARC:
+            role = PRIOR
+        else:
+            role = ADJ
+            out.adj += amount
+        return Cas(group, reason, amount, line_id, role)
+
     for line, line_id in zip(lines, line_ids, strict=True):
         adjustments = line.adjustments
         line_denied = denied_claim or (
@@ -153,43 +170,20 @@ def amounts_of(
             and line.charge_cents != 0
             and any(a.group != "PR" and a.reason not in PRICING_CARCS for a in adjustments)
         )
-        cas: list[Cas] = []
-        for a in adjustments:
-            group, reason, amount = a.group, a.reason, a.amount_cents
-            if line_denied and (denied_claim or (group != "PR" and reason not in PRICING_CARCS)):
-                role = HELD
-                held += amount
-                out.denial_codes.append((group, reason))
-            elif group == "PR":
-                role = PR
-                pr += amount
-            elif reason == PRIOR_PAYER_CARC:
-                role = PRIOR
-            else:
-                role = ADJ
-                adj += amount
-            cas.append(Cas(group, reason, amount, line_id, role))
+        cas = [
+            classify(
+                a,
+                line_id,
+                line_denied and (denied_claim or (a.group != "PR" and a.reason not in PRICING_CARCS)),
+            )
+            for a in adjustments
+        ]
         if line_denied:
             out.remarks += [r.code for r in line.remarks if r.qualifier == "HE"]
         out.lines.append((line_id, line.paid_cents, cas))
-    for a in claim_adjustments:
-        group, reason, amount = a.group, a.reason, a.amount_cents
-        if denied_claim:
-            role = HELD
-            held += amount
-            out.denial_codes.append((group, reason))
-        elif group == "PR":
-            role = PR
-            pr += amount
-        elif reason == PRIOR_PAYER_CARC:
-            role = PRIOR
-        else:
-            role = ADJ
-            adj += amount
-        out.claim_cas.append(Cas(group, reason, amount, None, role))
+    out.claim_cas.extend(classify(a, None, denied_claim) for a in claim_adjustments)
     if denied_claim:
         out.remarks += list(claim_remarks)
-    out.pr, out.held, out.adj = pr, held, adj
     return out
 
 
