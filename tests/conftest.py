@@ -69,6 +69,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         raise pytest.UsageError(f"TEST_DATABASE must be sqlite or postgres, not {backend!r}")
 
 
+@pytest.fixture(autouse=True)
+def _stop_checkpointer_threads():
+    """A server app built in a test (not ``TESTING``) starts the audit checkpointer's thread;
+    it must not outlive the test's database (it would log a failed read every interval)."""
+    yield
+    from claims_server.security.checkpoints import stop_all_checkpointers
+
+    stop_all_checkpointers()
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):
     from claims_server import create_app

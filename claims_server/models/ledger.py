@@ -41,6 +41,7 @@ from claims_server.models.common import (
     EnumText,
     IdType,
     PublicIdMixin,
+    TimestampMixin,
     UTCDateTime,
     enum_check,
     utcnow,
@@ -241,6 +242,60 @@ class PatientPayment(PublicIdMixin, CreatedMixin, Base):
     created_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
 
     patient: Mapped[Patient] = relationship()
+
+
+class RefundKind(StrEnum):
+    PATIENT = "patient"  # a patient's credit paid back
+    PAYER = "payer"  # a payer's overpayment or unmatched money given back
+
+
+class RefundMethod(StrEnum):
+    CHECK = "check"  # a check mailed (patient or payer, with the payer's refund letter)
+    CARD_REVERSAL = "card_reversal"  # the card payment reversed at the processor
+    PAYER_OFFSET = "payer_offset"  # the payer takes it back from a later 835 (PLB WO/72)
+
+
+class RefundState(StrEnum):
+    PENDING_APPROVAL = "pending_approval"  # above the requester's limit: waits for a supervisor
+    ISSUED = "issued"  # the money left (check, card reversal): posted
+    AWAITING_OFFSET = "awaiting_offset"  # posted to payer offset; the PLB that takes it is awaited
+    OFFSET = "offset"  # the payer's PLB took it
+    DECLINED = "declined"
+
+
+class Refund(PublicIdMixin, TimestampMixin, Base):
+    """Money given back: a patient's credit or a payer's overpayment / unmatched payment.
+
+    Posted as one ``refund`` journal entry (``journal_entry_id``) once issued; a refund above
+    the requester's limit waits as an approval request first. ``reference`` is a check number
+    or the processor's reversal id (not PHI).
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        enum_check("kind", RefundKind),
+        enum_check("method", RefundMethod),
+        enum_check("state", RefundState),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[RefundKind] = mapped_column(EnumText(RefundKind, 8))
+    method: Mapped[RefundMethod] = mapped_column(EnumText(RefundMethod, 16))
+    state: Mapped[RefundState] = mapped_column(EnumText(RefundState, 16), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    patient_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("patients.id"), index=True)
+    payer_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("payers.id"), index=True)
+    claim_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claims.id"), index=True)
+    claim_payment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("claim_payments.id"))
+    remittance_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("remittances.id"))
+    patient_payment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("patient_payments.id"))
+    provider_adjustment_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("provider_adjustments.id"))
+    approval_request_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("approval_requests.id"))
+    journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    reference: Mapped[str | None] = mapped_column(String(80))
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
 
 
 def balance_select(accounts: Iterable[str], **dimensions: int) -> Select[tuple[int]]:

@@ -549,6 +549,7 @@ class Checkpointer:
         if self._thread is not None:
             return
         interval = max(1.0, self.every_seconds / 4)
+        self._stop.clear()
 
         def run() -> None:
             while not self._stop.wait(interval):
@@ -557,8 +558,12 @@ class Checkpointer:
         self._thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the thread (waiting for a check under way, at most ``timeout`` seconds)."""
         self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 _CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
@@ -571,6 +576,15 @@ def register_checkpointer(checkpointer: Checkpointer) -> None:
 
 def checkpointer_for(engine: Engine) -> Checkpointer | None:
     return _CHECKPOINTERS.get(engine)
+
+
+def stop_all_checkpointers() -> int:
+    """Stop every running checkpointer thread of this process (tests, before their database
+    goes); returns how many were running."""
+    running = [cp for cp in list(_CHECKPOINTERS.values()) if cp._thread is not None]
+    for checkpointer in running:
+        checkpointer.stop()
+    return len(running)
 
 
 def _record_committed(engine: Engine, appended: int) -> None:

@@ -39,6 +39,17 @@ APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_events", "journal_entries", "posti
 FROZEN_COLUMNS: dict[str, tuple[str, ...]] = {
     "journal_notes": ("id", "public_id", "journal_entry_id", "author_user_id", "created_at"),
     "claim_notes": ("id", "public_id", "claim_id", "author_user_id", "kind", "created_at"),
+    "notes": (
+        "id",
+        "public_id",
+        "kind",
+        "claim_id",
+        "patient_id",
+        "work_item_id",
+        "author_user_id",
+        "follow_up_on",
+        "created_at",
+    ),
 }
 MAINTENANCE_SETTING = "claims.maintenance"
 

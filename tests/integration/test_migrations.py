@@ -68,7 +68,7 @@ def test_upgrade_matches_models_then_downgrade_removes_everything(empty_database
     assert migrate.current(url) is None
 
     migrate.upgrade(url, "head")
-    assert migrate.current(url) == migrate.head() == "0012_adjudication_history"
+    assert migrate.current(url) == migrate.head() == "0013_follow_up"
     assert _schema_diff(url) == []
     # compare_metadata ignores CHECK constraints; they carry the enum and money rules.
     expected_checks = _model_check_constraint_names()
@@ -114,8 +114,8 @@ def test_migrations_do_not_depend_on_working_directory(
 
 def test_one_linear_history_with_a_single_head() -> None:
     scripts = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-    assert scripts.get_heads() == ["0012_adjudication_history"]
-    assert scripts.get_revision("0012_adjudication_history").down_revision == "0011_billing_day"
+    assert scripts.get_heads() == ["0013_follow_up"]
+    assert scripts.get_revision("0013_follow_up").down_revision == "0012_adjudication_history"
     assert scripts.get_revision("0010_statement_run_plan").down_revision == "0009_claim_notes"
     assert scripts.get_revision("0009_claim_notes").down_revision == "0008_auth_hardening"
     assert scripts.get_revision("0008_auth_hardening").down_revision == "0007_phi_at_rest"

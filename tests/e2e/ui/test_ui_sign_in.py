@@ -70,8 +70,8 @@ def test_timeout_warning_keeps_the_session_and_sign_out_ends_it(browser, ui_serv
         assert answer.value.status == 204
         assert not dialog.is_visible()
         page.get_by_role("button", name="Sign out").click()
-        assert "/ui/sign-in" in page.url
-        assert "You are signed out." in page.content()
+        page.wait_for_url(re.compile(r"/ui/sign-in"))
+        page.get_by_text("You are signed out.").wait_for()
         page.goto(ui_server.url("/ui/queues"))
         assert "/ui/sign-in" in page.url
     finally:
