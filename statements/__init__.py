@@ -6,7 +6,7 @@ ledger into a :class:`StatementInput`, :func:`decide` applies the practice's cyc
 :func:`render_html` draw it for the mail house and for email or the browser.
 """
 
-from statements.build import AccountAmounts, account_amounts, age_balances, build_statement
+from statements.build import AccountAmounts, account_amounts, age_balances, build_statement, held_cents
 from statements.cycle import (
     AccountSnapshot,
     CycleAction,
@@ -32,6 +32,7 @@ from statements.model import (
 )
 from statements.render_html import render_html, with_pay_link
 from statements.render_pdf import render_pdf
+from statements.text import service_text
 
 __all__ = [
     "AccountAmounts",
@@ -56,8 +57,10 @@ __all__ = [
     "age_balances",
     "build_statement",
     "decide",
+    "held_cents",
     "next_step",
     "render_html",
     "render_pdf",
+    "service_text",
     "with_pay_link",
 ]

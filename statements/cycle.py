@@ -7,9 +7,15 @@ plan, hardship write-off). Nothing here sends an account to a collection agency:
 hold is where a human decides.
 
 Order of the checks (the first that applies decides, so the skip reason is unambiguous):
-hold, payment plan in good standing, nothing owed, waiting on insurance, below the
-minimum, too soon since the last statement, then the dunning step; a step past
+already a statement this cycle, hold, payment plan in good standing, nothing owed,
+waiting on insurance, below the minimum, then the dunning step; a step past
 ``max_statements`` is a collections hold instead of a statement.
+
+The cycle: a patient gets at most one statement in any ``min_days_between`` days. A
+statement (not void) dated less than that many days before the run's ``as_of`` date, on
+it, or after it (a back-dated run) means the patient already has this cycle's statement:
+a second run on the same day issues nothing new and counts them as
+``already_this_cycle``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ class SkipReason(StrEnum):
     NO_BALANCE = "no_balance"
     WAITING_ON_INSURANCE = "waiting_on_insurance"
     BELOW_MINIMUM = "below_minimum"
-    TOO_SOON = "too_soon"
+    ALREADY_THIS_CYCLE = "already_this_cycle"  # a statement within min_days_between of as_of
+    TOO_SOON = "already_this_cycle"  # the former name (an alias)
     NO_ADDRESS = "no_address"
 
 
@@ -47,7 +54,10 @@ class CycleRulesError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CycleRules:
-    """The practice's statement policy (defaults: a 28-day cycle, $5 minimum, 4 statements)."""
+    """The practice's statement policy (defaults: a 28-day cycle, $5 minimum, 4 statements).
+
+    ``min_days_between`` is the cycle: at most one statement per patient in that many days.
+    """
 
     min_days_between: int = 28  # at most one statement per this many days
     min_balance_cents: int = 500  # below this, no statement (the stamp costs more)
@@ -55,6 +65,8 @@ class CycleRules:
     reminders: int = 2  # reminder statements between the first and the final notice
     due_days: int = 21  # due date = statement date + this
     payment_resets_dunning: bool = True  # a payment since the last statement starts a new cycle
+    # Payer ids whose plans allow balance billing (PR-45 billable); others' PR-45 is held off.
+    balance_billing_payers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.min_days_between < 1:
@@ -101,6 +113,7 @@ class AccountSnapshot:
     on_hold: bool = False  # a collections hold or a manual hold that is not released
     payment_plan_in_good_standing: bool = False
     has_address: bool = True
+    already_this_cycle: bool = False  # a statement dated within min_days_between of as_of, before or after
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,11 @@ class CycleDecision:
 
 def decide(rules: CycleRules, account: AccountSnapshot, as_of: date) -> CycleDecision:
     """Apply the cycle rules (see the module docstring) to one account."""
+    previous = account.previous
+    if account.already_this_cycle or (
+        previous is not None and abs((as_of - previous.statement_date).days) < rules.min_days_between
+    ):
+        return CycleDecision(CycleAction.SKIP, SkipReason.ALREADY_THIS_CYCLE)
     if account.on_hold:
         return CycleDecision(CycleAction.SKIP, SkipReason.ON_HOLD)
     if account.payment_plan_in_good_standing:
@@ -124,9 +142,6 @@ def decide(rules: CycleRules, account: AccountSnapshot, as_of: date) -> CycleDec
         return CycleDecision(CycleAction.SKIP, reason)
     if account.amount_due_cents < rules.min_balance_cents:
         return CycleDecision(CycleAction.SKIP, SkipReason.BELOW_MINIMUM)
-    previous = account.previous
-    if previous is not None and (as_of - previous.statement_date).days < rules.min_days_between:
-        return CycleDecision(CycleAction.SKIP, SkipReason.TOO_SOON)
     step = next_step(rules, previous, account.payments_since_previous_cents)
     stage = rules.stage_for_step(step)
     if stage is DunningStage.COLLECTIONS_HOLD:

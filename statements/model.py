@@ -92,8 +92,13 @@ class LedgerLine:
     """One service line as the ledger and the remittances see it, for one patient.
 
     ``balance_cents`` is the line's A/R-patient balance (the ledger's truth); the other
-    amounts explain it. ``insurance_pending_cents`` is what the claim still has open with
-    an insurer: while it is not zero, the patient's part is not billed yet.
+    amounts explain it, and together they add up: ``billed - insurance_paid - adjustments
+    - patient_paid - patient_adjusted - insurance_open = balance`` (the row of the
+    statement is drawn from that identity). ``insurance_pending_cents`` is what the claim
+    still has open with an insurer: while it is not zero, the patient's part is not billed
+    yet. ``insurance_open_cents`` is this line's own part of it. Without ``balance_billing``
+    a PR-45 part of the balance must not be billed: ``statements.build.held_cents`` keeps it
+    off the statement until a person resolves it.
     """
 
     claim_ref: str  # claim public id (never a patient identifier)
@@ -112,6 +117,8 @@ class LedgerLine:
     patient_paid_cents: int = 0
     patient_adjusted_cents: int = 0  # write-offs and courtesy discounts on the patient's part
     insurance_pending_cents: int = 0
+    insurance_open_cents: int = 0  # this line's own A/R insurance (any payer), part of the identity
+    balance_billing: bool = False  # the plan lets the provider bill above the allowed amount (PR-45)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +205,12 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
-    """One service as printed: what it was, what insurance did, what the patient owes and why."""
+    """One service as printed: what it was, what insurance did, what the patient owes and why.
+
+    The row adds up: ``billed - insurance_paid - adjustments - patient_paid - not_due =
+    balance`` (``balance`` is "You owe"; ``not_due`` is what waits on insurance), and the
+    rows of a statement plus its unapplied credit sum to its amount due.
+    """
 
     line_ref: str
     claim_ref: str
@@ -212,6 +224,7 @@ class StatementLine:
     balance_cents: int
     reasons: tuple[Reason, ...]
     pending_insurance: bool
+    not_due_cents: int = 0  # waiting on insurance: the insurer's open part and the patient's part held for it
 
     def reason_text(self) -> str:
         """The reasons as one sentence block (stored on ``StatementLine.reason_text``)."""
@@ -255,6 +268,8 @@ class Statement:
     dunning_stage: DunningStage
     dunning_step: int
     dunning_message: str
+    unapplied_credit_cents: int = 0  # account credit left after paying the rows (<= 0), printed as a row
+    held_cents: int = 0  # owed in the ledger but not billable (kept off; a person reviews it)
 
     def lines(self) -> list[StatementLine]:
         return [line for visit in self.visits for line in visit.lines]

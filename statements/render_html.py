@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from statements.model import DunningStage, Statement
-from statements.text import bucket_label, day, money
+from statements.text import bucket_label, day, money, service_text
 
 _TD = "padding:4px 6px;border-bottom:1px solid #e3e3e3;"
 _NUM = _TD + "text-align:right;white-space:nowrap;"
@@ -109,7 +109,17 @@ def render_html(statement: Statement, *, pay_url: str | None = None) -> str:
         )
     parts.append('<h2 style="font-size:15px;margin:18px 0 6px;">Your visits</h2>')
     parts.append('<table style="border-collapse:collapse;width:100%;font-size:13px;">')
-    heads = ("Date", "Service", "Billed", "Insurance paid", "Adjustments", "You owe")
+    # Each row adds up: Billed - Insurance paid - Adjustments - You paid - Not due yet = You owe.
+    heads = (
+        "Date",
+        "Service",
+        "Billed",
+        "Insurance paid",
+        "Adjustments",
+        "You paid",
+        "Not due yet",
+        "You owe",
+    )
     parts.append(
         "<tr>"
         + "".join(
@@ -121,25 +131,36 @@ def render_html(statement: Statement, *, pay_url: str | None = None) -> str:
     )
     for visit in s.visits:
         parts.append(
-            f'<tr><td colspan="6" style="{_TD}font-weight:bold;padding-top:10px;">'
+            f'<tr><td colspan="8" style="{_TD}font-weight:bold;padding-top:10px;">'
             f"Visit on {_e(day(visit.service_date))} with {_e(visit.provider_name)}</td></tr>"
         )
         for line in visit.lines:
-            owe = money(line.balance_cents) + (" *" if line.pending_insurance else "")
+            not_due = money(line.not_due_cents) + (" *" if line.pending_insurance else "")
             parts.append(
-                f'<tr><td style="{_TD}">{_e(day(line.service_date))}</td>'
-                f'<td style="{_TD}">{_e(line.procedure_code)} {_e(line.description)}</td>'
+                f'<tr data-line="{_e(line.line_ref)}"><td style="{_TD}">{_e(day(line.service_date))}</td>'
+                f'<td style="{_TD}">{_e(service_text(line.procedure_code, line.description))}</td>'
                 f'<td style="{_NUM}">{_e(money(line.billed_cents))}</td>'
                 f'<td style="{_NUM}">{_e(money(line.insurance_paid_cents))}</td>'
                 f'<td style="{_NUM}">{_e(money(line.adjustments_cents))}</td>'
-                f'<td style="{_NUM}font-weight:bold;">{_e(owe)}</td></tr>'
+                f'<td style="{_NUM}">{_e(money(line.patient_paid_cents))}</td>'
+                f'<td style="{_NUM}">{_e(not_due)}</td>'
+                f'<td style="{_NUM}font-weight:bold;" data-owe>{_e(money(line.balance_cents))}</td></tr>'
             )
             for reason in line.reasons:
                 parts.append(
-                    f'<tr><td></td><td colspan="5" style="{_TD}font-style:italic;color:#444;">'
+                    f'<tr><td></td><td colspan="7" style="{_TD}font-style:italic;color:#444;">'
                     f"<strong>{_e(reason.label)} {_e(money(reason.amount_cents))}:</strong> "
                     f"{_e(reason.explanation)}</td></tr>"
                 )
+    if s.unapplied_credit_cents:
+        parts.append(
+            f'<tr><td colspan="7" style="{_NUM}font-weight:bold;">Credit on your account</td>'
+            f'<td style="{_NUM}font-weight:bold;" data-credit>{_e(money(s.unapplied_credit_cents))}</td></tr>'
+        )
+    parts.append(
+        f'<tr><td colspan="7" style="{_NUM}font-weight:bold;">Amount due</td>'
+        f'<td style="{_NUM}font-weight:bold;" data-total>{_e(money(s.amount_due_cents))}</td></tr>'
+    )
     parts.append("</table>")
     remit = practice.remit_to or practice.address
     parts.append(

@@ -31,7 +31,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from statements.model import DunningStage, Statement
-from statements.text import bucket_label, day, money
+from statements.text import bucket_label, day, money, service_text
 
 PAGE_WIDTH, PAGE_HEIGHT = LETTER
 
@@ -56,14 +56,20 @@ _LINE_H = 11.0
 _REASON_H = 9.5
 _VISIT_H = 15.0
 # Table columns: (title, right edge in points from the left margin; None: left-aligned text).
+# Each row adds up: Billed - Ins. paid - Adjusted - You paid - Not due yet = You owe.
 _COLUMNS = (
     ("Date", 0.0),
-    ("Service", 60.0),
-    ("Billed", 330.0),
-    ("Insurance paid", 400.0),
-    ("Adjustments", 470.0),
+    ("Service", 52.0),
+    ("Billed", 300.0),
+    ("Ins. paid", 348.0),
+    ("Adjusted", 396.0),
+    ("You paid", 444.0),
+    ("Not due yet", 494.0),
     ("You owe", _BODY_WIDTH),
 )
+_OWE = len(_COLUMNS) - 1
+#: Widest service text: up to the first amount column, leaving room for its widest amount.
+_SERVICE_WIDTH = _COLUMNS[2][1] - _COLUMNS[1][1] - 50.0
 
 
 def _y(top_inches: float) -> float:
@@ -73,7 +79,7 @@ def _y(top_inches: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    kind: str  # "visit", "line", "reason"
+    kind: str  # "visit", "line", "reason", "total" (label, amount)
     height: float
     cells: tuple[str, ...]
 
@@ -86,18 +92,19 @@ def _rows(statement: Statement) -> list[_Row]:
             _Row("visit", _VISIT_H, (f"Visit on {day(visit.service_date)} with {visit.provider_name}",))
         )
         for line in visit.lines:
-            owe = money(line.balance_cents) + (" *" if line.pending_insurance else "")
             rows.append(
                 _Row(
                     "line",
                     _LINE_H,
                     (
                         day(line.service_date),
-                        f"{line.procedure_code}  {line.description}",
+                        service_text(line.procedure_code, line.description),
                         money(line.billed_cents),
                         money(line.insurance_paid_cents),
                         money(line.adjustments_cents),
-                        owe,
+                        money(line.patient_paid_cents),
+                        money(line.not_due_cents) + (" *" if line.pending_insurance else ""),
+                        money(line.balance_cents),
                     ),
                 )
             )
@@ -105,6 +112,11 @@ def _rows(statement: Statement) -> list[_Row]:
                 text = f"{reason.label} {money(reason.amount_cents)}: {reason.explanation}"
                 for part in simpleSplit(text, _ITALIC, 7.5, reason_width):
                     rows.append(_Row("reason", _REASON_H, (part,)))
+    if statement.unapplied_credit_cents:
+        rows.append(
+            _Row("total", _LINE_H, ("Credit on your account", money(statement.unapplied_credit_cents)))
+        )
+    rows.append(_Row("total", _LINE_H + 2, ("Amount due", money(statement.amount_due_cents))))
     return rows
 
 
@@ -260,12 +272,15 @@ class _Pdf:
                 for i, (_, edge) in enumerate(_COLUMNS):
                     value = row.cells[i]
                     if i < 2:
-                        limit = (_COLUMNS[i + 1][1] - edge - 6) if i == 0 else 240.0
+                        limit = (_COLUMNS[i + 1][1] - edge - 6) if i == 0 else _SERVICE_WIDTH
                         while stringWidth(value, _FONT, 8) > limit and len(value) > 1:
                             value = value[:-1]
                         self.text(_MARGIN + edge + 2, y, value, _FONT, 8)
                     else:
-                        self.right(_MARGIN + edge - 2, y, value, _BOLD if i == 5 else _FONT, 8)
+                        self.right(_MARGIN + edge - 2, y, value, _BOLD if i == _OWE else _FONT, 8)
+            elif row.kind == "total":
+                self.right(_MARGIN + _COLUMNS[_OWE - 1][1] - 2, y, row.cells[0], _BOLD, 8.5)
+                self.right(_MARGIN + _BODY_WIDTH - 2, y, row.cells[1], _BOLD, 8.5)
             else:
                 self.text(_MARGIN + 62, y, row.cells[0], _ITALIC, 7.5)
             y -= row.height if row.kind != "visit" else row.height - 3
@@ -313,7 +328,9 @@ class _Pdf:
 
     def footer(self, page: int, pages: int) -> None:
         if pages > 1:
-            y = _y(11 - STUB_HEIGHT) + 16 if page == 1 else _y(10.6)
+            # Page 1: on the tear line's own baseline, right of its centred note, so it never
+            # meets the table's last row (which may come down to the stub's margin).
+            y = _y(11 - STUB_HEIGHT) + 4 if page == 1 else _y(10.6)
             self.right(PAGE_WIDTH - _MARGIN, y, f"Page {page} of {pages}", _FONT, 7.5)
 
     def render(self) -> bytes:

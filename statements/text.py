@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from datetime import date
 
-from coding import adjustment_codes, cpt, hcpcs
+from coding import cpt, hcpcs
+from statements.explanations import explain
 from statements.model import Bucket, DunningStage, Reason, ResponsibilityPart
 
 #: Longest service description printed (one table row on the PDF).
 DESCRIPTION_LIMIT = 60
 
-#: Short labels for the CARCs behind most patient balances; other codes read "Your share".
-_REASON_LABELS: dict[str, str] = {
-    "1": "Deductible",
-    "2": "Coinsurance",
-    "3": "Copay",
-    "66": "Blood deductible",
-    "96": "Not covered",
-    "204": "Not covered",
-    "B9": "Not covered",
-    "119": "Benefit limit reached",
-    "242": "Out of network",
-    "27": "Coverage ended",
-    "26": "Coverage not yet started",
-    "50": "Not medically necessary",
-    "197": "Approval was needed",
-}
+#: Plain words for a CPT code without the licensed text, by code range (the ranges are
+#: facts of the CPT numbering; the words are ours, not the AMA's descriptions).
+_CPT_RANGES: tuple[tuple[str, str, str], ...] = (
+    ("99202", "99215", "Office visit"),
+    ("99221", "99239", "Hospital visit"),
+    ("99242", "99255", "Consultation"),
+    ("99281", "99288", "Emergency visit"),
+    ("99304", "99316", "Nursing facility visit"),
+    ("99341", "99350", "Home visit"),
+    ("99381", "99429", "Preventive care visit"),
+    ("99441", "99458", "Telephone or online visit"),
+    ("99202", "99499", "Visit"),
+    ("36415", "36416", "Blood draw"),
+    ("90460", "90474", "Vaccine given"),
+    ("90476", "90759", "Vaccine"),
+    ("00100", "01999", "Anesthesia"),
+    ("10004", "69990", "Procedure"),
+    ("70010", "79999", "Imaging"),
+    ("80047", "89398", "Lab test"),
+    ("90281", "99199", "Medical service"),
+)
 
 _SELF_PAY = Reason(
     label="Amount due",
@@ -67,12 +73,14 @@ def _shorten(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
 
 
 def service_description(code: str, *, fallback: str | None = None) -> str:
-    """What the service was, for a patient.
+    """What the service was, for a patient, without the code (the renderers print it once).
 
     CPT: the licensed short description when the practice loaded the AMA data
     (``coding.cpt.use``); we may not ship CPT text. HCPCS Level II: the CMS long
     description, shortened (the short one is an abbreviation such as "Ppps, subseq
-    visit" that a patient cannot read). Otherwise the claim's own SV101-7 text, or the code.
+    visit" that a patient cannot read). Otherwise the claim's own SV101-7 text, then plain
+    words by CPT code range ("Office visit" for 99202-99215), else an empty string: the
+    row then shows the code alone, never the code twice.
     """
     code = code.strip().upper()
     licensed = cpt.licensed()
@@ -83,30 +91,50 @@ def service_description(code: str, *, fallback: str | None = None) -> str:
     level2 = hcpcs.default().get(code)
     if level2 is not None:
         return _shorten(level2.long_description or level2.short_description)
-    if fallback:
+    if fallback and fallback.strip().upper() != code:
         return _shorten(fallback)
-    return f"Procedure {code}"
+    if code.isdigit() and len(code) == 5:
+        for low, high, words in _CPT_RANGES:
+            if low <= code <= high:
+                return words
+    return ""
+
+
+def service_text(code: str, description: str) -> str:
+    """``99213 Office visit``; the code alone when there is no description; never the code twice."""
+    code, description = code.strip(), description.strip()
+    if not description or description.upper() == code.upper():
+        return code
+    if not code:
+        return description
+    return f"{code} {description}"
 
 
 def reasons_for(
-    parts: tuple[ResponsibilityPart, ...], balance_cents: int, *, pending_insurance: bool = False
+    parts: tuple[ResponsibilityPart, ...],
+    balance_cents: int,
+    *,
+    pending_insurance: bool = False,
+    balance_billing: bool = False,
 ) -> tuple[Reason, ...]:
-    """Why the patient owes a line: one :class:`Reason` per CARC, in plain language.
+    """Why the patient owes a line: one :class:`Reason` per (group, CARC), in plain language.
 
-    Explanations come from ``coding.adjustment_codes`` (the project's own words for each
-    CARC); a code it does not know falls back to the group code's explanation. Parts with
-    the same CARC are merged (an 835 may repeat a reason across CAS segments).
+    The words come from :mod:`statements.explanations`, keyed by group and reason (PR-45 is
+    not CO-45); a part that is not billable to the patient (CO/OA/PI/CR, PR-45 without
+    balance billing) is never printed as owed. Parts with the same pair are merged (an
+    835 may repeat a reason across CAS segments).
     """
     merged: dict[tuple[str, str], int] = {}
     for part in parts:
         if part.amount_cents:
-            key = (part.group.upper(), part.reason.upper())
+            key = (part.group.strip().upper(), part.reason.strip().upper())
             merged[key] = merged.get(key, 0) + part.amount_cents
     out: list[Reason] = []
     for (group, reason), cents in merged.items():
-        found = adjustment_codes.lookup("carc", reason) or adjustment_codes.lookup("group", group)
-        explanation = found.patient_explanation if found is not None else "Your plan says this part is yours."
-        out.append(Reason(_REASON_LABELS.get(reason, "Your share"), explanation, cents, f"{group}-{reason}"))
+        found = explain(group, reason, balance_billing=balance_billing)
+        if not found.billable:
+            continue
+        out.append(Reason(found.label, found.text, cents, found.code))
     if not out and balance_cents > 0:
         # No payer has named a patient share: either an insurer is still working on it (not
         # due yet, and never "yours to pay") or no insurance applies (self-pay).

@@ -26,6 +26,11 @@ def _progress_line(progress: dict[str, Any]) -> str:
     )
 
 
+def _echo_notices(progress: dict[str, Any]) -> None:
+    for notice in progress.get("notices", []):
+        click.echo(notice)
+
+
 @click.group("statements")
 def statements_group() -> None:
     """Patient statements: runs (cycle rules, dunning, PDF + HTML) and their progress."""
@@ -85,8 +90,10 @@ def run_command(as_of: Any, progress: bool, as_json: bool, queue: str | None) ->
             time.sleep(0.5)
     if as_json:
         click.echo(json.dumps(current, sort_keys=True))
-    elif not progress:
-        click.echo(line)
+    else:
+        if not progress:
+            click.echo(line)
+        _echo_notices(current)
 
 
 @statements_group.command("status")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 import statements as lib
@@ -35,11 +35,13 @@ from claims_server.models import (
     Adjustment,
     AuditAction,
     Claim,
+    ClaimPayment,
     DeliveryChannel,
     JournalEntry,
     JournalEventType,
     LinePayment,
     Patient,
+    Payer,
     Posting,
     Practice,
     Provider,
@@ -52,6 +54,7 @@ from claims_server.models import (
 )
 from claims_server.models.common import utcnow
 from claims_server.models.encrypted import encrypted_attributes
+from claims_server.models.remittance import AdjudicationState
 from claims_server.models.statements import HoldReason, StatementHold, StatementRun, StatementRunState
 from claims_server.security.audit import audit_events_bulk
 from claims_server.security.fields import cipher_for
@@ -61,8 +64,13 @@ _IN = 900  # bound parameters per IN list (SQLite's historical limit is 999)
 CHUNK_SIZE = 250
 #: The encrypted document columns of ``statements``, sealed in bulk by ``_issue``.
 _DOCUMENT_ATTRS = {attr.key: attr for attr in encrypted_attributes(Statement.__mapper__)}
+#: Journal events whose A/R-patient postings are the patient's own money on a line.
+_PATIENT_MONEY_EVENTS = frozenset({JournalEventType.PATIENT_PAYMENT.value, JournalEventType.REFUND.value})
+_CHARGE_EVENTS = frozenset({JournalEventType.CHARGE.value, JournalEventType.CHARGE_CORRECTION.value})
 #: First key of the (run, chunk) advisory locks ("stmt" in ASCII), away from other locks' keys.
 _CHUNK_LOCK_BASE = 0x73746D74
+#: First key of the per-patient issuing locks (below the chunk locks' keys).
+_ISSUE_LOCK_KEY = _CHUNK_LOCK_BASE - 1
 
 
 def _chunks(values: Sequence[int], size: int = _IN) -> Iterable[Sequence[int]]:
@@ -79,6 +87,11 @@ def rules_from_settings(settings: Any) -> lib.CycleRules:
         max_statements=getattr(settings, "STATEMENT_MAX_STATEMENTS", defaults.max_statements),
         reminders=getattr(settings, "STATEMENT_REMINDERS", defaults.reminders),
         due_days=getattr(settings, "STATEMENT_DUE_DAYS", defaults.due_days),
+        balance_billing_payers=frozenset(
+            p.strip()
+            for p in str(getattr(settings, "STATEMENT_BALANCE_BILLING_PAYERS", "")).split(",")
+            if p.strip()
+        ),
     )
 
 
@@ -118,21 +131,62 @@ def _provider_name(provider: Provider | None) -> str:
 
 
 @dataclass(slots=True)
-class _LineAcc:
-    claim_id: int | None
-    balance: int = 0
+class _Row:
+    """One statement row being read: a service line of an encounter (ledger claim, line number).
+
+    A secondary or replacement claim's lines are copies of the charged claim's lines with
+    the same numbers, and their money is posted on the charged claim (``receivable_claim_id``)
+    with the copy's line id: keying by line number puts each payer's part of one service on
+    one row. Claim-level postings (line NULL) go on the claim's first line.
+    """
+
+    claim_id: int
+    line_number: int | None
+    balance: int = 0  # A/R patient
     since: date | None = None
-    paid: int = 0
-    adjusted: int = 0
+    paid: int = 0  # the patient's money on the row (payments, credit applied, less refunds)
+    adjusted: int = 0  # write-offs of the patient's part
+    insurance_open: int = 0  # A/R insurance, any payer
+    charged: int = 0  # charge entries
+    insurance_paid: int = 0  # current adjudications' SVC03 (+ the CLP04 rest on the first line)
+    parts: list[lib.ResponsibilityPart] = field(default_factory=list)
+    parts_from: int = 0  # the claim payment the parts come from (the latest current one)
+    parts_payer: int | None = None
+    line_id: int | None = None  # a service line of the row (date, code, description)
+
+
+#: Adjudications the ledger reflects (NULL: rows written before the history existed).
+_IN_FORCE = (AdjudicationState.CURRENT,)
+
+
+def balance_billing_payer_ids(session: Session, payer_identifiers: Iterable[str]) -> set[int]:
+    """payers.id of the payers (by ``payer_id``, the 837 payer id) that allow balance billing."""
+    wanted = sorted({p.strip() for p in payer_identifiers if p and p.strip()})
+    if not wanted:
+        return set()
+    return set(session.scalars(select(Payer.id).where(Payer.payer_id.in_(wanted))))
 
 
 def build_statement_inputs(
-    session: Session, patient_ids: Sequence[int], as_of: date, *, pay_url: str | None = None
+    session: Session,
+    patient_ids: Sequence[int],
+    as_of: date,
+    *,
+    pay_url: str | None = None,
+    balance_billing_payers: Iterable[str] = (),
 ) -> dict[int, lib.StatementInput]:
     """The statement input of each patient (by id) as of ``as_of``, read in batched queries.
 
+    Each row's amounts come from the ledger so that they add up (``lib.LedgerLine``):
+    charge entries, A/R insurance still open, A/R patient split into the patient's money
+    (payment entries, refunds, credit transfers), write-offs and the rest (responsibility
+    moved to the patient); insurance paid is the current adjudications' line payments, so
+    a reversed adjudication counts once, not twice. The reasons are the PR parts of the
+    latest current adjudication of the row (the last payer's word on the patient's share).
+
     ``pay_url``: the patient pages' address printed on the statement (no token; see
-    ``claims_server.portal.urls``).
+    ``claims_server.portal.urls``). ``balance_billing_payers``: payer ids (837 NM109) whose
+    plans let the practice bill above the allowed amount (PR-45); default none.
     """
     ids = sorted(set(patient_ids))
     if not ids:
@@ -143,15 +197,19 @@ def build_statement_inputs(
         for p in session.scalars(select(Patient).where(Patient.id.in_(chunk)))
     }
     practices = {p.id: _practice(p, pay_url) for p in session.scalars(select(Practice))}
+    billing_payers = balance_billing_payer_ids(session, balance_billing_payers)
     codes = {code: account_id for account_id, code in session.execute(select(Account.id, Account.code))}
     ar_patient = codes.get(AccountCode.AR_PATIENT.value)
     ar_insurance = codes.get(AccountCode.AR_INSURANCE.value)
     credit_account = codes.get(AccountCode.PATIENT_CREDIT.value)
 
-    lines: dict[int, dict[int | None, _LineAcc]] = defaultdict(dict)
+    raw: list[tuple[int, int, int | None, int | None, int, str, date, int, bool]] = []
     account_level: dict[int, int] = defaultdict(int)
     postings_by_patient: dict[int, list[tuple[date, str, int]]] = defaultdict(list)
-    pending_by_claim: dict[int, int] = defaultdict(int)
+    credit_entries: set[int] = set()  # entries with a patient-credit leg (credit applied or refunded)
+    insurance_entries: set[int] = (
+        set()
+    )  # entries moving A/R insurance (payers' work, not the patient's money)
     for chunk in _chunks(ids):
         rows = session.execute(
             select(
@@ -162,6 +220,8 @@ def build_statement_inputs(
                 Posting.amount_cents,
                 JournalEntry.event_type,
                 JournalEntry.effective_date,
+                JournalEntry.id,
+                JournalEntry.patient_payment_id.is_not(None),
             )
             .join(JournalEntry, JournalEntry.id == Posting.journal_entry_id)
             .where(
@@ -173,60 +233,185 @@ def build_statement_inputs(
             )
             .order_by(JournalEntry.effective_date, Posting.id)
         )
-        for patient_id, account_id, claim_id, line_id, cents, event, effective in rows:
-            if account_id == ar_insurance:
-                if claim_id is not None:
-                    pending_by_claim[claim_id] += cents
-                continue
-            postings_by_patient[patient_id].append((effective, str(event), cents))
-            if account_id == credit_account or (line_id is None and claim_id is None):
+        for patient_id, account_id, claim_id, line_id, cents, event, effective, entry_id, by_patient in rows:
+            if account_id != ar_insurance:
+                postings_by_patient[patient_id].append((effective, str(event), cents))
+            else:
+                insurance_entries.add(entry_id)
+            if account_id == credit_account:
+                credit_entries.add(entry_id)
                 account_level[patient_id] += cents
                 continue
-            acc = lines[patient_id].setdefault(line_id, _LineAcc(claim_id))
-            acc.balance += cents
-            if cents > 0 and acc.since is None:
-                acc.since = effective
-            if event == JournalEventType.PATIENT_PAYMENT:
-                acc.paid -= cents
-            elif event == JournalEventType.WRITE_OFF:
-                acc.adjusted -= cents
+            if claim_id is None:
+                if account_id == ar_patient:
+                    account_level[patient_id] += cents
+                continue
+            raw.append(
+                (
+                    patient_id,
+                    account_id,
+                    claim_id,
+                    line_id,
+                    cents,
+                    str(event),
+                    effective,
+                    entry_id,
+                    by_patient,
+                )
+            )
 
-    line_ids = sorted({lid for per in lines.values() for lid in per if lid is not None})
+    # Line numbers of every line posted on, and each claim's first line.
+    line_ids = sorted({r[3] for r in raw if r[3] is not None})
+    claim_ids = sorted({r[2] for r in raw})
     service_lines: dict[int, ServiceLine] = {}
-    paid: dict[int, int] = defaultdict(int)
-    insurer_adjusted: dict[int, int] = defaultdict(int)
-    parts: dict[int, list[lib.ResponsibilityPart]] = defaultdict(list)
+    first_line: dict[int, tuple[int, int]] = {}  # claim -> (line number, line id)
     for chunk in _chunks(line_ids):
         for sl in session.scalars(select(ServiceLine).where(ServiceLine.id.in_(chunk))):
             service_lines[sl.id] = sl
-        for line_id, cents in session.execute(
-            select(LinePayment.service_line_id, func.sum(LinePayment.paid_cents))
-            .where(LinePayment.service_line_id.in_(chunk))
-            .group_by(LinePayment.service_line_id)
+    for chunk in _chunks(claim_ids):
+        for sl in session.scalars(select(ServiceLine).where(ServiceLine.claim_id.in_(chunk))):
+            service_lines.setdefault(sl.id, sl)
+            best = first_line.get(sl.claim_id)
+            if best is None or sl.line_number < best[0]:
+                first_line[sl.claim_id] = (sl.line_number, sl.id)
+
+    rows_by_patient: dict[int, dict[tuple[int, int | None], _Row]] = defaultdict(dict)
+    row_of_claim: dict[int, int] = {}  # claim -> patient
+
+    def row_for(patient_id: int, claim_id: int, line_id: int | None) -> _Row:
+        sl = service_lines.get(line_id) if line_id is not None else None
+        if sl is None:
+            number, line_id = first_line.get(claim_id, (None, None))
+        else:
+            number = sl.line_number
+        key = (claim_id, number)
+        row = rows_by_patient[patient_id].get(key)
+        if row is None:
+            row = rows_by_patient[patient_id][key] = _Row(claim_id, number, line_id=line_id)
+            row_of_claim[claim_id] = patient_id
+        elif row.line_id is None or (sl is not None and sl.claim_id == claim_id):
+            row.line_id = line_id  # prefer the charged claim's own line for date and code
+        return row
+
+    for patient_id, account_id, claim_id, line_id, cents, event, effective, entry_id, by_patient in raw:
+        row = row_for(patient_id, claim_id, line_id)
+        if event in _CHARGE_EVENTS:
+            row.charged += cents
+        if account_id == ar_insurance:
+            row.insurance_open += cents
+            continue
+        row.balance += cents
+        if cents > 0 and row.since is None:
+            row.since = effective
+        if (
+            by_patient
+            or event in _PATIENT_MONEY_EVENTS
+            or entry_id in credit_entries
+            # a credit on one claim moved to another's balance: the patient's money either way
+            or (event == JournalEventType.BALANCE_TRANSFER and entry_id not in insurance_entries)
         ):
-            paid[line_id] = int(cents or 0)
-        for line_id, group, reason, cents in session.execute(
+            row.paid -= cents
+        elif event == JournalEventType.WRITE_OFF:
+            row.adjusted -= cents
+
+    # What the payers did, from the adjudications in force (current) only.
+    payments: dict[int, tuple[int, int | None, int]] = {}  # claim payment -> (ledger claim, payer, CLP04)
+    for chunk in _chunks(claim_ids):
+        for cp_id, ledger_claim, claim_id, payer_id, paid_cents in session.execute(
             select(
+                ClaimPayment.id,
+                ClaimPayment.ledger_claim_id,
+                ClaimPayment.claim_id,
+                ClaimPayment.payer_id,
+                ClaimPayment.paid_cents,
+            ).where(
+                or_(ClaimPayment.ledger_claim_id.in_(chunk), ClaimPayment.claim_id.in_(chunk)),
+                or_(
+                    ClaimPayment.adjudication_state.in_(_IN_FORCE),
+                    ClaimPayment.adjudication_state.is_(None),
+                ),
+            )
+        ):
+            encounter = ledger_claim or claim_id
+            if encounter in row_of_claim:
+                payments[cp_id] = (encounter, payer_id, int(paid_cents or 0))
+    cp_ids = sorted(payments)
+    line_paid_total: dict[int, int] = defaultdict(int)
+    line_payment_rows: list[tuple[int, int, int | None, int]] = []  # (lp id, cp id, service line, paid)
+    for chunk in _chunks(cp_ids):
+        for lp_id, cp_id, line_id, cents in session.execute(
+            select(
+                LinePayment.id,
+                LinePayment.claim_payment_id,
                 LinePayment.service_line_id,
+                LinePayment.paid_cents,
+            ).where(LinePayment.claim_payment_id.in_(chunk))
+        ):
+            line_payment_rows.append((lp_id, cp_id, line_id, int(cents or 0)))
+            line_paid_total[cp_id] += int(cents or 0)
+    extra_ids = sorted({r[2] for r in line_payment_rows if r[2] is not None and r[2] not in service_lines})
+    for chunk in _chunks(extra_ids):
+        for sl in session.scalars(select(ServiceLine).where(ServiceLine.id.in_(chunk))):
+            service_lines[sl.id] = sl
+    row_of_line_payment: dict[int, _Row] = {}
+    for lp_id, cp_id, line_id, cents in line_payment_rows:
+        encounter, _payer, _paid = payments[cp_id]
+        row = row_for(row_of_claim[encounter], encounter, line_id)
+        row.insurance_paid += cents
+        row_of_line_payment[lp_id] = row
+    for cp_id, (encounter, _payer, paid_cents) in payments.items():
+        rest = paid_cents - line_paid_total.get(cp_id, 0)
+        if rest:
+            row_for(row_of_claim[encounter], encounter, None).insurance_paid += rest
+
+    # The patient's share as the latest current adjudication of each row states it.
+    parts_rows: list[tuple[int, _Row, str, str, int]] = []
+    for chunk in _chunks(sorted(row_of_line_payment)):
+        for lp_id, cp_id, group, reason, cents in session.execute(
+            select(
+                Adjustment.line_payment_id,
+                LinePayment.claim_payment_id,
                 Adjustment.group_code,
                 Adjustment.reason_code,
                 Adjustment.amount_cents,
             )
             .join(LinePayment, LinePayment.id == Adjustment.line_payment_id)
-            .where(LinePayment.service_line_id.in_(chunk))
+            .where(Adjustment.line_payment_id.in_(chunk))
             .order_by(Adjustment.id)
         ):
-            if str(group) == "PR":
-                parts[line_id].append(lib.ResponsibilityPart("PR", reason, cents))
-            else:
-                insurer_adjusted[line_id] += cents
-    claim_ids = sorted({acc.claim_id for per in lines.values() for acc in per.values() if acc.claim_id})
+            parts_rows.append((cp_id, row_of_line_payment[lp_id], str(group), reason, int(cents)))
+    for chunk in _chunks(cp_ids):
+        for cp_id, group, reason, cents in session.execute(
+            select(
+                Adjustment.claim_payment_id,
+                Adjustment.group_code,
+                Adjustment.reason_code,
+                Adjustment.amount_cents,
+            )
+            .where(Adjustment.claim_payment_id.in_(chunk))
+            .order_by(Adjustment.id)
+        ):
+            encounter = payments[cp_id][0]
+            parts_rows.append(
+                (cp_id, row_for(row_of_claim[encounter], encounter, None), str(group), reason, int(cents))
+            )
+    for cp_id, row, group, reason, cents in sorted(parts_rows, key=lambda r: r[0]):
+        if group != "PR":
+            continue
+        if cp_id > row.parts_from:
+            row.parts, row.parts_from, row.parts_payer = [], cp_id, payments[cp_id][1]
+        row.parts.append(lib.ResponsibilityPart("PR", reason, cents))
+
     claims: dict[int, Claim] = {}
     for chunk in _chunks(claim_ids):
         for claim in session.scalars(select(Claim).where(Claim.id.in_(chunk))):
             claims[claim.id] = claim
     provider_ids = {c.rendering_provider_id for c in claims.values() if c.rendering_provider_id}
     providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_(provider_ids)))}
+    pending_by_claim: dict[int, int] = defaultdict(int)
+    for per_patient in rows_by_patient.values():
+        for row in per_patient.values():
+            pending_by_claim[row.claim_id] += row.insurance_open
     previous = _previous_statements(session, ids, as_of)
 
     out: dict[int, lib.StatementInput] = {}
@@ -235,18 +420,18 @@ def build_statement_inputs(
         if patient is None:
             continue
         ledger_lines: list[lib.LedgerLine] = []
-        for line_id, acc in lines[patient_id].items():
-            if acc.balance == 0 and acc.since is None:
-                continue
-            claim = claims.get(acc.claim_id) if acc.claim_id else None
-            sl = service_lines.get(line_id) if line_id is not None else None
-            since = acc.since or as_of
+        for row in rows_by_patient[patient_id].values():
+            if row.balance == 0 and row.since is None:
+                continue  # never the patient's (insurance only)
+            claim = claims.get(row.claim_id)
+            sl = service_lines.get(row.line_id) if row.line_id is not None else None
+            since = row.since or as_of
             claim_ref = claim.public_id if claim else "account"
             dos = (sl.service_date_from if sl is not None else None) or since
             ledger_lines.append(
                 lib.LedgerLine(
                     claim_ref=claim_ref,
-                    line_ref=f"{claim_ref}:{sl.line_number}" if sl is not None else f"{claim_ref}:claim",
+                    line_ref=f"{claim_ref}:{row.line_number if row.line_number is not None else 'claim'}",
                     service_date=dos,
                     provider_name=_provider_name(
                         providers.get(claim.rendering_provider_id) if claim else None
@@ -255,15 +440,24 @@ def build_statement_inputs(
                     modifiers=tuple(m for m in (sl.modifier1, sl.modifier2) if m) if sl is not None else (),
                     description=(sl.description if sl is not None else None)
                     or (None if sl else "Visit total"),
-                    billed_cents=sl.charge_cents if sl is not None else 0,
-                    insurance_paid_cents=paid.get(line_id, 0) if line_id is not None else 0,
-                    adjustments_cents=insurer_adjusted.get(line_id, 0) if line_id is not None else 0,
-                    balance_cents=acc.balance,
+                    billed_cents=row.charged,
+                    insurance_paid_cents=row.insurance_paid,
+                    # What the ledger took off the row besides cash and the patient's share:
+                    # the insurers' CO/OA/PI adjustments (double entry makes this exact).
+                    adjustments_cents=row.charged
+                    - row.insurance_paid
+                    - row.insurance_open
+                    - row.balance
+                    - row.paid
+                    - row.adjusted,
+                    balance_cents=row.balance,
                     responsible_since=since,
-                    responsibility=tuple(parts.get(line_id, ())) if line_id is not None else (),
-                    patient_paid_cents=acc.paid,
-                    patient_adjusted_cents=acc.adjusted,
-                    insurance_pending_cents=pending_by_claim.get(acc.claim_id, 0) if acc.claim_id else 0,
+                    responsibility=tuple(row.parts),
+                    patient_paid_cents=row.paid,
+                    patient_adjusted_cents=row.adjusted,
+                    insurance_pending_cents=pending_by_claim.get(row.claim_id, 0),
+                    insurance_open_cents=row.insurance_open,
+                    balance_billing=row.parts_payer is not None and row.parts_payer in billing_payers,
                 )
             )
         prev = previous.get(patient_id)
@@ -343,6 +537,7 @@ class ChunkOutcome:
     failed: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # lines kept off (rule, line ref)
     statement_ids: list[int] = field(default_factory=list)
 
 
@@ -388,6 +583,95 @@ def _plans_in_good_standing(session: Session, ids: Sequence[int], as_of: date) -
     return patients_in_good_standing(session, as_of, patient_ids=list(ids))
 
 
+def _lock_patients(session: Session, ids: Sequence[int]) -> None:
+    """Serialize statement issuing per patient until this transaction ends.
+
+    Two runs at once (the scheduler's and a biller's, or two CLI runs) must not both see
+    "no statement this cycle" and both issue one. PostgreSQL: a transaction-scoped advisory
+    lock per patient, taken in id order (so two chunks never wait on each other in a
+    cycle); the second run then reads the first one's statements. SQLite: a write that
+    matches nothing takes the database's write lock before anything is read.
+    """
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        for chunk in _chunks(list(ids)):
+            session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(CAST(:key AS integer), CAST(x AS integer)) "
+                    "FROM (SELECT unnest(CAST(:ids AS bigint[])) AS x ORDER BY 1) AS patients"
+                ),
+                {"key": _ISSUE_LOCK_KEY, "ids": sorted(chunk)},
+            )
+    else:
+        session.execute(text("DELETE FROM statements WHERE 1 = 0"))
+
+
+def _statements_this_cycle(session: Session, ids: Sequence[int], as_of: date, cycle_days: int) -> set[int]:
+    """Patients with a statement (not void) dated within ``cycle_days`` of ``as_of``, before or after."""
+    low, high = as_of - timedelta(days=cycle_days - 1), as_of + timedelta(days=cycle_days - 1)
+    found: set[int] = set()
+    for chunk in _chunks(list(ids)):
+        found.update(
+            session.scalars(
+                select(Statement.patient_id).where(
+                    Statement.patient_id.in_(chunk),
+                    Statement.statement_date.between(low, high),
+                    Statement.state != StatementState.VOID,
+                )
+            )
+        )
+    return found
+
+
+def _flag_held_amounts(
+    session: Session, inputs: dict[int, lib.StatementInput], outcome: ChunkOutcome
+) -> None:
+    """A work item per service line whose PR-45 is kept off the statement (not billable).
+
+    PR-45 put on a patient the plan does not let us balance-bill is the payer's error or
+    ours (the contract's discount is CO-45): a biller asks the payer to reprocess it or
+    writes it off; until then statements leave it out. One item per line (dedupe key),
+    opened once; the run counts the lines (``warnings``, no amounts or names).
+    """
+    held: list[tuple[int, str, str, int]] = []  # patient, claim public id, line ref, cents
+    for patient_id, data in inputs.items():
+        for line in data.lines:
+            cents = lib.held_cents(line)
+            if cents > 0:
+                held.append((patient_id, line.claim_ref, line.line_ref, cents))
+    if not held:
+        return
+    keys = {f"statement_pr45:{line_ref}": item for item in held for line_ref in (item[2],)}
+    existing = set(session.scalars(select(WorkItem.dedupe_key).where(WorkItem.dedupe_key.in_(sorted(keys)))))
+    refs = sorted({h[1] for h in held})
+    claim_ids = {
+        public_id: claim_id
+        for public_id, claim_id in session.execute(
+            select(Claim.public_id, Claim.id).where(Claim.public_id.in_(refs))
+        )
+    }
+    for key, (patient_id, claim_ref, line_ref, _cents) in keys.items():
+        outcome.warnings.append({"rule": "pr45_not_billable", "line": line_ref})
+        if key in existing:
+            continue
+        session.add(
+            WorkItem(
+                queue=WorkQueue.PATIENT_BALANCE,
+                dedupe_key=key,
+                claim_id=claim_ids.get(claim_ref),
+                patient_id=patient_id,
+                reason_codes=["PR-45"],
+                recommended_action=(
+                    "The payer put PR-45 (charge above the allowed amount) on the patient, but the plan "
+                    "does not allow balance billing: ask the payer to reprocess it as CO-45, or write it "
+                    "off as contractual. Statements leave this amount out until then."
+                ),
+            )
+        )
+    session.flush()
+
+
 def process_patients(
     session: Session,
     patient_ids: Sequence[int],
@@ -407,7 +691,12 @@ def process_patients(
             )
         )
         ids = [pid for pid in ids if pid not in done_already]
-    inputs = build_statement_inputs(session, ids, as_of, pay_url=pay_url)
+    _lock_patients(session, ids)
+    this_cycle = _statements_this_cycle(session, ids, as_of, rules.min_days_between)
+    inputs = build_statement_inputs(
+        session, ids, as_of, pay_url=pay_url, balance_billing_payers=rules.balance_billing_payers
+    )
+    _flag_held_amounts(session, inputs, outcome)
     holds = _open_holds(session, ids)
     plans = _plans_in_good_standing(session, ids, as_of)
     public_ids = _patient_public_ids(session, ids)
@@ -433,6 +722,7 @@ def process_patients(
                 on_hold=patient_id in holds,
                 payment_plan_in_good_standing=patient_id in plans,
                 has_address=has_address or bool(data.guarantor.email),
+                already_this_cycle=patient_id in this_cycle,
             ),
             as_of,
         )
@@ -559,7 +849,7 @@ def _issue(
         {
             "line_number": n,
             "service_date": line.service_date,
-            "description": f"{line.procedure_code} {line.description}".strip()[:512],
+            "description": lib.service_text(line.procedure_code, line.description)[:512],
             "charge_cents": line.billed_cents,
             "insurance_paid_cents": line.insurance_paid_cents,
             "adjustments_cents": line.adjustments_cents,
@@ -848,8 +1138,9 @@ def process_run_chunk(
     for key, count in outcome.skip_reasons.items():
         reasons[key] = reasons.get(key, 0) + count
     run.skip_reasons = reasons
-    if outcome.errors:
-        run.errors = [*(run.errors or []), *outcome.errors]
+    if outcome.errors or outcome.warnings:
+        warnings = [{"level": "warning", **w} for w in outcome.warnings]
+        run.errors = [*(run.errors or []), *outcome.errors, *warnings]
     run.chunks_done = [*(run.chunks_done or []), first_patient_id]
     if _all_chunks_done(run):
         run.state = StatementRunState.DONE
@@ -874,6 +1165,22 @@ def run_statements(
     return run
 
 
+def run_notices(run: StatementRun) -> list[str]:
+    """What a person should read about the run, in words (counts only, no patient data)."""
+    out: list[str] = []
+    already = (run.skip_reasons or {}).get(lib.SkipReason.ALREADY_THIS_CYCLE.value, 0)
+    if already:
+        noun = "patient already has" if already == 1 else "patients already have"
+        out.append(f"{already} {noun} a statement this cycle; nothing new was issued to them.")
+    held = sum(1 for e in run.errors or [] if e.get("rule") == "pr45_not_billable")
+    if held:
+        out.append(
+            f"{held} service line(s) carry PR-45 (above the allowed amount) that the plan does not let "
+            "us bill: left off the statements and queued in the patient-balance queue."
+        )
+    return out
+
+
 def run_progress(run: StatementRun) -> dict[str, Any]:
     """The run as the API and the CLI show it: counts and state, no patient data."""
     return {
@@ -887,7 +1194,9 @@ def run_progress(run: StatementRun) -> dict[str, Any]:
         "held": run.held,
         "failed": run.failed,
         "skip_reasons": dict(run.skip_reasons or {}),
-        "errors": list(run.errors or []),
+        "errors": [e for e in run.errors or [] if e.get("level") != "warning"],
+        "warnings": [e for e in run.errors or [] if e.get("level") == "warning"],
+        "notices": run_notices(run),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }

@@ -141,6 +141,20 @@ class RunOutSchema(Schema):
     failed = StrictInteger(required=True)
     skip_reasons = fields.Dict(keys=fields.String(), values=StrictInteger(), required=True)
     errors = fields.List(fields.Raw(), required=True)
+    warnings = fields.List(
+        fields.Raw(),
+        required=True,
+        metadata={
+            "description": "lines kept off the statements (rule, line reference), e.g. pr45_not_billable"
+        },
+    )
+    notices = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "what a person should read, e.g. 'n patients already have a statement this cycle'"
+        },
+    )
     started_at = fields.DateTime(allow_none=True, required=True)
     finished_at = fields.DateTime(allow_none=True, required=True)
 

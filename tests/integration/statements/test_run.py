@@ -107,7 +107,7 @@ def test_cycle_rules_across_runs_to_a_collections_hold(session, billed) -> None:
     rules = CycleRules(min_days_between=28, max_statements=3, reminders=1)
     _run(session, AS_OF, rules)
     too_soon = _run(session, AS_OF + timedelta(days=10), rules)
-    assert (too_soon.issued, too_soon.skip_reasons) == (0, {"too_soon": 1})
+    assert (too_soon.issued, too_soon.skip_reasons) == (0, {"already_this_cycle": 1})
     second = _run(session, AS_OF + timedelta(days=30), rules)
     third = _run(session, AS_OF + timedelta(days=60), rules)
     assert (second.issued, third.issued) == (1, 1)

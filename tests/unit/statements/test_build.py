@@ -9,7 +9,7 @@ import pytest
 
 from coding import cpt
 from statements import DunningStage, StatementInputError, build_statement
-from statements.text import money, service_description
+from statements.text import money, service_description, service_text
 from tests.unit.statements.support import AS_OF, line, statement_input
 
 DUE = AS_OF + timedelta(days=21)
@@ -102,8 +102,13 @@ def test_service_descriptions_hcpcs_then_licensed_cpt_then_the_code() -> None:
     assert service_description("G0008") == "Administration of influenza virus vaccine"
     long = service_description("E0114")
     assert long.startswith("Crutches underarm") and long.endswith("\u2026") and len(long) <= 60
-    assert service_description("99213") == "Procedure 99213"
-    assert service_description("99213", fallback="Office visit") == "Office visit"
+    # Without the licensed CPT text: plain words by code range, never "Procedure 99213".
+    assert service_description("99213") == "Office visit"
+    assert service_description("99213", fallback="Follow-up visit") == "Follow-up visit"
+    assert service_description("99213", fallback="99213") == "Office visit"
+    assert service_description("0001U") == ""  # nothing known: the row shows the code once
+    assert service_text("99213", "Office visit") == "99213 Office visit"
+    assert service_text("0001U", "") == "0001U" and service_text("99212", "99212") == "99212"
     cpt.use(cpt.read_csv(b"code,short_description,long_description\n99213,Office visit est pt,Long\n"))
     try:
         assert service_description("99213") == "Office visit est pt"

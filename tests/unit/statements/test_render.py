@@ -107,7 +107,7 @@ def test_long_statements_continue_on_more_pages_with_the_stub_on_page_one(
     assert "PAYMENT STUB" in filled[0] and all("PAYMENT STUB" not in p for p in filled[1:])
     assert "continued" in filled[1] and f"Page 2 of {len(filled)}" in filled[1]
     # Every line is printed once, somewhere.
-    assert sum(p.count("Procedure 99213") for p in filled) == 1 + 37
+    assert sum(p.count("99213 Office visit") for p in filled) == 1 + 37
 
 
 def test_final_notice_is_on_the_page(tmp_path: Path, poppler: None) -> None:
