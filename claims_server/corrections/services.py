@@ -11,16 +11,13 @@
 - Medicare Part B corrects processed claims through the MAC's reopening process rather
   than frequency 7 (playbook, REPL7 note); the replacement is still built (some MACs
   accept it, every other payer needs it) and the work item says so.
-- Appeals: Medicare redetermination must be filed within 120 days of receiving the
-  initial determination (42 CFR 405.942; receipt is presumed 5 days after the notice
-  date). We count the 120 days from the remittance's date itself, without the 5 days, so
-  the deadline can only err early. Other payers' limits vary by contract; the default is
-  ``DEFAULT_APPEAL_DAYS`` (configurable with ``APPEAL_DEADLINE_DAYS``).
+- Appeals live in ``corrections.appeals`` (level, deadline, letter, attachments, outcome,
+  and the denial item's moves through the appeal queue); their names are re-exported here
+  for the callers that import them from this module.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,29 +26,52 @@ from sqlalchemy.orm import Session
 from claims_server.api_common.audit import audit
 from claims_server.claims.notes import reason_details
 from claims_server.claims.services import new_patient_control_number
-from claims_server.errors import Conflict, Unprocessable
+from claims_server.corrections.appeals import (
+    ADJUDICATED_STATES,
+    DEFAULT_APPEAL_DAYS,
+    MAX_LETTER,
+    MEDICARE_INDICATORS,
+    MEDICARE_REDETERMINATION_DAYS,
+    appeal_deadline,
+    decide_appeal,
+    determination_date,
+    open_appeal,
+    submit_appeal,
+    update_letter,
+)
+from claims_server.errors import Conflict
 from claims_server.models import (
     AuditAction,
     Claim,
-    ClaimFilingIndicator,
     ClaimFrequency,
     ClaimPayment,
     ClaimState,
     WorkItem,
 )
-from claims_server.models.common import new_public_id, utcnow
-from claims_server.models.workqueue import Appeal, AppealStatus, WorkItemStatus, WorkQueue
+from claims_server.models.common import utcnow
+from claims_server.models.workqueue import WorkItemStatus, WorkQueue
 from claims_server.secondary.services import copy_claim_fields, copy_lines_and_diagnoses, latest_claim_payment
 from claims_server.workqueue.services import ResolutionCode, resolve
 
-#: States of a claim the payer has adjudicated (an 835 answered it).
-ADJUDICATED_STATES = frozenset(
-    {ClaimState.PAID, ClaimState.PARTIALLY_PAID, ClaimState.DENIED, ClaimState.CLOSED}
-)
-MEDICARE_INDICATORS = frozenset({ClaimFilingIndicator.MEDICARE_PART_A, ClaimFilingIndicator.MEDICARE_PART_B})
-MEDICARE_REDETERMINATION_DAYS = 120
-DEFAULT_APPEAL_DAYS = 180
-MAX_LETTER = 20000
+#: The appeal names are re-exported: older callers import them from here.
+__all__ = [
+    "ADJUDICATED_STATES",
+    "DEFAULT_APPEAL_DAYS",
+    "MAX_LETTER",
+    "MEDICARE_INDICATORS",
+    "MEDICARE_REDETERMINATION_DAYS",
+    "appeal_deadline",
+    "create_replacement_claim",
+    "create_void_claim",
+    "decide_appeal",
+    "determination_date",
+    "open_appeal",
+    "payer_claim_number",
+    "payments_of",
+    "resubmit_corrected",
+    "submit_appeal",
+    "update_letter",
+]
 
 
 def payer_claim_number(session: Session, claim: Claim) -> str | None:
@@ -174,152 +194,6 @@ def create_void_claim(session: Session, original: Claim, *, reason: str | None =
     REF*F8 and expect the same services); make it ready and send it like any claim.
     """
     return _copy_for_payer(session, original, ClaimFrequency.VOID, "create_void", reason)
-
-
-# -- appeals ------------------------------------------------------------------------------------
-
-
-def determination_date(session: Session, claim: Claim) -> date | None:
-    """The date of the payer's initial determination: the last 835's production date (DTM*405)."""
-    payment = latest_claim_payment(session, claim)
-    if payment is None:
-        return None
-    remittance = payment.remittance
-    # DTM*405 is the date the payer produced the decision; BPR16 is only when money settles.
-    return remittance.production_date or remittance.payment_date or payment.created_at.date()
-
-
-def appeal_deadline(
-    indicator: ClaimFilingIndicator | str, determined: date, *, default_days: int = DEFAULT_APPEAL_DAYS
-) -> date:
-    """The last day to file an appeal of a determination made on ``determined``."""
-    if ClaimFilingIndicator(indicator) in MEDICARE_INDICATORS:
-        return determined + timedelta(days=MEDICARE_REDETERMINATION_DAYS)
-    return determined + timedelta(days=default_days)
-
-
-def _check_letter(letter_text: str | None) -> str | None:
-    if letter_text is not None and len(letter_text) > MAX_LETTER:
-        raise Unprocessable(
-            f"the letter is at most {MAX_LETTER} characters",
-            errors=[{"field": "letter_text", "rule": "length", "message": f"at most {MAX_LETTER}"}],
-        )
-    return letter_text
-
-
-def _audit_appeal(session: Session, appeal: Appeal, event: str, details: dict[str, object]) -> None:
-    audit(
-        session,
-        action=AuditAction.CREATE if event == "open" else AuditAction.UPDATE,
-        event_type=f"appeal.{event}",
-        entity_type="appeal",
-        entity_id=appeal.public_id,
-        patient_id=appeal.claim.patient_id,
-        details={"claim": appeal.claim.public_id, **details},
-    )
-
-
-def open_appeal(
-    session: Session,
-    claim: Claim,
-    *,
-    work_item: WorkItem | None = None,
-    letter_text: str | None = None,
-    determined: date | None = None,
-    default_days: int = DEFAULT_APPEAL_DAYS,
-) -> Appeal:
-    """A draft appeal of the payer's determination on ``claim``, with its filing deadline.
-
-    One live appeal (draft or submitted) per claim; the deadline also becomes the due
-    date of ``work_item`` so the queue shows it.
-    """
-    if ClaimState(claim.state) not in ADJUDICATED_STATES:
-        raise _refuse(claim, "only an adjudicated claim can be appealed", "adjudicated")
-    live = session.scalar(
-        select(Appeal).where(
-            Appeal.claim_id == claim.id, Appeal.status.in_((AppealStatus.DRAFT, AppealStatus.SUBMITTED))
-        )
-    )
-    if live is not None:
-        raise _refuse(claim, f"appeal {live.public_id} is already {live.status.value}", "one_live_appeal")
-    day = determined or determination_date(session, claim)
-    if day is None:
-        raise _refuse(claim, "no determination (835) is known to appeal", "determination")
-    deadline = appeal_deadline(claim.coverage.payer.claim_filing_indicator, day, default_days=default_days)
-    appeal = Appeal(
-        claim=claim,
-        claim_id=claim.id,
-        work_item_id=work_item.id if work_item is not None else None,
-        deadline=deadline,
-        status=AppealStatus.DRAFT,
-        letter_text=_check_letter(letter_text),
-        public_id=new_public_id(),
-    )
-    session.add(appeal)
-    if work_item is not None:
-        work_item.due_date = deadline
-    _audit_appeal(session, appeal, "open", {"deadline": deadline.isoformat(), "determined": day.isoformat()})
-    return appeal
-
-
-def submit_appeal(
-    session: Session, appeal: Appeal, *, today: date | None = None, now: datetime | None = None
-) -> Appeal:
-    """draft → submitted; refused after the deadline (a late appeal needs good cause, not this button)."""
-    if appeal.status != AppealStatus.DRAFT:
-        raise Conflict(
-            f"appeal {appeal.public_id} is {appeal.status.value}, not draft",
-            current_status=appeal.status.value,
-        )
-    day = today or utcnow().date()
-    if day > appeal.deadline:
-        raise Conflict(
-            f"the appeal deadline passed on {appeal.deadline.isoformat()}",
-            errors=[{"field": "deadline", "rule": "deadline", "message": "past the filing deadline"}],
-        )
-    if not (appeal.letter_text or "").strip():
-        raise Unprocessable(
-            "an appeal needs its letter before it is submitted",
-            errors=[{"field": "letter_text", "rule": "required", "message": "write the letter first"}],
-        )
-    appeal.status = AppealStatus.SUBMITTED
-    appeal.submitted_at = now or utcnow()
-    if appeal.work_item_id is not None:
-        item = session.get(WorkItem, appeal.work_item_id)
-        if item is not None and item.status != WorkItemStatus.RESOLVED:
-            resolve(session, item, ResolutionCode.APPEALED, f"appeal {appeal.public_id}")
-    _audit_appeal(session, appeal, "submit", {})
-    return appeal
-
-
-def decide_appeal(
-    session: Session, appeal: Appeal, outcome: AppealStatus | str, *, now: datetime | None = None
-) -> Appeal:
-    """submitted → won | lost, or draft/submitted → withdrawn."""
-    target = AppealStatus(outcome)
-    allowed = {
-        AppealStatus.WON: {AppealStatus.SUBMITTED},
-        AppealStatus.LOST: {AppealStatus.SUBMITTED},
-        AppealStatus.WITHDRAWN: {AppealStatus.DRAFT, AppealStatus.SUBMITTED},
-    }
-    if target not in allowed or appeal.status not in allowed[target]:
-        raise Conflict(
-            f"appeal {appeal.public_id} cannot go from {appeal.status.value} to {target.value}",
-            current_status=appeal.status.value,
-        )
-    appeal.status = target
-    appeal.decided_at = now or utcnow()
-    _audit_appeal(session, appeal, "decide", {"outcome": target.value})
-    return appeal
-
-
-def update_letter(session: Session, appeal: Appeal, letter_text: str) -> Appeal:
-    """Replace a draft appeal's letter (the audit records its length only: letters quote PHI)."""
-    if appeal.status != AppealStatus.DRAFT:
-        raise Conflict(f"appeal {appeal.public_id} is {appeal.status.value}; only a draft's letter changes")
-    appeal.letter_text = _check_letter(letter_text)
-    _audit_appeal(session, appeal, "letter", {"characters": len(letter_text)})
-    return appeal
 
 
 def payments_of(session: Session, claim: Claim) -> list[ClaimPayment]:

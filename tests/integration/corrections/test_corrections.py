@@ -114,25 +114,24 @@ def test_appeal_life(session, ids):
         recommended_action="appeal", explanation="", dedupe_key="denied:t:2",
     )  # fmt: skip
     session.flush()
-    appeal = open_appeal(session, claim, work_item=item, default_days=180)
+    appeal = open_appeal(session, claim, work_item=item, default_days=180, today=date(2026, 2, 3))
     indicator = claim.coverage.payer.claim_filing_indicator
     assert appeal.deadline == appeal_deadline(indicator, date(2026, 2, 2), default_days=180)
-    assert item.due_date == appeal.deadline
+    assert item.due_date == appeal.deadline and item.queue is WorkQueue.APPEAL
+    assert "CO-4" in appeal.letter_text  # generated from the denial
     with pytest.raises(Conflict, match="already draft"):
         open_appeal(session, claim)
-    with pytest.raises(Unprocessable, match="letter"):
-        submit_appeal(session, appeal, today=appeal.deadline)
-    appeal.letter_text = "Synthetic appeal letter: modifier documentation attached."
-    with pytest.raises(Conflict, match="deadline passed"):
+    with pytest.raises(Unprocessable, match="deadline passed"):
         submit_appeal(session, appeal, today=appeal.deadline + timedelta(days=1))
     submit_appeal(session, appeal, today=appeal.deadline)
     assert appeal.status is AppealStatus.SUBMITTED
-    assert item.status is WorkItemStatus.RESOLVED and item.resolution.startswith("appealed")
+    assert item.status is WorkItemStatus.OPEN and item.queue is WorkQueue.APPEAL
     with pytest.raises(Conflict):
         decide_appeal(session, appeal, AppealStatus.DRAFT)
     decide_appeal(session, appeal, AppealStatus.WON)
     session.commit()
     assert appeal.status is AppealStatus.WON and appeal.decided_at is not None
+    assert item.status is WorkItemStatus.RESOLVED and item.resolution.startswith("appealed")
 
 
 def test_corrections_api(session, ids, api_client, app):
@@ -149,7 +148,10 @@ def test_corrections_api(session, ids, api_client, app):
     biller = api_client("biller")
     app.config["APPEAL_DEADLINE_DAYS"] = 60
 
-    r = biller.post(f"/api/v1/claims/{claim.public_id}/appeals", json={"letter_text": "Please reconsider."})
+    r = biller.post(
+        f"/api/v1/claims/{claim.public_id}/appeals",
+        json={"letter_text": "Please reconsider.", "determined": "2026-02-02"},
+    )
     assert r.status_code == 201, r.get_json()
     appeal = r.get_json()
     indicator = claim.coverage.payer.claim_filing_indicator
