@@ -20,8 +20,9 @@ from claims_server.api_common.transactions import mutation, required_idempotency
 from claims_server.app import db_session
 from claims_server.claims.services import get_claim
 from claims_server.errors import Unprocessable
-from claims_server.ledger import write_offs
-from claims_server.models import Payer
+from claims_server.ledger import approvals, write_offs
+from claims_server.ledger.approval_views import ApprovalOutSchema
+from claims_server.models import Payer, User
 from claims_server.security.principal import current_principal
 
 blp = Blueprint(
@@ -104,10 +105,21 @@ def payer_of(public_id: str | None, field: str = "payer_id") -> Payer | None:
 @blp.arguments(WriteOffInSchema)
 @blp.alt_response(201, schema=WriteOffOutSchema, description="the write-off, posted", success=True)
 @blp.alt_response(200, schema=WriteOffOutSchema, description="a replay (same Idempotency-Key)", success=True)
+@blp.alt_response(
+    202,
+    schema=ApprovalOutSchema,
+    description="above the caller's limit: nothing posted, an approval request sent to a supervisor "
+    "(GET /api/v1/approvals/{id})",
+    success=True,
+)
 def create_write_off(data: dict[str, Any], claim_id: str) -> tuple[dict[str, Any], int]:
-    """Write off all or part of the claim's insurance or patient balance (Idempotency-Key required)."""
+    """Write off all or part of the claim's insurance or patient balance (Idempotency-Key required).
+
+    Above the biller limit nothing is posted: the answer is 202 with the approval request a
+    billing supervisor decides (docs/write-offs.md).
+    """
     session = db_session()
-    done = write_offs.write_off(
+    done = write_offs.write_off_or_request(
         session,
         get_claim(session, claim_id),
         amount_cents=data["amount"],
@@ -118,8 +130,16 @@ def create_write_off(data: dict[str, Any], claim_id: str) -> tuple[dict[str, Any
         payer=payer_of(data["payer_id"]),
         idempotency_key=required_idempotency_key("a write-off"),
         approval_limit_cents=approval_limit(),
+        requested_by=_requester(),
     )
+    if isinstance(done, write_offs.WriteOffRequested):
+        return approvals.view_of(session, done.approval).to_json_dict(), 202
     return done.to_json_dict(), 200 if done.replayed else 201
+
+
+def _requester() -> User | None:
+    user_id = current_principal().user_id
+    return db_session().get(User, user_id) if user_id is not None else None
 
 
 @blp.route("/claims/<claim_id>/write-offs", methods=["GET"], endpoint="list_write_offs")

@@ -17,8 +17,11 @@ Rules (each refusal is a 422 naming the field and the rule, and writes nothing):
 - a biller may write off at most ``WRITE_OFF_BILLER_LIMIT_CENTS`` (config) on one claim,
   counted cumulatively: the write-offs in force on the claim that were not posted by a
   billing supervisor or admin, plus the new one (:func:`written_off_without_approval`), so
-  five $10 write-offs cannot pass a $10 limit; above it a supervisor must post it.
-  Supervisors and admins have no limit (:func:`approval_limit_for`).
+  five $10 write-offs cannot pass a $10 limit; above it :func:`write_off` refuses
+  (:class:`ApprovalNeeded`) and :func:`write_off_or_request` (the API's and the UI's
+  door) makes an approval request instead (``ledger.approvals``; nothing posted until a
+  supervisor approves, then :func:`_post_approved` posts it as theirs). Supervisors and
+  admins have no limit (:func:`approval_limit_for`).
 
 Concurrency: the claim that carries the A/R is locked (``SELECT ... FOR UPDATE`` on
 PostgreSQL, SQLite's database write lock) before the idempotency key, the limit and the
@@ -34,8 +37,9 @@ caller; the UI's per-form key) names the journal entry, whose key is UNIQUE. The
 again answers the first write-off (``replayed``); with another claim, amount, bucket or
 reason it is a :class:`Conflict`.
 
-A write-off resolves the claim's open work items whose recommended action is
-``write_off`` (resolution ``written_off``). A reversal (supervisors) is a new entry with
+A write-off closes the work items whose balance it took to zero and no others (a partial
+write-off of a denial leaves its item open with what is still owed: docs/write-offs.md,
+"Work items close at zero"); those recommending ``write_off`` as ``written_off``. A reversal (supervisors) is a new entry with
 the mirrored postings (``mirror_legs``), ``reverses_entry_id`` set (an entry is reversed
 at most once), the same reason code (so the KPIs net it) and a reversal reason from a
 fixed list. It keeps the ``write_off`` event type so statements, which count write-off
@@ -54,6 +58,7 @@ from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from claims_server.errors import Conflict, NotFound, Unprocessable
+from claims_server.ledger.approvals import register_executor, request_approval
 from claims_server.ledger.services import (
     EntrySpec,
     Leg,
@@ -77,7 +82,13 @@ from claims_server.models import (
 )
 from claims_server.models.common import utcnow
 from claims_server.models.remittance import AdjudicationState
-from claims_server.models.workqueue import WorkItemStatus, WorkQueue
+from claims_server.models.workqueue import (
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalState,
+    WorkItemStatus,
+    WorkQueue,
+)
 from claims_server.security.principal import current_principal
 from claims_server.workqueue.recommend import RecommendedAction
 
@@ -152,6 +163,11 @@ UNLIMITED_ROLES = frozenset({"billing_supervisor", "admin"})
 
 class WriteOffRefused(Unprocessable):
     """A write-off that fails validation; nothing was posted."""
+
+
+class ApprovalNeeded(WriteOffRefused):
+    """A valid write-off above the requester's limit: :func:`write_off_or_request` turns it
+    into an approval request; :func:`write_off` alone refuses it (422 ``approval_limit``)."""
 
 
 def _refuse(field: str, rule: str, message: str, **extra: Any) -> WriteOffRefused:
@@ -377,8 +393,6 @@ def write_off(
                 errors=[{"field": "Idempotency-Key", "rule": "idempotency_key_reuse"}],
             )
         return replace(done, replayed=True)
-    if approval_limit_cents is not None:
-        _check_approval_limit(session, claim_id, amount_cents, approval_limit_cents)
     groups = _groups_to_write_off(session, claim, claim_id, which, line_number, payer)
     open_cents = sum(g.cents for g in groups)
     if open_cents <= 0:
@@ -392,6 +406,9 @@ def write_off(
             f"is more than the open {which.value} balance of {cents_to_money(open_cents)}",
             open_balance=cents_to_money(open_cents),
         )
+    # After the balance checks, so a request sent for approval is one that could post today.
+    if approval_limit_cents is not None:
+        _check_approval_limit(session, claim_id, amount_cents, approval_limit_cents)
 
     account = BUCKET_ACCOUNTS[which]
     legs: list[Leg] = []
@@ -407,16 +424,18 @@ def write_off(
         legs.append(Leg(account, -take, *dims))
         left -= take
     claim_public_id = _public_id(session, claim_id)
-    resolved = _open_write_off_items(session, {claim.id, claim_id})
     # Written off in full (nothing open in either bucket after it): every open item of the
-    # encounter's claims closes too, except those about money still held (below).
+    # encounter's claims closes too, except those about money still held (below); the items
+    # that recommended a write-off as ``written_off``. A partial write-off closes only the
+    # items whose own balance it took to zero (after posting, below): a denial item stays
+    # open with what is still owed (docs/write-offs.md, "Work items close at zero").
     left = open_balances(session, claim)
     left[which] -= amount_cents
-    closing = (
-        _items_closed_by_full_write_off(session, claim_id, {item.id for item in resolved})
-        if all(cents == 0 for cents in left.values())
-        else []
-    )
+    resolved: list[WorkItem] = []
+    closing: list[WorkItem] = []
+    if all(cents == 0 for cents in left.values()):
+        resolved = _open_write_off_items(session, _encounter_claim_ids(session, claim_id))
+        closing = _items_closed_by_full_write_off(session, claim_id, {item.id for item in resolved})
     post_entries(
         session,
         [
@@ -445,6 +464,8 @@ def write_off(
     assert entry is not None
     _resolve_items(session, resolved, entry)
     _close_items(session, closing, entry)
+    if not resolved and not closing:
+        _close_settled(session, {claim.id, claim_id}, entry)
     note_text = (note or "").strip()
     if note_text:
         session.add(
@@ -473,10 +494,9 @@ def _check_approval_limit(session: Session, claim_id: int, amount_cents: int, li
             f"is above the ${limit} a biller may write off on one claim; "
             "a billing supervisor must approve and post it"
         )
-    raise _refuse(
-        "amount",
-        "approval_limit",
-        message,
+    raise ApprovalNeeded(
+        f"amount: {message}",
+        errors=[{"field": "amount", "rule": "approval_limit", "message": message}],
         limit=limit,
         written_off_without_approval=cents_to_money(already),
     )
@@ -494,16 +514,24 @@ def _open_write_off_items(session: Session, claim_ids: set[int]) -> list[WorkIte
                 WorkItem.claim_id.in_(claim_ids),
                 WorkItem.status != WorkItemStatus.RESOLVED,
                 WorkItem.recommended_action == RecommendedAction.WRITE_OFF.value,
+                WorkItem.queue.not_in(_NOT_CLOSED_BY_WRITE_OFF),
             )
             .order_by(WorkItem.id)
         )
     )
 
 
-#: Queues whose items are about a payer's money rather than the claim's balance (a held
-#: possible duplicate waits for a supervisor's decision, a PLB for its reconciliation):
-#: writing the claim's balance off answers neither, so they stay open.
-_NOT_CLOSED_BY_WRITE_OFF = (WorkQueue.POSSIBLE_DUPLICATE, WorkQueue.RECONCILIATION)
+#: Queues whose items are about something else than the claim's balance (a held possible
+#: duplicate waits for a supervisor's decision, a PLB for its reconciliation, an appeal for
+#: the payer's outcome, a credit for its refund, an approval for a supervisor): writing the
+#: claim's balance off answers none of them, so they stay open.
+_NOT_CLOSED_BY_WRITE_OFF = (
+    WorkQueue.POSSIBLE_DUPLICATE,
+    WorkQueue.RECONCILIATION,
+    WorkQueue.APPEAL,
+    WorkQueue.CREDIT_BALANCE,
+    WorkQueue.APPROVAL,
+)
 
 
 def _encounter_claim_ids(session: Session, claim_id: int) -> set[int]:
@@ -547,11 +575,180 @@ def _close_items(session: Session, items: list[WorkItem], entry: JournalEntry) -
         )
 
 
+def _close_settled(session: Session, claim_ids: set[int], entry: JournalEntry) -> None:
+    """Close the balance items (denial, patient balance, ...) this write-off took to zero."""
+    from claims_server.workqueue.services import ResolutionCode, resolve, resolve_by_system, settled_items
+
+    session.flush()
+    with session.no_autoflush:
+        for item in settled_items(session, claim_ids):
+            if item.recommended_action == RecommendedAction.WRITE_OFF.value:
+                resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
+            else:
+                resolve_by_system(
+                    session, item, f"the balance it is about was written off (write-off {entry.public_id})"
+                )
+
+
 def _resolve_items(session: Session, items: list[WorkItem], entry: JournalEntry) -> None:
     from claims_server.workqueue.services import ResolutionCode, resolve
 
     for item in items:
         resolve(session, item, ResolutionCode.WRITTEN_OFF, f"write-off {entry.public_id}")
+
+
+# -- above the limit: an approval request -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteOffRequested:
+    """A write-off above the requester's limit, sent to a supervisor (nothing posted)."""
+
+    approval: ApprovalRequest
+    replayed: bool = False
+
+
+def write_off_or_request(
+    session: Session,
+    claim: Claim,
+    *,
+    amount_cents: int,
+    bucket: WriteOffBucket | str,
+    reason: WriteOffReason | str,
+    idempotency_key: str,
+    requested_by: User | None,
+    note: str | None = None,
+    line_number: int | None = None,
+    payer: Payer | None = None,
+    approval_limit_cents: int | None = None,
+) -> WriteOff | WriteOffRequested:
+    """:func:`write_off`, except that a valid write-off above ``approval_limit_cents`` becomes a
+    pending approval request (``ledger.approvals``) instead of a refusal. Nothing is posted then;
+    a supervisor's approval posts it later, as theirs (:func:`_post_approved`).
+
+    Exactly once too: the same idempotency key answers the request it made (``replayed``).
+    """
+    key = _journal_key(idempotency_key) if idempotency_key else ""
+    made = _request_made_with(session, claim, key) if key else None
+    if made is not None:
+        return WriteOffRequested(made, replayed=True)
+    try:
+        return write_off(
+            session,
+            claim,
+            amount_cents=amount_cents,
+            bucket=bucket,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            note=note,
+            line_number=line_number,
+            payer=payer,
+            approval_limit_cents=approval_limit_cents,
+        )
+    except ApprovalNeeded:
+        pass  # valid but above the limit: nothing was written; ask a supervisor
+    which = WriteOffBucket(bucket)
+    owing = payer
+    if owing is None and which is WriteOffBucket.INSURANCE:
+        payers = {g.payer_id for g in open_groups(session, receivable_claim_id(session, claim), which)}
+        if len(payers) == 1 and None not in payers:
+            owing = session.get(Payer, payers.pop())
+    approval = request_approval(
+        session,
+        ApprovalKind.WRITE_OFF,
+        amount_cents=amount_cents,
+        request={
+            "bucket": which.value,
+            "reason": WriteOffReason(reason).value,
+            "line": line_number,
+            "payer": payer.public_id if payer is not None else None,
+            "key": key,
+        },
+        requested_by=requested_by,
+        claim=claim,
+        payer=owing,
+        note=note,
+    )
+    return WriteOffRequested(approval)
+
+
+def _request_made_with(session: Session, claim: Claim, key: str) -> ApprovalRequest | None:
+    for approval in session.scalars(
+        select(ApprovalRequest).where(
+            ApprovalRequest.claim_id == claim.id, ApprovalRequest.kind == ApprovalKind.WRITE_OFF
+        )
+    ):
+        if (approval.request or {}).get("key") == key:
+            return approval
+    return None
+
+
+def pending_requests(
+    session: Session, claim: Claim, state: ApprovalState = ApprovalState.PENDING
+) -> list[ApprovalRequest]:
+    """The claim's write-off requests in ``state`` (pending: waiting for a supervisor), oldest
+    first; the claim screen shows the pending and the declined ones."""
+    return list(
+        session.scalars(
+            select(ApprovalRequest)
+            .where(
+                ApprovalRequest.claim_id == claim.id,
+                ApprovalRequest.kind == ApprovalKind.WRITE_OFF,
+                ApprovalRequest.state == state,
+            )
+            .order_by(ApprovalRequest.id)
+        )
+    )
+
+
+def _post_approved(session: Session, approval: ApprovalRequest, approver: User) -> int | None:
+    """The executor of an approved write-off: post it as the approver (``decide`` runs this
+    acting as them), with the requester's reason, bucket, line, payer and note.
+
+    The open balance is checked again now: when it no longer covers the request (a payment
+    or another write-off came in since), the answer is a 409 and ``decide`` rolls back with
+    it, so the request stays pending for the supervisor to decline (docs/write-offs.md).
+    """
+    from claims_server.api_common.fields import cents_to_money
+
+    asked = approval.request or {}
+    claim = session.get(Claim, approval.claim_id) if approval.claim_id is not None else None
+    if claim is None:
+        raise NotFound("the claim of this request no longer exists")
+    payer = (
+        session.scalar(select(Payer).where(Payer.public_id == asked["payer"])) if asked.get("payer") else None
+    )
+    try:
+        done = write_off(
+            session,
+            claim,
+            amount_cents=approval.amount_cents,
+            bucket=str(asked["bucket"]),
+            reason=str(asked["reason"]),
+            note=approval.note,
+            line_number=asked.get("line"),  # type: ignore[arg-type]
+            payer=payer,
+            idempotency_key=f"approval:{approval.public_id}",
+        )
+    except WriteOffRefused as exc:
+        rule = exc.errors[0].get("rule") if exc.errors else None
+        if rule not in ("at_most_open_balance", "open_balance"):
+            raise
+        now = open_balances(session, claim)[WriteOffBucket(str(asked["bucket"]))]
+        message = (
+            f"the claim's open {asked['bucket']} balance is now ${cents_to_money(max(now, 0))}, less than "
+            f"the ${cents_to_money(approval.amount_cents)} requested (a payment or another write-off came "
+            "in since the request); decline it, and the biller can ask again for what is left"
+        )
+        raise Conflict(
+            f"decision: {message}",
+            errors=[{"field": "decision", "rule": "balance_changed", "message": message}],
+            open_balance=cents_to_money(max(now, 0)),
+        ) from None
+    return done.entry.id
+
+
+register_executor(ApprovalKind.WRITE_OFF, _post_approved)
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -89,13 +89,15 @@ def test_the_key_is_required_and_roles_are_enforced(session, api_client, claim, 
     assert _write_offs(session) == 0
 
 
-def test_a_biller_above_the_limit_is_refused_and_a_supervisor_may(session, api_client, claim, app):
+def test_a_biller_above_the_limit_asks_a_supervisor_and_a_supervisor_may(session, api_client, claim, app):
     settings = app.extensions["claims_server"].settings
     body = {**BODY, "amount": "120.00"}
     object.__setattr__(settings, "WRITE_OFF_BILLER_LIMIT_CENTS", 10_000)
     try:
         answer = _post(api_client("biller"), claim, body)
-        assert answer.status_code == 422 and answer.get_json()["errors"][0]["rule"] == "approval_limit"
+        # Nothing posted: an approval request for a supervisor (tests/integration/ledger/test_approvals.py).
+        assert answer.status_code == 202 and answer.get_json()["state"] == "pending"
+        assert answer.get_json()["amount"] == "120.00" and answer.get_json()["kind"] == "write_off"
         assert _write_offs(session) == 0
         assert _post(api_client("billing_supervisor"), claim, body).status_code == 201
     finally:

@@ -62,15 +62,29 @@ def test_the_biller_limit_counts_every_unapproved_write_off_of_the_claim(
     biller, supervisor = api_client("biller"), api_client("billing_supervisor")
     assert _post(biller, claim, "6.00", "b1").status_code == 201
     assert _post(biller, claim, "4.00", "b2").status_code == 201  # 10.00 in all: at the limit
-    refused = _post(biller, claim, "0.01", "b3")
-    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
-    problem = refused.get_json()
-    assert problem["errors"][0]["field"] == "amount" and problem["errors"][0]["rule"] == "approval_limit"
-    assert "$10.00 already written off" in problem["errors"][0]["message"]
-    assert "supervisor must approve" in problem["errors"][0]["message"]
-    assert problem["limit"] == "10.00" and problem["written_off_without_approval"] == "10.00"
+    # Above it nothing posts: the API answers 202 with an approval request for a supervisor.
+    asked = _post(biller, claim, "0.01", "b3")
+    assert asked.status_code == 202 and asked.get_json()["state"] == "pending"
+    # The service alone refuses it, saying why.
+    session.rollback()
+    with pytest.raises(WriteOffRefused) as refused:
+        write_off(
+            session,
+            claim,
+            amount_cents=1,
+            bucket=PT,
+            reason=WriteOffReason.SMALL_BALANCE,
+            idempotency_key="direct",
+            approval_limit_cents=1000,
+        )
+    problem = refused.value
+    assert problem.errors[0]["field"] == "amount" and problem.errors[0]["rule"] == "approval_limit"
+    assert "$10.00 already written off" in problem.errors[0]["message"]
+    assert "supervisor must approve" in problem.errors[0]["message"]
+    assert problem.extra["limit"] == "10.00" and problem.extra["written_off_without_approval"] == "10.00"
+    session.rollback()
     # Another biller is no way around it: the limit is the claim's, not the user's.
-    assert _post(api_client("biller"), claim, "1.00", "b4").status_code == 422
+    assert _post(api_client("biller"), claim, "1.00", "b4").status_code == 202
     # A supervisor's write-off is approved by definition and does not use the billers' room.
     assert _post(supervisor, claim, "20.00", "s1").status_code == 201
     session.rollback()
@@ -79,14 +93,16 @@ def test_the_biller_limit_counts_every_unapproved_write_off_of_the_claim(
     first = biller.get(f"/api/v1/claims/{claim.public_id}/write-offs").get_json()["items"][0]
     path = f"/api/v1/claims/{claim.public_id}/write-offs/{first['id']}/reversal"
     assert supervisor.post(path, json={"reason": "wrong_amount"}).status_code == 201
-    assert _post(biller, claim, "7.00", "b5").status_code == 422
+    assert _post(biller, claim, "7.00", "b5").status_code == 202
     assert _post(biller, claim, "6.00", "b6").status_code == 201
     session.rollback()
     assert written_off_without_approval(session, claim.id) == 1000
     assert open_balances(session, claim)[PT] == 5500 - 1000 - 2000
 
 
-def test_the_workspace_shows_the_limit_next_to_the_amount(session, api_client, claim, ten_dollar_limit):
+def test_the_workspace_sends_a_write_off_above_the_limit_for_approval(
+    session, api_client, claim, ten_dollar_limit
+):
     from tests.integration.ui.support import csrf_token_of
 
     biller = api_client("biller")
@@ -98,11 +114,12 @@ def test_the_workspace_shows_the_limit_next_to_the_amount(session, api_client, c
         "wo_bucket": "patient",
         "wo_reason": "small_balance",
     }
-    answer = biller.post(f"/ui/claims/{claim.public_id}/write-off", data=form)
+    answer = biller.post(f"/ui/claims/{claim.public_id}/write-off", data=form, follow_redirects=True)
     html = answer.get_data(as_text=True)
-    assert answer.status_code == 422
-    assert "a billing supervisor must approve and post it" in html
-    assert 'id="f-wo_amount-error"' in html
+    assert answer.status_code == 200
+    assert "it was sent to a supervisor for approval" in html and 'id="write-off-pending"' in html
+    session.rollback()
+    assert written_off_without_approval(session, claim.id) == 1000  # nothing more posted
 
 
 def test_the_note_is_a_journal_note_encrypted_and_read_back_audited(app, session, api_client, claim):

@@ -175,7 +175,7 @@ def test_audited_without_the_note_and_the_note_is_kept_encrypted(session, claim)
     assert raw and all("Jane" not in str(row[0]) for row in raw)
 
 
-def test_it_resolves_the_claims_write_off_work_items_only(session, claim):
+def test_it_resolves_the_claims_denial_items_when_what_the_payer_owes_reaches_zero(session, claim):
     for key, action in (("wo", RecommendedAction.WRITE_OFF), ("appeal", RecommendedAction.APPEAL)):
         open_work_item(
             session,
@@ -187,12 +187,17 @@ def test_it_resolves_the_claims_write_off_work_items_only(session, claim):
             dedupe_key=f"test:{key}",
         )
     session.commit()
-    _wo(session, claim, 12000)
+    _wo(session, claim, 11999)  # a cent of the payer's 120.00 left: both stay open
     session.commit()
     items = {i.dedupe_key: i for i in session.scalars(select(WorkItem).where(WorkItem.claim_id == claim.id))}
+    assert {i.status for i in items.values()} == {WorkItemStatus.OPEN}
+    _wo(session, claim, 1, key="last-cent")
+    session.commit()
     assert items["test:wo"].status == WorkItemStatus.RESOLVED
     assert items["test:wo"].resolution.startswith("written_off")
-    assert items["test:appeal"].status == WorkItemStatus.OPEN
+    # Nothing is left to appeal for either: it closes with a system note saying why.
+    assert items["test:appeal"].status == WorkItemStatus.RESOLVED
+    assert items["test:appeal"].resolution.startswith("system: the balance it is about was written off")
     assert session.scalar(
         select(AuditEvent).where(
             AuditEvent.event_type == "work_item.resolve", AuditEvent.entity_id == items["test:wo"].public_id
