@@ -40,6 +40,11 @@ are ``<remittance key>:plb:<n>`` (n counts the adjustments of the transaction se
 (dedupe key ``plb:<provider_adjustment_id>``) with the reason code (``PLB-WO``), the
 claim when the reference names one, the remittance, and what to do for that code. The
 reference itself (it may hold a member id) is only in the item's encrypted explanation.
+
+**Offsets we agreed to.** A positive WO or 72 of the payer of a payer-offset refund awaiting
+its offset, of the same amount, takes that refund (``ledger.credits.link_offset_plbs``: the
+refund becomes ``offset``, the adjustment's reconciliation item closes naming it; the
+payer offset account of the payer is back to zero, docs/credit-balances.md).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from claims_server.db import bulk_insert
+from claims_server.ledger.credits import link_offset_plbs
 from claims_server.ledger.services import EntrySpec, Leg, post_entries, receivable_claim_id
 from claims_server.models import (
     AccountCode,
@@ -487,4 +493,6 @@ def post_provider_adjustments(
         done.work_items_opened += 1
     session.flush()
     audit_events_bulk(session, events)
+    # A WO / 72 of a payer-offset refund we agreed to (same payer and amount) takes that refund.
+    link_offset_plbs(session, rem, list(ids))
     return done

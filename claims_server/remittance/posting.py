@@ -706,7 +706,9 @@ def entry_loader(session: Session) -> Callable[[Adjudication], None]:
             .order_by(JournalEntry.id)
         ):
             if event == JournalEventType.INSURANCE_PAYMENT:
-                if key.endswith(":hold"):
+                # ``:unapplied`` is an unmatched CLP's money: once a person applies it to a claim
+                # (``remittance.unmatched``) it is that adjudication's hold, released when it posts.
+                if key.endswith((":hold", ":unapplied")):
                     hold = (entry_id, key)
                 elif not key.endswith(":unapplied"):
                     post = (entry_id, key)
