@@ -246,6 +246,8 @@ class ServiceLine(TimestampMixin, Base):
         CheckConstraint("charge_cents >= 0", name="charge_nonnegative"),
         enum_check("unit_basis", UnitBasis),
         CheckConstraint(sql_in("drug_unit", ["F2", "GR", "ME", "ML", "UN"]), name="drug_unit"),  # CTP05-1
+        # The work queue's date-of-service / filing-deadline sort reads a claim's first date here.
+        Index("ix_service_lines_claim_id_service_date_from", "claim_id", "service_date_from"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -77,6 +77,16 @@ def _period_label(start: date, end: date, *, short: bool = False) -> str:
     return f"{start:%B %Y}" + (f" (1-{end.day})" if end < month_end else "")
 
 
+def from_first_month_with_data(trend: list[KpiPeriod]) -> list[KpiPeriod]:
+    """``trend`` without its leading months that have nothing to count (every KPI's figures
+    zero and no value): a new practice's chart starts at its first month of claims instead of
+    a row of empty months. The last month always stays (its tiles are the page's headline)."""
+    for index, period in enumerate(trend):
+        if any(k.value is not None or k.numerator or k.denominator for k in period.kpis):
+            return trend[index:]
+    return trend[-1:]
+
+
 def _tiles(trend: list[KpiPeriod]) -> list[KpiTile]:
     current = trend[-1]
     before = trend[-2] if len(trend) > 1 else None
@@ -177,7 +187,7 @@ def dashboard() -> Response:
     session = db_session()
     as_of, months, errors = _parse_args()
     periods = month_periods(as_of, months)
-    trend = kpi_trend(session, periods)
+    trend = from_first_month_with_data(kpi_trend(session, periods))
     aging = ar_aging(session, as_of=as_of, by="payer")
     reasons = top_denial_reasons(session, start=periods[0][0], end=as_of)
     meanings = _meanings(reasons)
@@ -200,4 +210,5 @@ def dashboard() -> Response:
         meanings=meanings,
         denials_chart=_denials_chart(reasons, meanings),
         window_start=periods[0][0],
+        trimmed=len(trend) < len(periods),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, flash, redirect, request, url_for
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from claims_server.models.common import utcnow
 from claims_server.models.workqueue import WorkQueue
 from claims_server.remittance import held
 from claims_server.ui.blueprint import bp, current_user, field_errors, page
-from claims_server.workqueue import services
+from claims_server.workqueue import saved_filters, services
 
 QUEUE_LABELS = {
     WorkQueue.REJECTED: "Rejected (999/277CA)",
@@ -34,6 +35,8 @@ QUEUE_LABELS = {
     WorkQueue.PATIENT_BALANCE: "Patient balance",
     WorkQueue.POSSIBLE_DUPLICATE: "Possible duplicates",
     WorkQueue.RECONCILIATION: "Reconciliation (PLB)",
+    WorkQueue.APPEAL: "Under appeal",
+    WorkQueue.APPROVAL: "Waiting for approval",  # over-limit write-offs and refunds (ui/approvals.py)
     WorkQueue.OTHER: "Other",
 }
 ACTION_LABELS = {
@@ -43,6 +46,9 @@ ACTION_LABELS = {
     "bill_patient": "Bill the patient",
     "write_off": "Write off",
     "review": "Review",
+    # a denial under appeal (corrections/appeals.py): never "Write off" while the appeal is live
+    "submit_appeal": "Submit the appeal",
+    "await_appeal_decision": "Await the appeal decision",
 }
 #: Users an item may be assigned to: people who work claims.
 ASSIGNABLE_ROLES = (Role.BILLER, Role.BILLING_SUPERVISOR, Role.ADMIN)
@@ -57,6 +63,24 @@ class Row:
     amount_cents: int
     days: int
     snoozed: bool
+    date_of_service: date | None = None
+    filing_deadline: date | None = None
+
+
+#: Rows per page of the queue table.
+PAGE_SIZE = 50
+#: Sortable columns (``sort=`` key → header label), in the table's order.
+SORTABLE = {
+    "claim": "Claim",
+    "patient": "Patient",
+    "payer": "Payer",
+    "date_of_service": "Date of service",
+    "filing_deadline": "Filing deadline",
+    "status": "Status",
+    "amount": "Amount",
+    "days_in_queue": "Days",
+    "due_date": "Due",
+}
 
 
 def _money_cents(text: str) -> int:
@@ -77,10 +101,31 @@ def _filters(args: Any, me: User) -> tuple[services.WorkItemFilters, dict[str, s
     """The query string as service filters, the values to show back, and messages per field."""
     values = {
         name: args.get(name, "").strip()
-        for name in ("queue", "payer", "assignee", "reason", "min_age", "max_age", "min_amount", "max_amount")
+        for name in (
+            "queue",
+            "payer",
+            "assignee",
+            "reason",
+            "min_age",
+            "max_age",
+            "min_amount",
+            "max_amount",
+            "sort",
+            "order",
+        )
     }
     errors: dict[str, str] = {}
     filters = services.WorkItemFilters(status=args.get("status", "active"))
+    if values["sort"]:
+        if values["sort"] in services.SORT_COLUMNS:
+            filters.sort = values["sort"]
+        else:
+            errors["sort"] = "sort by one of the table's columns (click its header)"
+    if values["order"]:
+        if values["order"] in services.SORT_ORDERS:
+            filters.order = values["order"]
+        else:
+            errors["order"] = "the order is asc or desc"
     if values["queue"]:
         try:
             filters.queue = WorkQueue(values["queue"])
@@ -117,24 +162,35 @@ def _filters(args: Any, me: User) -> tuple[services.WorkItemFilters, dict[str, s
 
 
 def _rows(items: list[WorkItem]) -> list[Row]:
+    """The table's rows: payer, amount, date of service and filing deadline read in one query."""
     session = db_session()
-    facts = services.item_facts(session, items)
-    payer_ids = {payer_id for payer_id, _ in facts.values() if payer_id is not None}
-    names = {
-        payer_id: name
-        for payer_id, name in session.execute(select(Payer.id, Payer.name).where(Payer.id.in_(payer_ids)))
-    }
+    facts = services.item_rows(session, items)
     today = utcnow().date()
-    return [
-        Row(
-            item=item,
-            payer=names.get(facts.get(item.id, (None, 0))[0], ""),
-            amount_cents=facts.get(item.id, (None, 0))[1],
-            days=services.days_in_queue(item, today),
-            snoozed=services.is_snoozed(item),
+    rows = []
+    for item in items:
+        fact = facts.get(item.id)
+        rows.append(
+            Row(
+                item=item,
+                payer=(fact.payer_name or "") if fact else "",
+                amount_cents=fact.amount_cents if fact else 0,
+                days=services.days_in_queue(item, today),
+                snoozed=services.is_snoozed(item),
+                date_of_service=fact.date_of_service if fact else None,
+                filing_deadline=fact.filing_deadline if fact else None,
+            )
         )
-        for item in items
-    ]
+    return rows
+
+
+def _page_number(args: Any) -> tuple[int, str | None]:
+    """``page`` (1 and up), or 1 and the message for a bad one."""
+    text = args.get("page", "").strip()
+    if not text:
+        return 1, None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100000:
+        return 1, "the page is a whole number from 1"
+    return int(text), None
 
 
 def _assignees() -> list[User]:
@@ -145,18 +201,33 @@ def _assignees() -> list[User]:
     )
 
 
-def _render(status: int = 200, action_errors: dict[str, str] | None = None, form: Any = None) -> Response:
+def _render(
+    status: int = 200,
+    action_errors: dict[str, str] | None = None,
+    form: Any = None,
+    *,
+    saved_errors: dict[str, str] | None = None,
+    saved_form: dict[str, str] | None = None,
+) -> Response:
     """The queue page for the current query string (plus the errors of a refused action)."""
     session = db_session()
     me = current_user()
     filters, values, filter_errors = _filters(request.args, me)
+    page_number, page_error = _page_number(request.args)
+    if page_error:
+        filter_errors["_form"] = page_error
+    total = 0
     if filter_errors:
         items: list[WorkItem] = []
     else:
         try:
-            items = services.find_work_items(session, filters)
+            # One page of the table (default order: priority, then the longest waiting).
+            items = services.sorted_work_items(
+                session, filters, offset=(page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            )
+            total = services.count_work_items(session, filters)
         except ApiError as exc:
-            filter_errors = field_errors(exc, {"reason": "reason", "status": "_form"})
+            filter_errors = field_errors(exc, {"reason": "reason", "status": "_form", "sort": "sort"})
             items = []
     payers = session.scalars(select(Payer).order_by(Payer.name)).all()
     assignees = _assignees()
@@ -183,7 +254,50 @@ def _render(status: int = 200, action_errors: dict[str, str] | None = None, form
         can_decide=me.role in DECIDING_ROLES,
         comparisons=comparisons,
         today=date.today(),
+        total=total,
+        page_number=page_number,
+        page_count=max(1, -(-total // PAGE_SIZE)),
+        page_size=PAGE_SIZE,
+        sortable=SORTABLE,
+        sort=filters.sort,
+        order=filters.order,
+        current_query=urlencode(_query_args(values, filters.status)),
+        sort_links=_sort_links(values, filters),
+        page_links=_page_links(values, filters.status, page_number, max(1, -(-total // PAGE_SIZE))),
+        saved=saved_filters.list_saved_filters(session, me),
+        saved_errors=saved_errors or {},
+        saved_form=saved_form or {},
     )
+
+
+def _query_args(values: dict[str, str], status: str) -> dict[str, str]:
+    """The current filters as query arguments (blank ones left out): for sort and page links."""
+    args = {k: v for k, v in values.items() if v}
+    if status != "active":
+        args["status"] = status
+    return args
+
+
+def _sort_links(values: dict[str, str], filters: services.WorkItemFilters) -> dict[str, str]:
+    """Per sortable column, the page sorted by it: ascending first, descending when it is already
+    sorted ascending by it (the first page: a new order starts at the top)."""
+    args = _query_args(values, filters.status)
+    links = {}
+    for key in SORTABLE:
+        order = "desc" if filters.sort == key and filters.order == "asc" else "asc"
+        links[key] = url_for("ui.queues", **{**args, "sort": key, "order": order})
+    return links
+
+
+def _page_links(values: dict[str, str], status: str, number: int, count: int) -> dict[str, str]:
+    """``previous`` and ``next`` page links (when there is such a page)."""
+    args = _query_args(values, status)
+    links = {}
+    if number > 1:
+        links["previous"] = url_for("ui.queues", **args, **({"page": str(number - 1)} if number > 2 else {}))
+    if number < count:
+        links["next"] = url_for("ui.queues", **args, page=str(number + 1))
+    return links
 
 
 @bp.route("/queues", methods=["GET"], endpoint="queues")

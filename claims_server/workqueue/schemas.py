@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from claims_server.api_common.fields import Money, PublicId, StrictBoolean, StrictInteger
 from claims_server.api_common.pagination import PageArgsSchema, PageSchema
 from claims_server.models.workqueue import WorkQueue
-from claims_server.workqueue.services import STATUS_FILTERS, ResolutionCode
+from claims_server.workqueue.services import SORT_COLUMNS, SORT_ORDERS, STATUS_FILTERS, ResolutionCode
 
 
 class WorkItemListArgsSchema(PageArgsSchema):
@@ -25,6 +25,12 @@ class WorkItemListArgsSchema(PageArgsSchema):
         load_default=None, metadata={"description": "amount (see the item's amount) at least this much"}
     )
     max_amount = Money(load_default=None)
+    sort = fields.String(
+        load_default=None,
+        validate=validate.OneOf(SORT_COLUMNS),
+        metadata={"description": "sort column (blanks last, ties in id order); default: id order"},
+    )
+    order = fields.String(load_default="asc", validate=validate.OneOf(SORT_ORDERS))
 
 
 class CommentOutSchema(Schema):
@@ -46,6 +52,14 @@ class WorkItemSchema(Schema):
     claim = fields.String(allow_none=True)
     claim_state = fields.String(allow_none=True)
     payer = fields.String(allow_none=True)
+    payer_name = fields.String(allow_none=True)
+    date_of_service = fields.String(
+        allow_none=True, metadata={"description": "the claim's first date of service"}
+    )
+    filing_deadline = fields.String(
+        allow_none=True,
+        metadata={"description": "date of service + the claim's payer's timely-filing days (365 if unset)"},
+    )
     amount = fields.String(
         allow_none=True,
         metadata={

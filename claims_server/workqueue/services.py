@@ -11,19 +11,22 @@ posted is saved with the posting or not at all.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, cast, func, or_, select
+from sqlalchemy import Date, Select, String, and_, case, cast, func, inspect, or_, select, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, object_session
+from sqlalchemy.sql.functions import FunctionElement
 
 from claims_server.api_common.audit import audit
 from claims_server.api_common.fields import cents_to_money
-from claims_server.api_common.pagination import Page, paginate
+from claims_server.api_common.pagination import Page, decode_cursor, encode_cursor, paginate
 from claims_server.errors import Conflict, NotFound, Unprocessable
 from claims_server.models import (
     RECEIVABLE_ACCOUNTS,
@@ -34,17 +37,21 @@ from claims_server.models import (
     ClaimPayment,
     ClaimState,
     Coverage,
+    Patient,
     Payer,
     Posting,
     ProviderAdjustment,
     Remittance,
+    ServiceLine,
     User,
     WorkItem,
     WorkItemComment,
 )
 from claims_server.models.common import new_public_id, utcnow
+from claims_server.models.encrypted import Sealed, encrypted_attributes
 from claims_server.models.remittance import AdjudicationKind, AdjudicationState
 from claims_server.models.workqueue import WorkItemStatus, WorkQueue
+from claims_server.security.fields import cipher_for, normalize_text
 from claims_server.workqueue.recommend import (
     Recommendation,
     RecommendedAction,
@@ -221,53 +228,185 @@ def effective_status(item: WorkItem, now: datetime | None = None) -> WorkItemSta
     return item.status
 
 
-def _receivable_balance() -> Any:
-    """Correlated subquery: the open A/R (insurance + patient) of the item's claim, in cents."""
-    return (
+def _receivable_balance(
+    parent: Any, accounts: Sequence[AccountCode] = RECEIVABLE_ACCOUNTS, payer_id: Any = None
+) -> Any:
+    """Correlated subquery: the open A/R (insurance + patient) of the item's encounter, in cents.
+
+    ``accounts`` / ``payer_id`` narrow it to the balance an item is about (``BALANCE_QUEUES``:
+    the patient's share, what the payers owe, what the denying payer owes).
+
+    The money of one encounter stays on the claim that was charged (``receivable_claim_id``):
+    a next-payer claim or a replacement carries none of its own. So the sum runs over the
+    item's claim, its original and the original's original (a replacement of a secondary
+    claim): an item of a secondary claim shows what is still owed on the visit, never the
+    0.00 or the negative of the claim's own (empty or one-sided) postings.
+    """
+    stmt = (
         select(func.coalesce(func.sum(Posting.amount_cents), 0))
         .join(Account, Posting.account_id == Account.id)
-        .where(Account.code.in_([str(a) for a in RECEIVABLE_ACCOUNTS]), Posting.claim_id == WorkItem.claim_id)
+        .where(
+            Account.code.in_([str(a) for a in accounts]),
+            Posting.claim_id.in_([WorkItem.claim_id, Claim.original_claim_id, parent.original_claim_id]),
+        )
+    )
+    if payer_id is not None:
+        stmt = stmt.where(Posting.payer_id == payer_id)
+    return stmt.correlate(WorkItem, Claim, parent, ClaimPayment).scalar_subquery()
+
+
+def _approval_amount() -> Any:
+    """Correlated subquery: the amount an approval item's request asks for, in cents."""
+    from claims_server.models.workqueue import ApprovalRequest
+
+    return (
+        select(ApprovalRequest.amount_cents)
+        .where(ApprovalRequest.id == WorkItem.approval_request_id)
         .correlate(WorkItem)
         .scalar_subquery()
     )
 
 
-def with_item_joins(stmt: Select[Any]) -> tuple[Select[Any], Any, Any]:
-    """``stmt`` (selecting from ``work_items``) outer-joined to what an item's payer and amount
-    are read from, and those two as SQL expressions: (joined statement, payer id, amount in cents).
+#: Days from the first date of service to the timely-filing limit when the claim's payer has
+#: none set (``Payer.timely_filing_days`` defaults to it too): a year, the common commercial limit.
+DEFAULT_TIMELY_FILING_DAYS = 365
 
-    The payer is the one whose money the item is about: the payer of its remittance (the
-    claim payment's, else the item's own: a PLB reconciliation item or a held remittance
-    names its remittance and no claim payment), else the claim's coverage's payer (an item
-    raised from the claim alone: unpaid, patient balance). The amount is, for a PLB
-    reconciliation item, the size of the adjustment (PLB04 without its sign: the item's
-    explanation says whether the payer kept or added it); for a held remittance, the
-    payment held (BPR02); for an item of a claim, the claim's open A/R; else the unmatched
-    claim payment's CLP03.
+
+class add_days(FunctionElement[date]):
+    """SQL: ``date + days`` (a DATE and an integer column) on both backends."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(add_days)
+def _add_days_default(element: add_days, compiler: Any, **kw: Any) -> str:
+    day, days = list(element.clauses)
+    return f"({compiler.process(day, **kw)} + CAST({compiler.process(days, **kw)} AS INTEGER))"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element: add_days, compiler: Any, **kw: Any) -> str:
+    day, days = list(element.clauses)
+    return f"date({compiler.process(day, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
+
+
+@dataclass(frozen=True)
+class ItemColumns:
+    """The SQL expressions of a work-item row besides ``work_items`` itself (see ``item_joins``)."""
+
+    payer_id: Any
+    payer_name: Any
+    amount: Any
+    patient_id: Any
+    date_of_service: Any
+    filing_deadline: Any
+    claim_number: Any
+    claim_state: Any
+
+
+def item_joins(stmt: Select[Any]) -> tuple[Select[Any], ItemColumns]:
+    """``stmt`` (selecting from ``work_items``) outer-joined to what a queue row shows, and
+    those values as SQL expressions (``ItemColumns``): the filters and the sort use the
+    same expressions as the page, so what is sorted is what is shown (see ``_item_parts``)."""
+    joins, columns = _item_parts()
+    for target, onclause in joins:
+        stmt = stmt.outerjoin(target, onclause)
+    return stmt, columns
+
+
+@functools.cache
+def _item_parts() -> tuple[tuple[tuple[Any, Any], ...], ItemColumns]:
+    """The outer joins (target, ON clause) and the row's expressions of ``item_joins``, built
+    once per process: building the aliases and the CASE costs more than running the query
+    for a page of 50 (tens of milliseconds), and the expressions never change.
+
+    The payer is the one whose money the item is about: the one the item names itself (a
+    payer credit), the payer of its remittance (the claim payment's, else the item's own: a
+    PLB reconciliation item or a held remittance names its remittance and no claim payment),
+    else the claim's coverage's payer (an item raised from the claim alone: unpaid, patient
+    balance). The amount is, for a PLB reconciliation item, the size of the adjustment
+    (PLB04 without its sign: the item's explanation says whether the payer kept or added
+    it); for a held remittance, the payment held (BPR02); for an item of a claim, the open
+    A/R of its encounter (``_receivable_balance``); else the unmatched claim payment's CLP04
+    (the money received, not the billed CLP03: that is what waits in unapplied payments).
+    The date of service is the claim's first line's (an institutional claim without line
+    dates: its statement period's start); the filing deadline is that date plus the
+    timely-filing days of the payer the claim was filed with.
     """
     coverage = aliased(Coverage, name="wq_coverage")
     remittance = aliased(Remittance, name="wq_remittance")
     adjustment = aliased(ProviderAdjustment, name="wq_plb")
-    joined = (
-        stmt.outerjoin(Claim, WorkItem.claim_id == Claim.id)
-        .outerjoin(coverage, Claim.coverage_id == coverage.id)
-        .outerjoin(ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id)
-        .outerjoin(
-            remittance, remittance.id == func.coalesce(ClaimPayment.remittance_id, WorkItem.remittance_id)
-        )
-        .outerjoin(adjustment, WorkItem.provider_adjustment_id == adjustment.id)
+    parent = aliased(Claim, name="wq_parent")
+    payer = aliased(Payer, name="wq_payer")
+    filing_payer = aliased(Payer, name="wq_filing_payer")
+    payer_id = func.coalesce(WorkItem.payer_id, remittance.payer_id, coverage.payer_id)
+    joins = (
+        (Claim, WorkItem.claim_id == Claim.id),
+        (parent, Claim.original_claim_id == parent.id),
+        (coverage, Claim.coverage_id == coverage.id),
+        (filing_payer, coverage.payer_id == filing_payer.id),
+        (ClaimPayment, WorkItem.claim_payment_id == ClaimPayment.id),
+        (remittance, remittance.id == func.coalesce(ClaimPayment.remittance_id, WorkItem.remittance_id)),
+        (adjustment, WorkItem.provider_adjustment_id == adjustment.id),
+        (payer, payer.id == payer_id),
     )
-    payer_id = func.coalesce(remittance.payer_id, coverage.payer_id)
     amount = case(
         (WorkItem.provider_adjustment_id.is_not(None), func.coalesce(func.abs(adjustment.amount_cents), 0)),
-        (WorkItem.claim_id.is_not(None), _receivable_balance()),
+        # An approval item shows what the request asks for; a balance item the balance it is about.
+        (WorkItem.approval_request_id.is_not(None), func.coalesce(_approval_amount(), 0)),
+        (
+            and_(WorkItem.claim_id.is_not(None), WorkItem.queue == WorkQueue.PATIENT_BALANCE),
+            _receivable_balance(parent, (AccountCode.AR_PATIENT,)),
+        ),
+        (
+            and_(
+                WorkItem.claim_id.is_not(None),
+                WorkItem.queue == WorkQueue.DENIED,
+                ClaimPayment.payer_id.is_not(None),
+            ),
+            _receivable_balance(parent, (AccountCode.AR_INSURANCE,), ClaimPayment.payer_id),
+        ),
+        (
+            and_(
+                WorkItem.claim_id.is_not(None),
+                WorkItem.queue.in_([q for q in BALANCE_QUEUES if q is not WorkQueue.PATIENT_BALANCE]),
+            ),
+            _receivable_balance(parent, (AccountCode.AR_INSURANCE,)),
+        ),
+        (WorkItem.claim_id.is_not(None), _receivable_balance(parent)),
         (
             and_(WorkItem.claim_payment_id.is_(None), WorkItem.remittance_id.is_not(None)),
             func.coalesce(remittance.payment_amount_cents, 0),
         ),
-        else_=func.coalesce(ClaimPayment.charge_cents, 0),
+        else_=func.coalesce(ClaimPayment.paid_cents, 0),
     )
-    return joined, payer_id, amount
+    first_line = (
+        select(func.min(ServiceLine.service_date_from))
+        .where(ServiceLine.claim_id == WorkItem.claim_id)
+        .correlate(WorkItem)
+        .scalar_subquery()
+    )
+    date_of_service = func.coalesce(first_line, Claim.statement_from, type_=Date)
+    filing_deadline = add_days(
+        date_of_service, func.coalesce(filing_payer.timely_filing_days, DEFAULT_TIMELY_FILING_DAYS)
+    )
+    return joins, ItemColumns(
+        payer_id=payer_id,
+        payer_name=payer.name,
+        amount=amount,
+        patient_id=func.coalesce(Claim.patient_id, WorkItem.patient_id),
+        date_of_service=date_of_service,
+        filing_deadline=filing_deadline,
+        claim_number=Claim.patient_control_number,
+        claim_state=Claim.state,
+    )
+
+
+def with_item_joins(stmt: Select[Any]) -> tuple[Select[Any], Any, Any]:
+    """``item_joins`` as (joined statement, payer id, amount in cents)."""
+    joined, columns = item_joins(stmt)
+    return joined, columns.payer_id, columns.amount
 
 
 @dataclass
@@ -284,12 +423,70 @@ class WorkItemFilters:
     max_age_days: int | None = None
     min_amount_cents: int | None = None
     max_amount_cents: int | None = None
+    sort: str | None = None  # one of SORT_COLUMNS; None: priority, then the longest waiting
+    order: str = "asc"  # or "desc"
+
+
+#: Columns a queue list can be sorted by (``sort=``), each with ``order=asc|desc``. Blanks (an
+#: item without a claim has no date of service) come last either way; ties keep id order.
+SORT_COLUMNS = (
+    "claim",
+    "patient",
+    "payer",
+    "date_of_service",
+    "filing_deadline",
+    "status",
+    "amount",
+    "days_in_queue",
+    "due_date",
+)
+SORT_ORDERS = ("asc", "desc")
+
+
+def check_sort(sort: str | None, order: str) -> None:
+    """422 naming ``sort`` or ``order`` when either is not one the list knows."""
+    if sort is not None and sort not in SORT_COLUMNS:
+        raise Unprocessable(
+            f"sort must be one of {', '.join(SORT_COLUMNS)}",
+            errors=[{"field": "sort", "rule": "one_of", "message": "unknown sort column"}],
+        )
+    if order not in SORT_ORDERS:
+        raise Unprocessable(
+            "order must be asc or desc",
+            errors=[{"field": "order", "rule": "one_of", "message": "asc or desc"}],
+        )
 
 
 def work_item_select(filters: WorkItemFilters, now: datetime | None = None) -> Select[tuple[WorkItem]]:
     """``SELECT work_items ...`` narrowed by ``filters`` (no order, no limit)."""
+    return _filtered_select(select(WorkItem), filters, now)[0]
+
+
+#: Sorts on ``work_items``' own columns: with no payer or amount filter, such a page needs no join.
+_OWN_COLUMN_SORTS = frozenset({None, "days_in_queue", "due_date"})
+
+
+def _needs_joins(filters: WorkItemFilters) -> bool:
+    """Whether the filters or the sort read a joined value (payer, amount, claim, dates)."""
+    return (
+        filters.payer_id is not None
+        or filters.min_amount_cents is not None
+        or filters.max_amount_cents is not None
+        or filters.sort not in _OWN_COLUMN_SORTS
+    )
+
+
+def _filtered_select(
+    base: Select[Any], filters: WorkItemFilters, now: datetime | None = None, *, joins: bool = True
+) -> tuple[Select[Any], ItemColumns]:
+    """``base`` (selecting from ``work_items``) joined and narrowed by ``filters``, and the row's
+    expressions; ``joins=False`` leaves the joins out when the filters need none (``_needs_joins``)."""
     moment = now or utcnow()
-    stmt, payer_id, amount = with_item_joins(select(WorkItem))
+    if joins or _needs_joins(filters):
+        stmt, columns = item_joins(base)
+    else:
+        stmt, columns = base, _item_parts()[1]
+    payer_id, amount = columns.payer_id, columns.amount
     if filters.queue is not None:
         stmt = stmt.where(WorkItem.queue == WorkQueue(filters.queue))
     woken = and_(WorkItem.status == WorkItemStatus.SNOOZED, WorkItem.snoozed_until <= moment)
@@ -337,7 +534,7 @@ def work_item_select(filters: WorkItemFilters, now: datetime | None = None) -> S
         stmt = stmt.where(amount >= filters.min_amount_cents)
     if filters.max_amount_cents is not None:
         stmt = stmt.where(amount <= filters.max_amount_cents)
-    return stmt
+    return stmt, columns
 
 
 def find_work_items(
@@ -351,15 +548,175 @@ def find_work_items(
 def list_work_items(
     session: Session, filters: WorkItemFilters, *, limit: int, cursor: str | None, now: datetime | None = None
 ) -> Page[WorkItem]:
-    """One cursor page of matching items in id order (the oldest first)."""
-    return paginate(
-        session,
-        work_item_select(filters, now),
-        WorkItem.id,
-        limit=limit,
-        cursor=cursor,
-        filters=asdict(filters),
-    )
+    """One cursor page of matching items: in id order (the oldest first), or by ``filters.sort``.
+
+    A sorted list pages by position (the cursor, signed and bound to the filters and the
+    sort like every cursor, carries how many rows were shown): sorting by an amount or a
+    date that changes while someone pages can move a row across a page boundary, which an
+    id cursor cannot express; the id order keeps its keyset cursor.
+    """
+    check_sort(filters.sort, filters.order)
+    if filters.sort is None:
+        _no_jit(session)
+        return paginate(
+            session,
+            _filtered_select(select(WorkItem), filters, now, joins=False)[0],
+            WorkItem.id,
+            limit=limit,
+            cursor=cursor,
+            filters=asdict(filters),
+        )
+    shown = decode_cursor(cursor, asdict(filters)) or 0
+    items = sorted_work_items(session, filters, offset=shown, limit=limit + 1, now=now)
+    next_cursor = encode_cursor(shown + limit, asdict(filters)) if len(items) > limit else None
+    return Page(items[:limit], next_cursor)
+
+
+#: Sort columns that can be blank (an item without a claim: unmatched money, a PLB, a credit).
+_NULLABLE_SORTS = frozenset({"claim", "payer", "date_of_service", "filing_deadline", "status", "due_date"})
+
+
+def _order_by(filters: WorkItemFilters, columns: ItemColumns) -> list[Any]:
+    """ORDER BY of ``filters.sort``: blanks last in both orders, then the item id (a stable tie-break)."""
+    if filters.sort is None and filters.queue == WorkQueue.APPEAL:
+        # The appeal queue reads by filing deadline (docs/appeals.md): the soonest first.
+        return [case((WorkItem.due_date.is_(None), 1), else_=0), WorkItem.due_date, WorkItem.id]
+    if filters.sort is None:
+        return [WorkItem.priority.desc(), WorkItem.opened_at, WorkItem.id]
+    keys = {
+        "claim": [columns.claim_number],
+        "payer": [columns.payer_name],
+        "date_of_service": [columns.date_of_service],
+        "filing_deadline": [columns.filing_deadline],
+        "status": [columns.claim_state, WorkItem.status],
+        "amount": [columns.amount],
+        "days_in_queue": [WorkItem.opened_at],
+        "due_date": [WorkItem.due_date],
+    }[filters.sort]
+    descending = filters.order == "desc"
+    if filters.sort == "days_in_queue":  # the most days in queue = the earliest opened
+        descending = not descending
+    out: list[Any] = []
+    for key in keys:
+        ordered = key.desc() if descending else key.asc()
+        # NULLS LAST (PostgreSQL, SQLite >= 3.30) rather than a CASE on the key: a computed key
+        # (a correlated MIN or SUM) would be evaluated twice per item.
+        out.append(ordered.nulls_last() if filters.sort in _NULLABLE_SORTS else ordered)
+    out.append(WorkItem.id)
+    return out
+
+
+def _patient_order(session: Session, filters: WorkItemFilters, now: datetime | None) -> list[int]:
+    """Ids of the matching items by patient name (last, first), blanks last, ties in id order.
+
+    Names are encrypted, so the database cannot order them: this reads the matching items'
+    patient ids, decrypts each patient's name once (a column query: nothing is served, so
+    no read is audited for patients not on the page) and sorts here.
+    """
+    unsorted = replace(filters, sort=None)
+    stmt, columns = _filtered_select(select(WorkItem.id), unsorted, now, joins=False)
+    if not _needs_joins(unsorted):  # only the claim is needed (its patient)
+        stmt = stmt.outerjoin(Claim, WorkItem.claim_id == Claim.id)
+    rows = session.execute(stmt.add_columns(columns.patient_id).order_by(WorkItem.id)).all()
+    patient_ids = sorted({patient_id for _, patient_id in rows if patient_id is not None})
+    names: dict[int, tuple[str, str]] = {}
+    cipher = cipher_for(session)
+    attrs = {a.key: a for a in encrypted_attributes(inspect(Patient))}
+
+    def opened(name: str, public_id: str, value: Any) -> str:
+        if value is None:
+            return ""
+        plain = cipher.open(attrs[name], public_id, value.stored if isinstance(value, Sealed) else value)
+        return normalize_text(plain or "")
+
+    for start in range(0, len(patient_ids), 500):
+        chunk = patient_ids[start : start + 500]
+        for patient_id, public_id, last, first in session.execute(
+            select(Patient.id, Patient.public_id, Patient.last_name, Patient.first_name).where(
+                Patient.id.in_(chunk)
+            )
+        ):
+            names[patient_id] = (opened("last_name", public_id, last), opened("first_name", public_id, first))
+    named = [(item_id, names[patient_id]) for item_id, patient_id in rows if patient_id in names]
+    named.sort(key=lambda row: row[1], reverse=filters.order == "desc")  # stable: ties stay in id order
+    return [item_id for item_id, _ in named] + [item_id for item_id, p in rows if p not in names]
+
+
+def sorted_work_items(
+    session: Session, filters: WorkItemFilters, *, offset: int, limit: int, now: datetime | None = None
+) -> list[WorkItem]:
+    """``limit`` matching items from position ``offset`` in ``filters.sort`` order (the queue page).
+
+    Two steps: the ids of the page (only the joins the filters and the sort need, one
+    narrow column through the sort), then those items' rows by primary key.
+    """
+    check_sort(filters.sort, filters.order)
+    _no_jit(session)
+    if filters.sort == "patient":
+        ids = _patient_order(session, filters, now)[offset : offset + limit]
+    else:
+        stmt, columns = _filtered_select(select(WorkItem.id), filters, now, joins=False)
+        ids = list(session.scalars(stmt.order_by(*_order_by(filters, columns)).offset(offset).limit(limit)))
+    found = {i.id: i for i in session.scalars(select(WorkItem).where(WorkItem.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def count_work_items(session: Session, filters: WorkItemFilters, now: datetime | None = None) -> int:
+    """How many items match ``filters`` (the sort is no filter: it adds no join to the count)."""
+    _no_jit(session)
+    stmt, _ = _filtered_select(select(WorkItem.id), replace(filters, sort=None), now, joins=False)
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+def _no_jit(session: Session) -> None:
+    """PostgreSQL: no JIT compilation for the rest of this transaction. The planner prices the
+    queue's correlated sums (an amount per item) high enough to JIT-compile the query, which
+    then spends seconds compiling what runs in milliseconds; an interactive page never gains."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """What a queue row shows besides the item: payer, amount, date of service, filing deadline."""
+
+    payer_id: int | None
+    payer_name: str | None
+    amount_cents: int
+    date_of_service: date | None
+    filing_deadline: date | None
+
+
+def item_rows(session: Session, items: Sequence[WorkItem]) -> dict[int, ItemRow]:
+    """item id → ``ItemRow`` for ``items``, in one query (the same expressions the sort uses)."""
+    if not items:
+        return {}
+    stmt, c = item_joins(select(WorkItem.id))
+    stmt = stmt.add_columns(c.payer_id, c.payer_name, c.amount, c.date_of_service, c.filing_deadline)
+    out = {}
+    for item_id, payer_id, payer_name, amount, dos, deadline in session.execute(
+        stmt.where(WorkItem.id.in_([i.id for i in items]))
+    ):
+        out[item_id] = ItemRow(payer_id, payer_name, int(amount or 0), _as_date(dos), _as_date(deadline))
+    return out
+
+
+def row_to_json(row: ItemRow | None) -> dict[str, Any]:
+    """The list's extra fields of an item: payer name, date of service, filing deadline."""
+    if row is None:
+        return {"payer_name": None, "date_of_service": None, "filing_deadline": None}
+    return {
+        "payer_name": row.payer_name,
+        "date_of_service": row.date_of_service.isoformat() if row.date_of_service else None,
+        "filing_deadline": row.filing_deadline.isoformat() if row.filing_deadline else None,
+    }
+
+
+def _as_date(value: Any) -> date | None:
+    """A computed date (SQLite answers ``date(...)`` and ``MIN`` as ISO text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
 
 
 def item_facts(session: Session, items: Sequence[WorkItem]) -> dict[int, tuple[int | None, int]]:
@@ -391,26 +748,47 @@ class QueueCount:
 
 
 def queue_counts(session: Session, now: datetime | None = None) -> list[QueueCount]:
-    """Per queue, in ``WorkQueue`` order (every queue listed, empty ones with zeros)."""
+    """Per queue, in ``WorkQueue`` order (every queue listed, empty ones with zeros).
+
+    Two grouped queries (active items with their amounts, snoozed items), not a load of every
+    item: the queue page shows these tiles above a table of 50 out of thousands.
+    """
     moment = now or utcnow()
     today = moment.astimezone(UTC).date()
-    figures: dict[WorkQueue, QueueCount] = {}
+    _no_jit(session)
+    active_stmt, columns = _filtered_select(select(WorkItem.queue), WorkItemFilters(status="active"), moment)
+    active = {
+        WorkQueue(queue): (int(count), int(amount or 0), _as_datetime(oldest))
+        for queue, count, amount, oldest in session.execute(
+            active_stmt.add_columns(
+                func.count(WorkItem.id), func.sum(columns.amount), func.min(WorkItem.opened_at)
+            ).group_by(WorkItem.queue)
+        )
+    }
+    snoozed_stmt, _ = _filtered_select(
+        select(WorkItem.queue), WorkItemFilters(status="snoozed"), moment, joins=False
+    )
+    snoozed = {
+        WorkQueue(queue): int(count)
+        for queue, count in session.execute(
+            snoozed_stmt.add_columns(func.count(WorkItem.id)).group_by(WorkItem.queue)
+        )
+    }
+    figures = []
     for queue in WorkQueue:
-        active = find_work_items(session, WorkItemFilters(queue=queue, status="active"), moment)
-        snoozed = session.scalar(
-            select(func.count()).select_from(
-                work_item_select(WorkItemFilters(queue=queue, status="snoozed"), moment).subquery()
+        count, amount, oldest = active.get(queue, (0, 0, None))
+        if oldest is not None and oldest.tzinfo is None:  # SQLite answers MIN() as naive text
+            oldest = oldest.replace(tzinfo=UTC)
+        figures.append(
+            QueueCount(
+                queue=queue,
+                active=count,
+                snoozed=snoozed.get(queue, 0),
+                amount_cents=amount,
+                oldest_days=max(0, (today - oldest.astimezone(UTC).date()).days) if oldest else 0,
             )
         )
-        facts = item_facts(session, active)
-        figures[queue] = QueueCount(
-            queue=queue,
-            active=len(active),
-            snoozed=int(snoozed or 0),
-            amount_cents=sum(amount for _, amount in facts.values()),
-            oldest_days=max((days_in_queue(i, today) for i in active), default=0),
-        )
-    return [figures[q] for q in WorkQueue]
+    return figures
 
 
 # -- working an item -------------------------------------------------------------------------------
@@ -517,6 +895,28 @@ def resolve(
     return item
 
 
+def move_to_queue(
+    session: Session,
+    item: WorkItem,
+    queue: WorkQueue,
+    *,
+    recommended_action: str,
+    due_date: date | None,
+    note: str,
+) -> WorkItem:
+    """Move an open item to another queue (a denial under appeal goes to ``appeal`` and comes
+    back with the outcome): same item, same codes and thread, a new recommendation and due
+    date, and a system comment saying why. ``note`` names codes, dates and public ids only."""
+    _require_not_resolved(item, "moved")
+    before = item.queue
+    item.queue = WorkQueue(queue)
+    item.recommended_action = recommended_action
+    item.due_date = due_date
+    item.comments.append(WorkItemComment(author_user_id=None, body=note, created_at=utcnow()))
+    _audit(session, item, "move", {"from": WorkQueue(before).value, "recommended_action": recommended_action})
+    return item
+
+
 #: The head of a resolution the system wrote (``"system: <what happened>"``), not a person.
 SYSTEM_RESOLUTION = "system"
 
@@ -554,6 +954,82 @@ def open_items_of_claims(
     if except_queues:
         stmt = stmt.where(WorkItem.queue.not_in([WorkQueue(q) for q in except_queues]))
     return list(session.scalars(stmt.order_by(WorkItem.id)))
+
+
+#: Queues whose items are about a claim's balance: an item closes when the balance it is about
+#: reaches zero, and not before (docs/write-offs.md, "Work items close at zero"). A patient
+#: balance item is about the patient's share (A/R patient); a denial about what the denying
+#: payer still owes (A/R insurance of that payer); the others about what the payers owe.
+BALANCE_QUEUES = (
+    WorkQueue.DENIED,
+    WorkQueue.REJECTED,
+    WorkQueue.UNPAID,
+    WorkQueue.NEEDS_SECONDARY,
+    WorkQueue.PATIENT_BALANCE,
+)
+
+
+def _encounter_of(session: Session, claim_ids: set[int]) -> tuple[dict[int, int], set[int]]:
+    """(claim id -> the claim carrying its A/R, every claim of those encounters)."""
+    from claims_server.ledger.services import receivable_claim_id
+
+    receivable = {cid: receivable_claim_id(session, session.get(Claim, cid)) for cid in claim_ids}
+    ids, frontier = set(receivable.values()), set(receivable.values())
+    while frontier:
+        children = set(session.scalars(select(Claim.id).where(Claim.original_claim_id.in_(sorted(frontier)))))
+        frontier = children - ids
+        ids |= frontier
+    return receivable, ids
+
+
+def item_balance_cents(session: Session, item: WorkItem) -> int | None:
+    """The balance ``item`` is about (cents), or None when its queue is not a balance queue."""
+    if item.queue not in BALANCE_QUEUES or item.claim_id is None:
+        return None
+    from claims_server.ledger.services import receivable_claim_id
+
+    claim_id = receivable_claim_id(session, item.claim)
+    account = AccountCode.AR_PATIENT if item.queue is WorkQueue.PATIENT_BALANCE else AccountCode.AR_INSURANCE
+    stmt = (
+        select(func.coalesce(func.sum(Posting.amount_cents), 0))
+        .join(Account, Posting.account_id == Account.id)
+        .where(Account.code == account.value, Posting.claim_id == claim_id)
+    )
+    if item.queue is WorkQueue.DENIED and item.claim_payment is not None and item.claim_payment.payer_id:
+        stmt = stmt.where(Posting.payer_id == item.claim_payment.payer_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def settled_items(
+    session: Session, claim_ids: set[int], queues: Sequence[WorkQueue] = BALANCE_QUEUES
+) -> list[WorkItem]:
+    """Open items of the encounters of ``claim_ids`` in ``queues`` (balance queues) whose balance
+    is zero (or a credit) now: what a payment or a write-off that was just flushed settled."""
+    if not claim_ids:
+        return []
+    _, encounter = _encounter_of(session, claim_ids)
+    items = open_items_of_claims(session, encounter, queues=[q for q in queues if q in BALANCE_QUEUES])
+    return [item for item in items if (item_balance_cents(session, item) or 0) <= 0]
+
+
+def close_settled_items(
+    session: Session,
+    claim_ids: set[int],
+    note: str,
+    *,
+    code: ResolutionCode | None = None,
+    queues: Sequence[WorkQueue] = BALANCE_QUEUES,
+) -> list[WorkItem]:
+    """Close :func:`settled_items` (``code`` for a person's action, else a system note)."""
+    closed = []
+    with session.no_autoflush:
+        for item in settled_items(session, claim_ids, queues):
+            if code is not None:
+                resolve(session, item, code, note)
+            else:
+                resolve_by_system(session, item, note)
+            closed.append(item)
+    return closed
 
 
 def resolution_code(item: WorkItem) -> ResolutionCode | None:
@@ -900,6 +1376,13 @@ def sweep_needs_secondary(session: Session) -> tuple[int, int]:
     return opened, resolved
 
 
+def _sweep_credit_balances(session: Session) -> tuple[int, int]:
+    """Patient and payer credits (``ledger.credits``: it opens work items, so it is imported here)."""
+    from claims_server.ledger.credits import sweep_credit_balances
+
+    return sweep_credit_balances(session)
+
+
 def sweep(session: Session, *, as_of: date, unpaid_days: int = DEFAULT_UNPAID_DAYS) -> SweepResult:
     """Run every computed queue's sweep; idempotent (a second run opens and resolves nothing)."""
     result = SweepResult(opened={}, resolved={})
@@ -907,6 +1390,7 @@ def sweep(session: Session, *, as_of: date, unpaid_days: int = DEFAULT_UNPAID_DA
         (WorkQueue.UNPAID, sweep_unpaid(session, days=unpaid_days, as_of=as_of)),
         (WorkQueue.NEEDS_SECONDARY, sweep_needs_secondary(session)),
         (WorkQueue.PATIENT_BALANCE, sweep_patient_balance(session)),
+        (WorkQueue.CREDIT_BALANCE, _sweep_credit_balances(session)),
     ):
         result.opened[queue.value] = opened
         result.resolved[queue.value] = resolved

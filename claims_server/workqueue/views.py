@@ -79,7 +79,9 @@ def queue_counts() -> dict[str, Any]:
 @blp.arguments(WorkItemListArgsSchema, location="query")
 @blp.response(200, WorkItemPageSchema)
 def list_items(args: dict[str, Any]) -> dict[str, Any]:
-    """List items (filters: queue, status, payer, assignee, reason code, age in days, amount)."""
+    """List items (filters: queue, status, payer, assignee, reason code, age in days, amount), in id
+    order or sorted (``sort``: claim, patient, payer, date_of_service, filing_deadline, status,
+    amount, days_in_queue, due_date; ``order``: asc or desc)."""
     session = db_session()
     limit, cursor = args.pop("limit"), args.pop("cursor")
     filters = services.WorkItemFilters(
@@ -93,11 +95,17 @@ def list_items(args: dict[str, Any]) -> dict[str, Any]:
         max_age_days=args["max_age_days"],
         min_amount_cents=args["min_amount"],
         max_amount_cents=args["max_amount"],
+        sort=args["sort"],
+        order=args["order"],
     )
     page = services.list_work_items(session, filters, limit=limit, cursor=cursor)
     facts = services.item_facts(session, page.items)
+    rows = services.item_rows(session, page.items)
     return {
-        "items": [services.item_to_json(i, facts.get(i.id)) for i in page.items],
+        "items": [
+            {**services.item_to_json(i, facts.get(i.id)), **services.row_to_json(rows.get(i.id))}
+            for i in page.items
+        ],
         "next_cursor": page.next_cursor,
     }
 
