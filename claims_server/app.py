@@ -195,6 +195,14 @@ def _register_api_v1(api: ClaimsApi) -> None:
 
     for blueprint in (workqueue_blp, corrections_blp, reports_blp):
         api.register_blueprint(blueprint)
+    # follow-up notes on claims, patients and work items; each user's follow-ups due
+    from claims_server.workqueue.notes_views import blp as follow_up_notes_blp
+
+    api.register_blueprint(follow_up_notes_blp)
+    # each user's saved work-queue filters
+    from claims_server.workqueue.saved_filters_views import blp as saved_filters_blp
+
+    api.register_blueprint(saved_filters_blp)
 
     # remit-posting: 835 upload, posting and remittance reads.
     from claims_server.remittance.views import blp as remittances_blp
@@ -204,6 +212,10 @@ def _register_api_v1(api: ClaimsApi) -> None:
     from claims_server.remittance.held_views import blp as held_blp
 
     api.register_blueprint(held_blp)
+    # claim screen: one claim's remittance detail (per-line adjudications, history, related claims).
+    from claims_server.remittance.claim_detail_views import blp as claim_remittances_blp
+
+    api.register_blueprint(claim_remittances_blp)
 
     # eligibility: 270/271 checks, benefits summaries, patient estimates.
     from claims_server.eligibility.views import blp as eligibility_blp
@@ -221,9 +233,11 @@ def _register_api_v1(api: ClaimsApi) -> None:
         api.register_blueprint(blueprint)
     # --- end statements-delivery
     # --- write-offs: a claim's open balance written off with a reason (claims_server.ledger.views)
+    from claims_server.ledger.approval_views import blp as approvals_blp
     from claims_server.ledger.views import blp as write_offs_blp
 
     api.register_blueprint(write_offs_blp)
+    api.register_blueprint(approvals_blp)  # over-limit write-offs and refunds, for a supervisor
     # --- end write-offs
     # --- scheduler: the periodic jobs, their last run and next run (claims_server.scheduler.views)
     from claims_server.scheduler.views import blp as scheduler_blp
@@ -235,6 +249,14 @@ def _register_api_v1(api: ClaimsApi) -> None:
 
     api.register_blueprint(charge_imports_blp)
     # --- end charge import
+    # --- credits: unmatched payments applied or returned, credit balances, refunds
+    # (claims_server.remittance.unmatched_views, claims_server.ledger.credit_views)
+    from claims_server.ledger.credit_views import blp as credit_balances_blp
+    from claims_server.remittance.unmatched_views import blp as unmatched_payments_blp
+
+    api.register_blueprint(credit_balances_blp)
+    api.register_blueprint(unmatched_payments_blp)
+    # --- end credits
 
 
 def assign_request_id() -> str:

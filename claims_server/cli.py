@@ -289,6 +289,33 @@ def _register_workqueue() -> None:
 _register_workqueue()
 
 
+def _register_appeals() -> None:
+    from claims_server.corrections.cli import appeals_group
+
+    main.add_command(appeals_group, "appeals")
+
+
+_register_appeals()
+
+
+def _register_approvals() -> None:
+    from claims_server.ledger.cli import approvals_group
+
+    main.add_command(approvals_group, "approvals")
+
+
+_register_approvals()
+
+
+def _register_credits() -> None:
+    from claims_server.ledger.credits_cli import credits_group
+
+    main.add_command(credits_group, "credits")
+
+
+_register_credits()
+
+
 def _register_eligibility() -> None:
     from claims_server.eligibility.cli import eligibility_group
 

@@ -109,6 +109,10 @@ class Settings:
     STATEMENT_MAX_STATEMENTS: int = 4  # statements per dunning cycle before a collections hold
     STATEMENT_REMINDERS: int = 2  # reminders between the first statement and the final notice
     STATEMENT_DUE_DAYS: int = 21  # due date = statement date + this
+    # Payer ids (837 NM109, comma separated) whose plans let the practice bill the patient the
+    # charge above the allowed amount (PR-45, out of network). Empty: none; PR-45 is then kept
+    # off statements and queued for a biller (docs/statements.md).
+    STATEMENT_BALANCE_BILLING_PAYERS: str = ""
     # A run whose row has not moved for this long gets its unfinished chunks queued again
     # (a killed worker; beat checks every minute). Keep it above the longest chunk's duration.
     STATEMENT_CHUNK_LEASE_SECONDS: int = 300
@@ -118,6 +122,9 @@ class Settings:
     # The most billers may write off on one claim, all their write-offs together (cents);
     # supervisors and admins have no limit (docs/write-offs.md).
     WRITE_OFF_BILLER_LIMIT_CENTS: int = 50_000
+    # The largest refund (patient or payer credit) a biller issues without a supervisor's
+    # approval (cents); above it the refund waits as an approval request (docs/credit-balances.md).
+    REFUND_BILLER_LIMIT_CENTS: int = 10_000
     # --- end write-offs
     # --- patient payments (claims_server.payments.processors; see docs/payments-and-delivery.md)
     # none: no online payments (the patient pages say how to pay by mail or phone); simulated: a

@@ -69,11 +69,13 @@ SEARCH_WAYS: tuple[tuple[str, ...], ...] = (
     ("account_number",),
     ("last_name", "first_name", "birth_date"),
 )
+#: The name way: the last name alone, or narrowed by first name and birth date.
+NAME_WAY = SEARCH_WAYS[2]
 
 
 class PatientSearchSchema(Schema):
-    """Find patients by member id, by the practice's account number (exact), or by last name +
-    first name + birth date (exact, normalised)."""
+    """Find patients by member id, by the practice's account number (exact), or by last name
+    (exact, normalised), narrowed by first name and birth date when given."""
 
     member_id = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
     account_number = fields.String(load_default=None, validate=validate.Length(min=1, max=38))
@@ -86,7 +88,7 @@ class PatientSearchSchema(Schema):
     openapi_extra = {
         "anyOf": [
             {
-                "required": list(way),
+                "required": ["last_name"] if way == NAME_WAY else list(way),
                 "properties": {name: {"type": "string"} for name in way}
                 | {name: {"type": "null"} for other in SEARCH_WAYS if other != way for name in other},
             }
@@ -103,9 +105,13 @@ class PatientSearchSchema(Schema):
             )
         if not given:
             raise ValidationError(
-                "give member_id, or account_number, or last_name, first_name and birth_date together",
+                "give member_id, or account_number, or last_name (with first_name and birth_date to narrow it)",
                 "member_id",
             )
+        if given[0] == NAME_WAY:
+            if not data.get("last_name"):  # a first name or birth date alone matches too many
+                raise ValidationError("give the last name (first name and birth date narrow it)", "last_name")
+            return
         missing = [name for name in given[0] if not data.get(name)]
         if missing:  # named at the first field still to fill in
             raise ValidationError(f"give {', '.join(given[0])} together", missing[0])

@@ -19,7 +19,7 @@ from claims_server.api_common.crud import apply_fields, get_by_public_id, refere
 from claims_server.api_common.pagination import Page, paginate
 from claims_server.errors import Conflict, Unprocessable
 from claims_server.models import AuditAction, Coverage, Patient, Payer, Practice, RelationshipToSubscriber
-from claims_server.security.search import account_number_is
+from claims_server.security.search import account_number_is, find_patients_by_last_name
 
 PATIENT_FIELDS = [
     "account_number",
@@ -148,16 +148,20 @@ def list_patients(
 
 
 def search_patients(session: Session, criteria: Mapping[str, Any]) -> list[Patient]:
-    """Patients by member id, by account number (exact), or by last name + first name + birth
-    date (case and spaces ignored)."""
+    """Patients by member id, by account number (exact), or by last name, narrowed by first name
+    and birth date when given (case and spaces ignored; all three: the name/birth-date index)."""
     if criteria.get("member_id"):
         found = find_by_member_id(session, criteria["member_id"])
     elif criteria.get("account_number"):
         by_account = select(Patient).where(account_number_is(session, criteria["account_number"]))
         found = list(session.scalars(by_account.order_by(Patient.id)))
-    else:
+    elif criteria.get("first_name") and criteria.get("birth_date"):
         found = find_by_name_dob(
             session, criteria["last_name"], criteria["first_name"], criteria["birth_date"]
+        )
+    else:
+        found = find_patients_by_last_name(
+            session, criteria["last_name"], criteria.get("first_name"), criteria.get("birth_date")
         )
     for patient in found:
         _audit(session, AuditAction.READ, "patient", patient, patient.id, ())

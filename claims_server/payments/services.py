@@ -354,6 +354,18 @@ def record_patient_payment(
     after = patient_balance(session, patient_id)
     if after <= 0:
         _mark_statements_paid(session, patient_id)
+    # A patient-balance item closes when the claim's patient share reaches zero, now rather
+    # than at the next sweep; a partial payment leaves it open with what is left.
+    from claims_server.models.workqueue import WorkQueue
+    from claims_server.workqueue.services import ResolutionCode, close_settled_items
+
+    close_settled_items(
+        session,
+        {a.claim_id for a in allocations if a.claim_id is not None},
+        f"patient payment {payment.public_id}",
+        code=ResolutionCode.PAYMENT_RECEIVED,
+        queues=[WorkQueue.PATIENT_BALANCE],
+    )
     return PaymentOutcome(payment, receipt, tuple(allocations), False, after)
 
 

@@ -12,6 +12,14 @@ class UploadArgsSchema(Schema):
     """``?dry_run=true``: compute and show the posting, change nothing."""
 
     dry_run = StrictBoolean(load_default=False, metadata={"description": "show what would be posted only"})
+    confirm_foreign = StrictBoolean(
+        load_default=False,
+        metadata={
+            "description": "post an 835 whose payer or payee is not ours, or none of whose claims is ours "
+            "(a billing supervisor's confirmation; without it such a file is refused with 409 naming "
+            "confirm_foreign, stored but not posted)"
+        },
+    )
 
 
 class RemittanceListArgsSchema(PageArgsSchema):
@@ -111,3 +119,10 @@ class PostingReportSchema(Schema):
     )
     findings = fields.List(fields.Dict(), required=True)
     error = fields.Dict(allow_none=True)
+    origin = fields.Dict(
+        metadata={
+            "description": "is the file ours: per payment the payer (known?), the payee (our NPI/TIN?), "
+            "claims and claims_matched (CLP01), foreign and its reasons; posting a foreign file needs "
+            "confirm_foreign=true from a billing supervisor"
+        }
+    )

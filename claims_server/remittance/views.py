@@ -8,7 +8,10 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from claims_server.app import db_session, state
+from claims_server.db import unit_of_work
+from claims_server.models import EdiFileStatus
 from claims_server.remittance import services
+from claims_server.remittance.foreign import check_origin, require_confirmation
 from claims_server.remittance.schemas import (
     PostingReportSchema,
     RemittanceDetailSchema,
@@ -16,6 +19,7 @@ from claims_server.remittance.schemas import (
     RemittancePageSchema,
     UploadArgsSchema,
 )
+from claims_server.security.principal import current_principal
 from claims_server.security.uploads import X12_BODY_SCHEMA, X12_CONTENT_TYPES, receive_x12_upload
 
 blp = Blueprint(
@@ -39,6 +43,11 @@ blp = Blueprint(
 @blp.alt_response(413, description="the file exceeds MAX_UPLOAD_BYTES")
 @blp.alt_response(415, description="not application/edi-x12, text/plain or application/octet-stream")
 @blp.alt_response(422, description="not an X12 interchange, or not an 835")
+@blp.alt_response(
+    409,
+    description="the payer or payee is not ours, or none of the claims is: confirm_foreign=true "
+    "from a billing supervisor posts it (the problem's ``origin`` says why)",
+)
 def upload_remittance(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Store the 835 (raw, encrypted, SHA-256) and post it; ``dry_run=true`` changes nothing.
 
@@ -47,14 +56,29 @@ def upload_remittance(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
     (200) or ``failed`` (422, with the rule that failed; the file is kept, marked failed).
     """
     upload = receive_x12_upload()
-    report = services.receive_and_post(
-        state(current_app).session_factory,
-        upload.content,
-        stored_name=upload.stored_name,
-        dry_run=args["dry_run"],
-    )
+    factory = state(current_app).session_factory
+    # Stored first (nothing is lost), then: is it ours? A foreign file a person uploads is posted
+    # only with a billing supervisor's confirm_foreign=true (409 naming it otherwise; the file
+    # stays stored and the workspace's preview can post it later). An integration's upload is
+    # the clearinghouse's delivery, routed to us by our ids like the SFTP poll's: posted as
+    # before, its unmatched claims in the unmatched queue, the origin in the answer.
+    with unit_of_work(factory) as session:
+        row, _ = services.store_835(session, upload.content, stored_name=upload.stored_name)
+        file_id, processed = row.id, row.status is EdiFileStatus.PROCESSED
+        origin = check_origin(session, file_id)
+    # A file that cannot be posted at all fails as before (422, marked failed) before the
+    # question of whose it is.
+    if (
+        not args["dry_run"]
+        and not processed
+        and origin.foreign
+        and current_principal().is_staff
+        and services.run_posting(factory, file_id, dry_run=True).status != "failed"
+    ):
+        require_confirmation(origin, args["confirm_foreign"])
+    report = services.run_posting(factory, file_id, dry_run=args["dry_run"])
     status = {"posted": 201, "failed": 422}.get(report.status, 200)
-    return report.to_json_dict(), status
+    return report.to_json_dict() | {"origin": origin.to_json_dict()}, status
 
 
 upload_remittance.accepts = X12_CONTENT_TYPES  # type: ignore[attr-defined]

@@ -173,12 +173,26 @@ POLICY: dict[str, Rule] = {
     "workqueue.resolve_item": allow(*BILLING_STAFF),
     "workqueue.unpaid": allow(*ALL_STAFF),
     "workqueue.sweep": allow(SUPERVISOR, ADMIN),
+    # follow-up notes (claims_server.workqueue.notes_views): billing staff write, auditors read
+    "follow_up_notes.list_claim_notes": allow(*ALL_STAFF),
+    "follow_up_notes.add_claim_note": allow(*BILLING_STAFF),
+    "follow_up_notes.list_patient_notes": allow(*ALL_STAFF),
+    "follow_up_notes.add_patient_note": allow(*BILLING_STAFF),
+    "follow_up_notes.list_item_notes": allow(*ALL_STAFF),
+    "follow_up_notes.add_item_note": allow(*BILLING_STAFF),
+    "follow_up_notes.list_follow_ups": allow(*ALL_STAFF),
+    # saved work-queue filters (claims_server.workqueue.saved_filters_views): each user's own
+    "saved_filters.list_saved_filters": allow(*ALL_STAFF),
+    "saved_filters.save_filter": allow(*ALL_STAFF),
+    "saved_filters.delete_saved_filter": allow(*ALL_STAFF),
     # --- remit-work: corrections, appeals, next-payer claims (claims_server.corrections.views)
     "corrections.create_replacement": allow(*BILLING_STAFF),
     "corrections.create_void": allow(SUPERVISOR, ADMIN),
     "corrections.create_next_payer": allow(*BILLING_STAFF),
     "corrections.open_appeal": allow(*BILLING_STAFF),
     "corrections.get_appeal": allow(*ALL_STAFF),
+    "corrections.list_appeals": allow(*ALL_STAFF),
+    "corrections.open_next_level": allow(*BILLING_STAFF),
     "corrections.update_appeal": allow(*BILLING_STAFF),
     "corrections.submit_appeal": allow(*BILLING_STAFF),
     "corrections.decide_appeal": allow(*BILLING_STAFF),
@@ -190,6 +204,8 @@ POLICY: dict[str, Rule] = {
     "remittances.upload_remittance": allow(*BILLING_STAFF, INTEGRATION, scope="remittances:write"),
     "remittances.list_remittances": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
     "remittances.get_remittance": allow(*ALL_STAFF, INTEGRATION, scope="remittances:read"),
+    # claim screen: one claim's remittance detail (claims_server.remittance.claim_detail_views)
+    "claim_remittances.get_claim_remittance_detail": allow(*ALL_STAFF),
     # --- end remit-posting --------------------------------------------------------------------
     # --- possible duplicates: held adjudications and remittances (claims_server.remittance.held_views).
     # Deciding one moves money between unapplied payments and a claim: a supervisor's decision.
@@ -271,6 +287,8 @@ POLICY: dict[str, Rule] = {
     "ui.home": allow(*ALL_STAFF),
     "ui.queues": allow(*ALL_STAFF),  # workqueue.list_items
     "ui.queue_action": allow(*BILLING_STAFF),  # workqueue.assign_item / snooze_item (bulk too)
+    "ui.save_queue_filter": allow(*ALL_STAFF),  # saved_filters.save_filter (the user's own)
+    "ui.delete_queue_filter": allow(*ALL_STAFF),  # saved_filters.delete_saved_filter
     "ui.claims": allow(*ALL_STAFF),  # claims.list_claims
     "ui.claim": allow(*ALL_STAFF),  # claims.get_claim
     "ui.claim_save": allow(*BILLING_STAFF),  # claims.update_claim (+ transition_correct, transition_ready)
@@ -278,7 +296,23 @@ POLICY: dict[str, Rule] = {
     "ui.claim_replacement": allow(*BILLING_STAFF),  # corrections.create_replacement
     "ui.claim_void": allow(SUPERVISOR, ADMIN),  # corrections.create_void
     "ui.claim_appeal": allow(*BILLING_STAFF),  # corrections.open_appeal
+    # appeals (claims_server.ui.appeals): the list by deadline, one appeal and its changes
+    "ui.appeals": allow(*ALL_STAFF),  # corrections.list_appeals
+    "ui.appeal": allow(*ALL_STAFF),  # corrections.get_appeal
+    "ui.appeal_save": allow(*BILLING_STAFF),  # corrections.update_appeal
+    "ui.appeal_attachment_add": allow(*BILLING_STAFF),  # corrections.update_appeal
+    "ui.appeal_attachment_remove": allow(*BILLING_STAFF),  # corrections.update_appeal
+    "ui.appeal_submit": allow(*BILLING_STAFF),  # corrections.submit_appeal
+    "ui.appeal_outcome": allow(*BILLING_STAFF),  # corrections.decide_appeal
+    "ui.appeal_next_level": allow(*BILLING_STAFF),  # corrections.open_next_level
     "ui.claim_next_payer": allow(*BILLING_STAFF),  # corrections.create_next_payer
+    # follow-up (claims_server.ui.followups): notes panel, a work item's page, My follow-ups
+    "ui.claim_note": allow(*BILLING_STAFF),  # follow_up_notes.add_claim_note
+    "ui.patient_note": allow(*BILLING_STAFF),  # follow_up_notes.add_patient_note
+    "ui.work_item": allow(*ALL_STAFF),  # workqueue.get_item + follow_up_notes.list_item_notes
+    "ui.work_item_note": allow(*BILLING_STAFF),  # follow_up_notes.add_item_note
+    "ui.work_item_resolve": allow(*BILLING_STAFF),  # workqueue.resolve_item
+    "ui.followups": allow(*ALL_STAFF),  # follow_up_notes.list_follow_ups
     # --- end ui
     # --- ui part 2: dashboard, remittances, files, patients (claims_server.ui), the API's roles
     "ui.dashboard": allow(*ALL_STAFF),  # reports.kpis / reports.ar_aging
@@ -301,7 +335,42 @@ POLICY: dict[str, Rule] = {
     "write_offs.list_write_offs": allow(*ALL_STAFF),
     "write_offs.reverse_write_off": allow(SUPERVISOR, ADMIN),
     "ui.claim_write_off": allow(*BILLING_STAFF),  # write_offs.create_write_off
+    # approvals (claims_server.ledger.approval_views, ui/approvals.py): a write-off or refund
+    # above the requester's limit; billers read and withdraw their own (checked in the view),
+    # supervisors and admins decide (never their own: checked in the service).
+    "approvals.list_approvals": allow(*ALL_STAFF),
+    "approvals.get_approval": allow(*ALL_STAFF),
+    "approvals.decide_approval": allow(SUPERVISOR, ADMIN),
+    "approvals.withdraw_approval": allow(*BILLING_STAFF),
+    "ui.approvals": allow(SUPERVISOR, ADMIN, AUDITOR),
+    "ui.approval_decide": allow(SUPERVISOR, ADMIN),
+    "ui.approval_withdraw": allow(*BILLING_STAFF),
     # --- end write-offs
+    # --- credits: unmatched payments, credit balances, refunds (claims_server.remittance.unmatched_views,
+    # claims_server.ledger.credit_views, claims_server.ui.unmatched / credits). Billers apply, return,
+    # refund (up to REFUND_BILLER_LIMIT_CENTS; above it an approval request), transfer and hold; auditors read.
+    "unmatched_payments.list_unmatched_payments": allow(*ALL_STAFF),
+    "unmatched_payments.get_unmatched_payment": allow(*ALL_STAFF),
+    "unmatched_payments.apply_unmatched_payment": allow(*BILLING_STAFF),
+    "unmatched_payments.return_unmatched_payment": allow(*BILLING_STAFF),
+    "credit_balances.list_credit_balances": allow(*ALL_STAFF),
+    "credit_balances.get_credit_balance": allow(*ALL_STAFF),
+    "credit_balances.refund_credit_balance": allow(*BILLING_STAFF),
+    "credit_balances.transfer_credit_balance": allow(*BILLING_STAFF),
+    "credit_balances.hold_credit_balance": allow(*BILLING_STAFF),
+    "credit_balances.list_refunds": allow(*ALL_STAFF),
+    "credit_balances.get_refund": allow(*ALL_STAFF),
+    "ui.unmatched_list": allow(*ALL_STAFF),  # unmatched_payments.list_unmatched_payments
+    "ui.unmatched": allow(*ALL_STAFF),  # unmatched_payments.get_unmatched_payment
+    "ui.unmatched_apply": allow(*BILLING_STAFF),  # unmatched_payments.apply_unmatched_payment
+    "ui.unmatched_return": allow(*BILLING_STAFF),  # unmatched_payments.return_unmatched_payment
+    "ui.credits": allow(*ALL_STAFF),  # credit_balances.list_credit_balances, list_refunds
+    "ui.credit": allow(*ALL_STAFF),  # credit_balances.get_credit_balance
+    "ui.credit_refund": allow(*BILLING_STAFF),  # credit_balances.refund_credit_balance
+    "ui.credit_transfer": allow(*BILLING_STAFF),  # credit_balances.transfer_credit_balance
+    "ui.credit_hold": allow(*BILLING_STAFF),  # credit_balances.hold_credit_balance
+    "ui.refund": allow(*ALL_STAFF),  # credit_balances.get_refund
+    # --- end credits
     # --- charge entry (claims_server.ui.charges): keying claims is billing work; auditors read only
     "ui.charge_new": allow(*BILLING_STAFF),  # claims.create_claim (the screen, or the patient search)
     "ui.charge_patient_search": allow(*BILLING_STAFF),  # patients.search_patients

@@ -50,6 +50,7 @@ from claims_server.models import (
     WorkItemComment,
 )
 from claims_server.models.security import AuditAction, AuditEvent
+from claims_server.models.workqueue import ApprovalRequest, Note, SavedFilter
 
 #: POST endpoints that only read (searches: the criteria are PHI, so they travel in the body).
 READ_POST_ENDPOINTS = frozenset({"patients.search_patients"})
@@ -95,8 +96,14 @@ PHI_ENTITIES: dict[type[Any], ReadSpec] = {
     StatementHold: ReadSpec("statement_hold", patient_key="patient_id"),
     EligibilityCheck: ReadSpec("eligibility_check", coverage_key="coverage_id"),
     EdiFile: ReadSpec("edi_file"),
+    # A user's saved queue filter: a name they typed (no patient column; the reader is its owner).
+    SavedFilter: ReadSpec("saved_filter"),
+    # A follow-up note (claims_server.workqueue.notes): every note carries its patient.
+    Note: ReadSpec("note", patient_key="patient_id"),
     # A mail-house batch spans many patients: reported as the batch (the download names it too).
     StatementPrintBatch: ReadSpec("statement_print_batch"),
+    # An over-limit write-off or refund waiting for a supervisor: the notes can name the patient.
+    ApprovalRequest: ReadSpec("approval_request", patient_key="patient_id"),
     # A write-off's note is reported as its journal entry (the write-off), patient from the claim.
     JournalNote: ReadSpec(
         "journal_entry", own_id=False, via="journal_entries", parent_key="journal_entry_id"

@@ -15,6 +15,7 @@ PAGE_MODULES: tuple[str, ...] = (
     # --- ui part 1: sign-in, work queues, claims
     "auth",
     "queues",
+    "saved_filters",  # the queue page's saved filters: save the current filter, delete one
     "claims",
     # --- end ui part 1
     # --- ui part 2: dashboard, remittances, files, patients
@@ -28,6 +29,11 @@ PAGE_MODULES: tuple[str, ...] = (
     "scheduler",  # the periodic jobs (supervisors)
     "sending",  # Ready to send, batches
     "charge_imports",  # Import charges: a charge CSV checked row by row, then imported
+    "appeals",  # Appeals: open appeals by deadline, one appeal's letter, attachments and outcome
+    "followups",  # notes panel, a work item's page (notes, manual resolve), My follow-ups
+    "approvals",  # Approvals: over-limit write-offs and refunds for a supervisor; withdrawal
+    "unmatched",  # Unmatched payments: the payer's figures, apply to a claim, return to the payer
+    "credits",  # Credit balances: refund, transfer, hold; a refund's page (the payer's refund letter)
 )
 
 

@@ -4,8 +4,11 @@
   form; ``claims_server.security.csrf``), else a 400 page and nothing changes.
 - Refusals: the central policy hook decides (deny by default); for ``/ui`` it lets
   :func:`render_refusal` draw the answer: signed out (or an expired session) goes to the
-  sign-in page, keeping the path (public ids only, never a query string) in ``next``; a
-  user without a second factor goes to enrolment; a role refusal is an HTML 403 page.
+  sign-in page, keeping the path (public ids only, never a query string; for a form posted
+  after the session ended, the page the form was on) in ``next``; a user without a second
+  factor goes to enrolment; a role refusal is an HTML 403 page.
+- Wrong method: a GET of a form's address under ``/ui`` is an HTML 405 page (the API keeps
+  problem+json).
 - Errors: a domain error (``ApiError``) a view lets through is a page with its message
   (the request's transaction was rolled back by ``mutation``); an unexpected one is a
   500 page quoting the request id, never a traceback.
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -29,7 +34,7 @@ from flask import (
     request,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RoutingNotFound
 
 from claims_server.api_common.fields import cents_to_money
@@ -58,10 +63,15 @@ bp = Blueprint(
 NAV: tuple[tuple[str, str], ...] = (
     ("Dashboard", "ui.dashboard"),
     ("Work queues", "ui.queues"),
+    ("Appeals", "ui.appeals"),
+    ("My follow-ups", "ui.followups"),
+    ("Approvals", "ui.approvals"),
     ("Claims", "ui.claims"),
     ("Ready to send", "ui.send"),
     ("Batches", "ui.batches"),
     ("Remittances", "ui.remittances"),
+    ("Unmatched", "ui.unmatched_list"),
+    ("Credits", "ui.credits"),
     ("Files", "ui.files"),
     ("Patients", "ui.patients"),
     ("Fee schedule", "ui.fee_schedule"),
@@ -119,12 +129,25 @@ def current_user() -> User:
     return user
 
 
+def _form_page() -> str | None:
+    """For a form posted after the session ended: the page it was sent from (the Referer's path,
+    same origin only; the layout's Referrer-Policy is ``same-origin``), so signing in returns
+    there and ``static/drafts.js`` can put the typed text back. The POST itself is not replayed."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return safe_next(parts.path)
+
+
 def render_refusal(status: int, detail: str, reason: str) -> Response:
     """How the policy hook's 401/403 looks under ``/ui`` (the decision is the hook's)."""
     if status == 401:
         if reason == "credentials":
             flash("Your session has ended. Sign in again.", "error")
-        target = safe_next(request.path) if request.method == "GET" else None
+        target = safe_next(request.path) if request.method == "GET" else _form_page()
         response = redirect(url_for("ui.sign_in", next=target) if target else url_for("ui.sign_in"), 303)
         if request.cookies.get(SESSION_COOKIE):
             response.delete_cookie(SESSION_COOKIE)
@@ -185,6 +208,46 @@ def _unknown_path(exc: RoutingNotFound) -> Response:
     return problem(404, exc.description or "Not found")
 
 
+def _page_above(path: str) -> str | None:
+    """The workspace page a form-only address belongs to (``/ui/claims/X/void`` → ``/ui/claims/X``),
+    when that address answers a GET; else None."""
+    parent = safe_next(path.rstrip("/").rpartition("/")[0])
+    if not parent:
+        return None
+    try:
+        endpoint, _ = current_app.url_map.bind("").match(parent, method="GET")
+    except HTTPException:
+        return None
+    return parent if endpoint.startswith("ui.") else None
+
+
+@bp.app_errorhandler(MethodNotAllowed)
+def _wrong_method(exc: MethodNotAllowed) -> Response:
+    """A GET of a form's address under ``/ui`` (a bookmarked or reloaded POST) is an HTML page
+    pointing back to the page with the form; elsewhere the API's problem+json 405 with ``Allow``.
+
+    Like an unknown path, the method is refused while routing, before any blueprint is known,
+    so only an app-wide handler sees it.
+    """
+    prefix = bp.url_prefix or "/ui"
+    if request.path == prefix or request.path.startswith(prefix + "/"):
+        back = _page_above(request.path)
+        response = page(
+            "error.html",
+            405,
+            title="This address is a form's, not a page",
+            message="It only takes a form sent with a button from the workspace; nothing was changed. "
+            + ("Go back to the page to use the form." if back else "Open the page from the menu."),
+            back=back,
+        )
+        allowed = exc.valid_methods or ()
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return security_headers(response)
+    headers = {"Allow": ", ".join(sorted(exc.valid_methods))} if exc.valid_methods else {}
+    return problem(405, exc.description or "Method not allowed", headers=headers)
+
+
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"request_id": g.get("request_id")})
@@ -207,6 +270,18 @@ def money(cents: int | None) -> str:
 
 
 bp.add_app_template_filter(money, "money")
+
+
+def money_text(text: str | None) -> str:
+    """A decimal string of the API's documents (``"-100.00"``) shown as ``money`` shows cents
+    (``-$100.00``, ``$1,234.56``); empty for None."""
+    if text is None or text == "":
+        return ""
+    cents = Decimal(str(text)) * 100
+    return money(int(cents)) if cents == cents.to_integral_value() else str(text)
+
+
+bp.add_app_template_filter(money_text, "money_text")
 
 
 def _may_open(endpoint: str, role: str | None) -> bool:

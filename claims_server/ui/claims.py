@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
@@ -34,9 +34,10 @@ from claims_server.claims.services import (
     transition,
     update_claim,
 )
+from claims_server.corrections import appeals as appeal_services
 from claims_server.corrections import services as corrections
 from claims_server.errors import ApiError, Unprocessable
-from claims_server.ledger import write_offs
+from claims_server.ledger import approvals, write_offs
 from claims_server.ledger.views import WriteOffInSchema, approval_limit
 from claims_server.models import (
     Ack999Result,
@@ -49,9 +50,11 @@ from claims_server.models import (
     ClaimStatusEvent,
     EdiFile,
     Payer,
+    User,
     WorkItem,
 )
-from claims_server.models.workqueue import Appeal, AppealStatus, WorkItemStatus
+from claims_server.models.workqueue import Appeal, AppealStatus, ApprovalState, WorkItemStatus
+from claims_server.remittance.claim_detail import claim_remittance_detail
 from claims_server.secondary.services import create_next_payer_claim, next_coverage, next_payer_claim
 from claims_server.security.enforce import refuse
 from claims_server.security.policy import rule_for
@@ -249,7 +252,9 @@ def allowed_actions(claim: Claim) -> dict[str, bool]:
         and next_coverage(session, claim) is not None
         and next_payer_claim(session, claim) is None
         and _can("ui.claim_next_payer"),
-        "write_off": _can("ui.claim_write_off")
+        # Not while an appeal is live: the appeal may still recover the money (docs/appeals.md).
+        "write_off": live_appeal is None
+        and _can("ui.claim_write_off")
         and any(cents > 0 for cents in write_offs.open_balances(session, claim).values()),
     }
 
@@ -287,6 +292,8 @@ def _render_claim(
         files=file_history(claim),
         times_viewed=times_viewed(claim),
         payments=corrections.payments_of(session, claim),
+        appeals=appeal_services.claim_appeals(session, claim),
+        remits=claim_remittance_detail(session, claim),
         errors=errors or {},
         values=values,
         max_diagnoses=MAX_DIAGNOSES,
@@ -363,6 +370,23 @@ def document_from_form(claim: Claim, form: Any) -> dict[str, Any]:
     return loaded
 
 
+#: What a stale save says (someone saved the claim between this form's GET and its POST).
+STALE_SAVE_MESSAGE = (
+    "This claim was changed by someone else since you opened it: reload to see the changes. "
+    "Nothing of yours was saved; what you typed is still in the form below."
+)
+
+
+def stale_save_errors(errors: dict[str, str]) -> dict[str, str]:
+    """A refused stale save's messages: the page-level message, and ``_stale`` so the form keeps
+    the version it was opened at (saving again is refused again until the page is reloaded,
+    instead of silently overwriting the other person's change)."""
+    out = {k: v for k, v in errors.items() if k != "version"}
+    out["_form"] = STALE_SAVE_MESSAGE
+    out["_stale"] = "1"
+    return out
+
+
 def _to_claim(claim: Claim, message: str) -> Response:
     """After an action: ``message`` flashed as a success, and a 303 to ``claim``'s page."""
     flash(message, "success")
@@ -386,6 +410,8 @@ def claim_save(claim_id: str) -> Response:
             update_claim(session, claim, data)
     except ApiError as exc:
         errors = {form_name(k): v for k, v in field_errors(exc).items()}
+        if any(e.get("rule") == "current_version" for e in exc.errors):
+            errors = stale_save_errors(errors)
         session.rollback()
         claim = get_claim(session, claim_id)
         return _render_claim(claim, 422, errors, request.form)
@@ -452,15 +478,31 @@ def claim_void(claim_id: str) -> Response:
 @bp.route("/claims/<claim_id>/appeal", methods=["POST"], endpoint="claim_appeal")
 @mutation()
 def claim_appeal(claim_id: str) -> Response:
-    """A draft appeal with its filing deadline (the letter may be written now or later)."""
+    """A draft appeal with its filing deadline and a letter generated from the denial (unless one
+    is typed); the claim's denial item moves to the appeal queue. Then the appeal's own page."""
     session = db_session()
     claim = get_claim(session, claim_id)
-    item = session.scalar(
-        select(WorkItem).where(WorkItem.claim_id == claim.id, WorkItem.status != WorkItemStatus.RESOLVED)
-    )
     letter = request.form.get("letter_text", "").strip() or None
-    appeal = corrections.open_appeal(session, claim, work_item=item, letter_text=letter)
-    return _to_claim(claim, f"Appeal opened; file it by {appeal.deadline.isoformat()}.")
+    try:
+        appeal = appeal_services.open_appeal(
+            session,
+            claim,
+            letter_text=letter,
+            default_days=int(
+                current_app.config.get("APPEAL_DEADLINE_DAYS", appeal_services.DEFAULT_APPEAL_DAYS)
+            ),
+            user_id=current_principal().user_id,
+        )
+    except ApiError as exc:
+        session.rollback()
+        errors = field_errors(exc, {"claim": "_form", "determined": "_form"})
+        return _render_claim(get_claim(session, claim_id), 422, errors)
+    session.flush()
+    flash(
+        f"Appeal opened; file it by {appeal.deadline.isoformat()}. Check the letter, then submit it.",
+        "success",
+    )
+    return redirect(url_for("ui.appeal", appeal_id=appeal.public_id), 303)
 
 
 @bp.route("/claims/<claim_id>/next-payer", methods=["POST"], endpoint="claim_next_payer")
@@ -506,6 +548,14 @@ def _write_off_form(claim: Claim, values: Any) -> dict[str, Any]:
             if cents > 0
         ],
         "reasons": [(r.value, write_offs.REASON_LABELS[r]) for r in write_offs.WriteOffReason],
+        # Write-offs above the biller limit waiting for a supervisor (ui/approvals.py).
+        "pending": [
+            approvals.view_of(db_session(), a) for a in write_offs.pending_requests(db_session(), claim)
+        ],
+        "declined": [
+            approvals.view_of(db_session(), a)
+            for a in write_offs.pending_requests(db_session(), claim, ApprovalState.DECLINED)
+        ],
     }
 
 
@@ -536,7 +586,7 @@ def claim_write_off(claim_id: str) -> Response:
                 "the write-off has invalid fields",
                 errors=[{"field": k, "message": v} for k, v in _messages(exc).items()],
             ) from None
-        done = write_offs.write_off(
+        done = write_offs.write_off_or_request(
             session,
             claim,
             amount_cents=data["amount"],
@@ -545,6 +595,7 @@ def claim_write_off(claim_id: str) -> Response:
             note=data["note"],
             idempotency_key=idempotency_key_of(form["wo_key"]),
             approval_limit_cents=approval_limit(),
+            requested_by=_signed_in(session),
         )
     except ApiError as exc:
         errors = field_errors(
@@ -552,6 +603,12 @@ def claim_write_off(claim_id: str) -> Response:
         )
         session.rollback()
         return _render_claim(get_claim(session, claim_id), 422, errors, write_off_values=form)
+    if isinstance(done, write_offs.WriteOffRequested):
+        return _to_claim(
+            claim,
+            f"The write-off of {money(done.approval.amount_cents)} is above your limit: it was sent to a "
+            "supervisor for approval. Nothing is posted until a supervisor approves it.",
+        )
     if done.replayed:
         return _to_claim(
             claim, "This write-off was already posted (the form was sent twice); nothing was posted again."
@@ -561,6 +618,11 @@ def claim_write_off(claim_id: str) -> Response:
         f"Wrote off {money(done.amount_cents)} of the {done.bucket.value} balance "
         f"({write_offs.REASON_LABELS[done.reason].lower()}).",
     )
+
+
+def _signed_in(session: Any) -> User | None:
+    user_id = current_principal().user_id
+    return session.get(User, user_id) if user_id is not None else None
 
 
 def idempotency_key_of(form_key: str) -> str:

@@ -104,11 +104,15 @@ def _account_page(
         )
     )
     lines = open_lines(session, patient.id)
-    claim_ids = {c.id: c.public_id for c in claims}
+    # A claim shows as its claim number (CLM01) and links by public id, never by internal id.
+    claim_ids = {c.id: (c.public_id, c.patient_control_number) for c in claims}
     missing = {line.claim_id for line in lines if line.claim_id and line.claim_id not in claim_ids}
     if missing:
         claim_ids.update(
-            dict(session.execute(select(Claim.id, Claim.public_id).where(Claim.id.in_(missing))).all())
+            (row_id, (public_id, number))
+            for row_id, public_id, number in session.execute(
+                select(Claim.id, Claim.public_id, Claim.patient_control_number).where(Claim.id.in_(missing))
+            )
         )
     statements = list(
         session.scalars(

@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 from claims_server.api_common.transactions import mutation
 from claims_server.app import db_session, state
 from claims_server.db import unit_of_work
-from claims_server.errors import ApiError, NotFound
+from claims_server.errors import ApiError, Conflict, NotFound
 from claims_server.models import Claim, EdiFile, EdiFileKind, EdiFileStatus, FileDirection, Remittance
 from claims_server.remittance import services
+from claims_server.remittance.foreign import CONFIRMING_ROLES, check_origin, require_confirmation
 from claims_server.remittance.posting import PostingReport
 from claims_server.security.policy import rule_for
 from claims_server.security.principal import current_principal
@@ -85,14 +86,35 @@ def remittances() -> Response:
     )
 
 
+def claim_numbers(session: Session, public_ids: list[str | None]) -> dict[str, str]:
+    """Our claim number (patient control number, CLM01) of each claim public id: what the
+    workspace shows for a claim, never an internal or public id."""
+    wanted = {i for i in public_ids if i}
+    if not wanted:
+        return {}
+    return dict(
+        session.execute(
+            select(Claim.public_id, Claim.patient_control_number).where(Claim.public_id.in_(wanted))
+        ).all()
+    )
+
+
 @bp.route("/remittances/<remittance_id>", methods=["GET"], endpoint="remittance")
 def remittance(remittance_id: str) -> Response:
     """One payment: its claims and lines, each adjustment explained, what was posted, what is unmatched."""
     session = db_session()
-    detail = services.remittance_detail_json(session, services.get_remittance(session, remittance_id))
+    found = services.get_remittance(session, remittance_id)
+    detail = services.remittance_detail_json(session, found)
+    origin = check_origin(session, found.edi_file_id)
     return page(
         "remittance.html",
         r=detail,
+        origin=next((p for p in origin.payments if p.trace_number == found.trace_number and p.foreign), None),
+        claim_numbers=claim_numbers(
+            session,
+            [c["claim"] for c in detail["claim_payments"]]
+            + [a.get("claim") for a in detail["provider_adjustments"]],
+        ),
         claim_status=CLAIM_STATUS,
         payment_methods=PAYMENT_METHODS,
     )
@@ -193,12 +215,27 @@ def _posted_remittances(session: Session, file_row_id: int) -> list[Remittance]:
     )
 
 
-def _preview_page(session: Session, row: Any, report: PostingReport, status: int = 200) -> Response:
+def _may_confirm_foreign() -> bool:
+    return current_principal().role in CONFIRMING_ROLES
+
+
+def _preview_page(
+    session: Session,
+    row: Any,
+    report: PostingReport,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    origin = check_origin(session, row.id)
+    session.rollback()
     return page(
         "remittance_preview.html",
         status,
         file=row,
         report=report,
+        origin=origin,
+        may_confirm_foreign=_may_confirm_foreign(),
+        errors=errors or {},
         summary=report.summary(),
         problems=_problems(report),
         claims=_claims_named(session, report),
@@ -227,6 +264,17 @@ def remittance_post(file_id: str) -> Response:
     """Post the previewed 835 to the ledger, exactly once."""
     session = db_session()
     row = _inbound_835(session, file_id)
+    if row.status is not EdiFileStatus.PROCESSED:
+        # Not ours by the look of it: only a billing supervisor's ticked box posts it.
+        origin = check_origin(session, row.id)
+        session.rollback()
+        try:
+            require_confirmation(origin, request.form.get("confirm_foreign") == "yes")
+        except Conflict as exc:
+            preview = services.run_posting(state(current_app).session_factory, row.id, dry_run=True)
+            message = str(exc.errors[0]["message"]) if exc.errors else exc.detail
+            errors = {"confirm_foreign": message[:1].upper() + message[1:] + "."}
+            return _preview_page(session, row, preview, 409, errors)
     report = services.run_posting(state(current_app).session_factory, row.id)
     if report.status == "failed":
         return _preview_page(session, row, report, 422)

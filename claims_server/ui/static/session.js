@@ -16,6 +16,8 @@
   function open() { if (!dialog.open) { dialog.showModal(); } stay.focus(); }
   function ended() {
     text.textContent = "Your session has ended. Sign in again to continue.";
+    // Back to this page after signing in (the server keeps next= only for a workspace path).
+    again.href = body.dataset.signInUrl + "?next=" + encodeURIComponent(window.location.pathname);
     stay.hidden = true; again.hidden = false; open(); again.focus();
   }
   function arm() {

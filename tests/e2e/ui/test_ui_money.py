@@ -64,7 +64,9 @@ def test_an_835_is_previewed_in_a_dry_run_then_posted(ui_page, ui_server, tmp_pa
     assert page.locator("#payment-amount").inner_text() == "$90.00"
     main = page.inner_text("main")
     assert "CO-45: $10.00" in main and "CO-97: $30.00" in main and "PR-2: $20.00" in main
-    assert page.get_by_role("link", name=claim_id).count() == 1
+    # The claim shows as its claim number (CLM01, "UIE<tag>"), linking by public id (issue 18).
+    claim_link = page.get_by_role("link", name=f"UIE{trace.removeprefix('E2E')}", exact=True)
+    assert claim_link.count() == 1 and claim_link.get_attribute("href") == f"/ui/claims/{claim_id}"
     check_page(page, ui_server, "remittance")
     with ui_server.session_factory() as session:
         posted = session.scalars(select(Remittance).where(Remittance.trace_number == trace)).one()

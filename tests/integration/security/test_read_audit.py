@@ -39,6 +39,7 @@ from claims_server.models import (
     WorkItem,
 )
 from claims_server.models.encrypted import encrypted_attributes
+from claims_server.models.workqueue import ApprovalKind, ApprovalRequest
 from claims_server.security.read_audit import PHI_ENTITIES, READ_POST_ENDPOINTS
 from tests.integration.claims.support import seed
 
@@ -57,9 +58,21 @@ PHI_ROUTES: dict[str, str] = {
     "claims.get_claim": "claim",
     "claims.list_claim_notes": "claim",  # a user's reasons for the claim's changes
     "remittances.get_remittance": "claim",
+    "claim_remittances.get_claim_remittance_detail": "claim",  # claim screen: remittance detail
     "workqueue.list_items": "work_item",
     "workqueue.get_item": "work_item",
+    # follow-up notes (claims_server.workqueue.notes_views, claims_server.ui.followups)
+    "follow_up_notes.list_claim_notes": "claim",
+    "follow_up_notes.list_patient_notes": "patient",
+    "follow_up_notes.list_item_notes": "work_item",
+    "follow_up_notes.list_follow_ups": "work_item",
+    "ui.work_item": "work_item",
+    "ui.followups": "work_item",
+    # end follow-up notes
     "corrections.get_appeal": "appeal",
+    "corrections.list_appeals": "appeal",  # by deadline; the claim number and payer, no letter
+    "ui.appeals": "appeal",  # appeals by deadline with the patient's name
+    "ui.appeal": "appeal",  # the letter names the patient
     "reports.ar_aging": "patient",
     "eligibility.get_check": "eligibility_check",
     "eligibility.get_summary": "eligibility_check",
@@ -101,6 +114,11 @@ PHI_ROUTES: dict[str, str] = {
     # write-offs: the claim's write-offs (notes can name the patient)
     "write_offs.list_write_offs": "claim",
     # end write-offs
+    # approvals: over-limit write-offs and refunds (the requester's note; the page names the patient)
+    "approvals.list_approvals": "approval_request",
+    "approvals.get_approval": "approval_request",
+    "ui.approvals": "approval_request",
+    # end approvals
     # statements: collection holds; portal: the patient pages at /pay
     "statements.list_holds": "statement_hold",
     "portal.statement": "statement",
@@ -111,6 +129,15 @@ PHI_ROUTES: dict[str, str] = {
     # possible duplicates: held adjudications beside the current ones (claim data, no names)
     "held_adjudications.list_held_adjudications": "claim",
     # end possible duplicates
+    # credits: unmatched payments name the patient as the 835 did (read from the stored file);
+    # the credit pages name the patient
+    "unmatched_payments.list_unmatched_payments": "edi_file",
+    "unmatched_payments.get_unmatched_payment": "edi_file",
+    "ui.unmatched_list": "edi_file",
+    "ui.unmatched": "edi_file",
+    "ui.credits": "patient",
+    "ui.credit": "patient",
+    # end credits
     # fhir: every resource type goes through one read and one search view; the Patient ones are called
     "fhir.read": "patient",
     "fhir.search": "patient",
@@ -130,6 +157,14 @@ NOT_CALLED_YET = {
     "ui.send",
     # possible duplicates: the billing day holds none; remittance/test_held_queue.py checks its reads
     "held_adjudications.list_held_adjudications",
+    # credits: the billing day leaves no unmatched payment and no credit;
+    # remittance/test_unmatched_credits_ui.py checks their reads
+    "unmatched_payments.list_unmatched_payments",
+    "unmatched_payments.get_unmatched_payment",
+    "ui.unmatched_list",
+    "ui.unmatched",
+    "ui.credits",
+    "ui.credit",
 }
 
 #: GET endpoints that answer without PHI (configuration, counts, the caller's own account).
@@ -199,6 +234,16 @@ NO_PHI_ROUTES = {
     "scheduler.get_job",
     "ui.scheduler",
     # end scheduler
+    # saved queue filters: the caller's own (names they typed, query strings of non-PHI filters)
+    "saved_filters.list_saved_filters",
+    # end saved queue filters
+    # credits: amounts, codes and public ids (no names; the refund letter names the claim number only)
+    "credit_balances.list_credit_balances",
+    "credit_balances.get_credit_balance",
+    "credit_balances.list_refunds",
+    "credit_balances.get_refund",
+    "ui.refund",
+    # end credits
 }
 
 
@@ -287,6 +332,17 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         benefits_summary={"active": True},
     )
     session.add(check)
+    # An over-limit write-off waiting for a supervisor (the API and the Approvals page list it).
+    approval = ApprovalRequest(
+        public_id=uuid.uuid4().hex,
+        kind=ApprovalKind.WRITE_OFF,
+        claim_id=denied.id,
+        patient_id=denied.patient_id,
+        amount_cents=60000,
+        request={"bucket": "insurance", "reason": "timely_filing"},
+        note="Synthetic note naming the patient",
+    )
+    session.add(approval)
     # A self-pay balance so the aging by patient has a row (and a patient to name).
     post_entry(
         session,
@@ -305,6 +361,14 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
     )
     assert visit.status_code == 201, visit.get_json()
     visit_id = visit.get_json()["id"]
+    open_item = session.scalars(
+        select(WorkItem).where(WorkItem.status == "open").order_by(WorkItem.id)
+    ).first()
+    follow_up = biller.post(
+        f"/api/v1/workqueue/items/{open_item.public_id}/follow-up-notes",
+        json={"kind": "call", "body": "call back", "follow_up_on": date.today().isoformat()},
+    )
+    assert follow_up.status_code == 201, follow_up.get_json()
     calls = {
         "patients.list_patient_encounters": ("GET", f"/api/v1/patients/{patient.public_id}/encounters", None),
         "patients.list_encounters": ("GET", f"/api/v1/encounters?date={date.today().isoformat()}", None),
@@ -326,9 +390,37 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         "claims.get_claim": ("GET", f"/api/v1/claims/{claim.public_id}", None),
         "claims.list_claim_notes": ("GET", f"/api/v1/claims/{claim.public_id}/notes", None),
         "remittances.get_remittance": ("GET", f"/api/v1/remittances/{remittance.public_id}", None),
+        "claim_remittances.get_claim_remittance_detail": (
+            "GET",
+            f"/api/v1/claims/{claim.public_id}/remittance-detail",
+            None,
+        ),
         "workqueue.list_items": ("GET", "/api/v1/workqueue/items", None),
         "workqueue.get_item": ("GET", f"/api/v1/workqueue/items/{item.public_id}", None),
+        # follow-up notes: the caller's follow-up on an open item is due today (set below)
+        "follow_up_notes.list_claim_notes": (
+            "GET",
+            f"/api/v1/claims/{claim.public_id}/follow-up-notes",
+            None,
+        ),
+        "follow_up_notes.list_patient_notes": (
+            "GET",
+            f"/api/v1/patients/{patient.public_id}/follow-up-notes",
+            None,
+        ),
+        "follow_up_notes.list_item_notes": (
+            "GET",
+            f"/api/v1/workqueue/items/{item.public_id}/follow-up-notes",
+            None,
+        ),
+        "follow_up_notes.list_follow_ups": ("GET", "/api/v1/follow-ups?user=me", None),
+        "ui.work_item": ("GET", f"/ui/work-items/{item.public_id}", None),
+        "ui.followups": ("GET", "/ui/follow-ups", None),
+        # end follow-up notes
         "corrections.get_appeal": ("GET", f"/api/v1/appeals/{appeal.get_json()['id']}", None),
+        "corrections.list_appeals": ("GET", "/api/v1/appeals", None),
+        "ui.appeals": ("GET", "/ui/appeals", None),
+        "ui.appeal": ("GET", f"/ui/appeals/{appeal.get_json()['id']}", None),
         "eligibility.get_check": ("GET", f"/api/v1/eligibility/checks/{check.public_id}", None),
         "eligibility.get_summary": ("GET", f"/api/v1/eligibility/checks/{check.public_id}/summary", None),
         "statements.list_statements": ("GET", "/api/v1/statements", None),
@@ -360,6 +452,11 @@ def test_each_phi_route_writes_read_events_with_entity_and_patient(app, session,
         # write-offs
         "write_offs.list_write_offs": ("GET", f"/api/v1/claims/{denied.public_id}/write-offs", None),
         # end write-offs
+        # approvals
+        "approvals.list_approvals": ("GET", "/api/v1/approvals", None),
+        "approvals.get_approval": ("GET", f"/api/v1/approvals/{approval.public_id}", None),
+        "ui.approvals": ("GET", "/ui/approvals", None),
+        # end approvals
         # fhir
         "fhir.read": ("GET", f"/fhir/R4/Patient/{patient.public_id}", None),
         "fhir.search": ("GET", f"/fhir/R4/Patient?_id={patient.public_id}", None),

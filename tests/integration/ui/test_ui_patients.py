@@ -108,9 +108,9 @@ def test_search_is_a_post_and_links_by_public_id_only(app, session, api_client, 
     )
     assert f'href="/ui/patients/{patient.public_id}"' in by_member.get_data(as_text=True)
 
-    half = biller.post("/ui/patients/search", data={"csrf_token": token, "last_name": patient.last_name})
+    half = biller.post("/ui/patients/search", data={"csrf_token": token, "first_name": patient.first_name})
     assert half.status_code == 422
-    assert 'id="f-first_name-error">' in half.get_data(as_text=True)  # the first field still to fill in
+    assert 'id="f-last_name-error">' in half.get_data(as_text=True)  # a first name alone is too little
 
     by_account = biller.post(
         "/ui/patients/search", data={"csrf_token": token, "account_number": patient.account_number}
