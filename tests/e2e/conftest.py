@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,23 +69,30 @@ def start_server(
         **settings,
     }
     env.pop("CELERY_BROKER_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "claims_server", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    # The server's output goes to a file, never a pipe nobody reads while it runs: a pipe fills
+    # (64 KB of warnings over a session) and the server then blocks on its next log line.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claims_server", "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=5).close()
-        except OSError:  # refused, reset or timed out while gunicorn boots
-            return False
-        return True
+        def healthy() -> bool:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=5).close()
+            except OSError:  # refused, reset or timed out while gunicorn boots
+                return False
+            return True
 
-    with running_process(proc, healthy, name="the server", output=lambda: proc.stdout.read().decode()):
-        yield base
+        def output() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")
+
+        with running_process(proc, healthy, name="the server", output=output):
+            yield base
 
 
 @pytest.fixture

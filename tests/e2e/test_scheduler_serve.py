@@ -21,14 +21,24 @@ from tests.integration.claims.support import seed
 from tests.integration.submission.conftest import recent_claim
 
 
-def _wait_for(check, what: str, timeout: float = 90.0):
+def _wait_for(check, what: str, timeout: float = 240.0, session=None):
+    """Alone this takes ~10 s; with CI's two database passes side by side on two cores it has
+    taken over 90 s, so the bound is generous and a failure names what each job was doing."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.5)
-    raise AssertionError(f"the server's scheduler did not {what} within {timeout:g} s")
+    jobs = ""
+    if session is not None:  # what each job did meanwhile: the failure says where the time went
+        session.expire_all()
+        jobs = "; ".join(
+            f"{j.name}: runs={j.run_count} outcome={j.last_outcome} started={j.last_started_at} "
+            f"finished={j.last_finished_at} lease={j.lease_owner} error={j.last_error}"
+            for j in session.scalars(select(ScheduledJob).order_by(ScheduledJob.name))
+        )
+    raise AssertionError(f"the server's scheduler did not {what} within {timeout:g} s. Jobs: {jobs}")
 
 
 def test_the_server_polls_the_inbox_and_posts_what_arrived_without_a_command(
@@ -64,7 +74,7 @@ def test_the_server_polls_the_inbox_and_posts_what_arrived_without_a_command(
         workers=2,
         SCHEDULER_INTERVALS="poll-clearinghouse-inboxes=1,audit-checkpoint=3600",
     ) as base:
-        _wait_for(lambda: states() == {ClaimState.ACKNOWLEDGED}, "apply the 999 and 277CA")
+        _wait_for(lambda: states() == {ClaimState.ACKNOWLEDGED}, "apply the 999 and 277CA", session=session)
         assert run_once(outbox, inbox).remitted  # the payer's 835 arrives later
         _wait_for(
             lambda: states() <= {ClaimState.PAID, ClaimState.PARTIALLY_PAID}, "post the 835 to the ledger"
