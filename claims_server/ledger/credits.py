@@ -193,20 +193,29 @@ def unmatched_left(session: Session, payment: ClaimPayment) -> int:
     return max(payment.paid_cents - _unmatched_refunded(session, [payment.id]).get(payment.id, 0), 0)
 
 
-def _patient_credits(session: Session, patient_id: int | None = None) -> list[Credit]:
-    account = _account_id(session, AccountCode.PATIENT_CREDIT.value)
+def _negative_balances(
+    session: Session, code: str, dimension: str, only: int | None
+) -> list[tuple[int, int]]:
+    """(dimension value, balance) of ``code`` postings grouped by ``dimension`` (a patient, a
+    claim), the groups below zero only: a credit is a negative balance of that account."""
+    account = _account_id(session, code)
     if account is None:
         return []
+    column = getattr(Posting, dimension)
     total = func.sum(Posting.amount_cents)
     stmt = (
-        select(Posting.patient_id, total)
-        .where(Posting.account_id == account, Posting.patient_id.is_not(None))
-        .group_by(Posting.patient_id)
+        select(column, total)
+        .where(Posting.account_id == account, column.is_not(None))
+        .group_by(column)
         .having(total < 0)
     )
-    if patient_id is not None:
-        stmt = stmt.where(Posting.patient_id == patient_id)
-    rows = session.execute(stmt).all()
+    if only is not None:
+        stmt = stmt.where(column == only)
+    return [(int(key), int(cents)) for key, cents in session.execute(stmt)]
+
+
+def _patient_credits(session: Session, patient_id: int | None = None) -> list[Credit]:
+    rows = _negative_balances(session, AccountCode.PATIENT_CREDIT.value, "patient_id", patient_id)
     ids = (
         {
             pid: pub
@@ -230,19 +239,7 @@ def _patient_credits(session: Session, patient_id: int | None = None) -> list[Cr
 
 
 def _claim_credits(session: Session, claim_id: int | None = None) -> list[Credit]:
-    account = _account_id(session, AccountCode.AR_PATIENT.value)
-    if account is None:
-        return []
-    total = func.sum(Posting.amount_cents)
-    stmt = (
-        select(Posting.claim_id, total)
-        .where(Posting.account_id == account, Posting.claim_id.is_not(None))
-        .group_by(Posting.claim_id)
-        .having(total < 0)
-    )
-    if claim_id is not None:
-        stmt = stmt.where(Posting.claim_id == claim_id)
-    rows = session.execute(stmt).all()
+    rows = _negative_balances(session, AccountCode.AR_PATIENT.value, "claim_id", claim_id)
     claims = (
         {c.id: c for c in session.scalars(select(Claim).where(Claim.id.in_([r[0] for r in rows])))}
         if rows
