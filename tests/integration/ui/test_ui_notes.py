@@ -10,27 +10,15 @@ import pytest
 from sqlalchemy import func, select
 
 from claims_server.models import AuditEvent, Note, WorkItem
-from claims_server.models.workqueue import WorkItemStatus, WorkQueue
-from claims_server.workqueue.services import open_work_item
+from claims_server.models.workqueue import WorkItemStatus
 from tests.integration.claims.support import seed
 from tests.integration.ui.support import csrf_token_of
-from tests.integration.workqueue.support import make_claim
+from tests.integration.workqueue.support import open_co16_denial
 
 
 @pytest.fixture
 def item(session):
-    claim = make_claim(session, seed(session))
-    made = open_work_item(
-        session,
-        queue=WorkQueue.DENIED,
-        claim=claim,
-        reason_codes=["CO-16"],
-        recommended_action="correct_and_resubmit",
-        explanation="CO-16: claim lacks information",
-        dedupe_key="ui-notes:1",
-    )
-    session.commit()
-    return made
+    return open_co16_denial(session, seed(session), "ui-notes:1")
 
 
 def _today():

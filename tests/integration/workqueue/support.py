@@ -193,3 +193,21 @@ def post(
 
 AR_INS, AR_PT, CASH = AccountCode.AR_INSURANCE, AccountCode.AR_PATIENT, AccountCode.CASH_CLEARING
 CONTRACTUAL, GROSS = AccountCode.CONTRACTUAL_ADJUSTMENTS, AccountCode.GROSS_CHARGES
+
+
+def open_co16_denial(session: Session, ids: dict[str, Any], dedupe_key: str):
+    """A clean claim with an open denial item (CO-16, correct and resubmit), committed."""
+    from claims_server.models.workqueue import WorkQueue
+    from claims_server.workqueue.services import open_work_item
+
+    made = open_work_item(
+        session,
+        queue=WorkQueue.DENIED,
+        claim=make_claim(session, ids),
+        reason_codes=["CO-16"],
+        recommended_action="correct_and_resubmit",
+        explanation="CO-16: claim lacks information",
+        dedupe_key=dedupe_key,
+    )
+    session.commit()
+    return made

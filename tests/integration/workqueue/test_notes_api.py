@@ -9,25 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from claims_server.models import AuditEvent, Note, WorkItem
-from claims_server.models.workqueue import WorkItemStatus, WorkQueue
-from claims_server.workqueue.services import open_work_item
-from tests.integration.workqueue.support import make_claim
+from claims_server.models.workqueue import WorkItemStatus
+from tests.integration.workqueue.support import open_co16_denial
 
 
 @pytest.fixture
 def item(session, ids):
-    claim = make_claim(session, ids)
-    made = open_work_item(
-        session,
-        queue=WorkQueue.DENIED,
-        claim=claim,
-        reason_codes=["CO-16"],
-        recommended_action="correct_and_resubmit",
-        explanation="CO-16: claim lacks information",
-        dedupe_key="notes-api:1",
-    )
-    session.commit()
-    return made
+    return open_co16_denial(session, ids, "notes-api:1")
 
 
 def _today():
